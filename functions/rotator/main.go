@@ -1,0 +1,43 @@
+// Command rotator is the Secrets Manager rotation function for ecr-pullthroughcache/ secrets.
+// It is wiring only: the protocol lives in internal/rotation.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/logging"
+	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
+	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
+)
+
+func main() {
+	log := logging.New(os.Stderr)
+	cfg, err := config.LoadDefaultConfig(context.Background())
+	if err != nil {
+		log.Error("loading AWS configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	r := &rotation.Rotator{
+		SM:        secretsmanager.NewFromConfig(cfg),
+		Providers: providers.All(),
+		Logger:    log,
+		Metrics:   &metrics.Emitter{W: os.Stdout},
+	}
+	slog.SetDefault(log)
+	lambda.Start(func(ctx context.Context, ev events.SecretsManagerSecretRotationEvent) error {
+		return r.Handle(ctx, rotation.Event{
+			Step:               rotation.Step(ev.Step),
+			SecretID:           ev.SecretID,
+			ClientRequestToken: ev.ClientRequestToken,
+			RotationToken:      ev.RotationToken,
+		})
+	})
+}

@@ -1,0 +1,156 @@
+// Package ptcsecret is the single source of truth for the managed secret: its name rules, the
+// JSON document ECR reads, the tags that carry its configuration, and the labels that tie an
+// upstream token to a secret version.
+package ptcsecret
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Prefix is the name prefix ECR requires: its service-linked role reads only
+// secret:ecr-pullthroughcache/*.
+const Prefix = "ecr-pullthroughcache/"
+
+// Tag keys on a managed secret. The secret value must stay exactly username/accessToken, so all
+// configuration lives in tags, which ECR never reads.
+const (
+	// TagUpstream holds one of ECR's UpstreamRegistry values (see the Upstream* constants).
+	TagUpstream = "ptc:upstream"
+	// TagSourceSecret holds the ARN of the source secret with the minting credential.
+	TagSourceSecret = "ptc:source-secret"
+	// TagManagedBy holds the owner (stack id + logical id); Delete never touches other owners.
+	TagManagedBy = "ptc:managed-by"
+	// TagRegistryURL holds the registry the rule pulls from; the login check goes there.
+	TagRegistryURL = "ptc:registry-url"
+)
+
+// ECR UpstreamRegistry values that need credentials and that this project manages.
+const (
+	UpstreamDockerHub = "docker-hub"
+	UpstreamGHCR      = "github-container-registry"
+	UpstreamACR       = "azure-container-registry"
+	UpstreamGitLab    = "gitlab-container-registry"
+)
+
+// Staging labels Secrets Manager itself manages.
+const (
+	StageCurrent  = "AWSCURRENT"
+	StagePending  = "AWSPENDING"
+	StagePrevious = "AWSPREVIOUS"
+)
+
+// Value is the secret document ECR reads. Nothing else may be in it.
+type Value struct {
+	Username    string `json:"username"`
+	AccessToken string `json:"accessToken"`
+}
+
+// String never shows the token, so a Value that reaches a log line or %v leaks nothing.
+func (v Value) String() string { return fmt.Sprintf("{username:%q accessToken:<redacted>}", v.Username) }
+
+// GoString keeps %#v as safe as %v.
+func (v Value) GoString() string { return v.String() }
+
+// Marshal renders the document exactly as ECR expects it.
+func (v Value) Marshal() (string, error) {
+	if err := v.Validate(); err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// Validate reports a missing field by name.
+func (v Value) Validate() error {
+	switch {
+	case strings.TrimSpace(v.Username) == "":
+		return errors.New(`secret value: field "username" is empty`)
+	case strings.TrimSpace(v.AccessToken) == "":
+		return errors.New(`secret value: field "accessToken" is empty`)
+	}
+	return nil
+}
+
+// Parse reads a secret document. Errors name the field and never quote the input, which holds a
+// token.
+func Parse(s string) (Value, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		return Value{}, errors.New("secret value: not a JSON object with \"username\" and \"accessToken\"")
+	}
+	var v Value
+	for key, dst := range map[string]*string{"username": &v.Username, "accessToken": &v.AccessToken} {
+		r, ok := raw[key]
+		if !ok {
+			return Value{}, fmt.Errorf("secret value: field %q is missing", key)
+		}
+		if err := json.Unmarshal(r, dst); err != nil {
+			return Value{}, fmt.Errorf("secret value: field %q is not a string", key)
+		}
+	}
+	return v, v.Validate()
+}
+
+// nameRE is the part of ECR's CredentialArn pattern after "secret:".
+var nameRE = regexp.MustCompile(`^ecr-pullthroughcache/[a-zA-Z0-9/_+=.@-]+$`)
+
+// ValidateName checks a managed secret name against ECR's CredentialArn rules.
+func ValidateName(name string) error {
+	if !strings.HasPrefix(name, Prefix) {
+		return fmt.Errorf("secret name %q must start with %q (ECR reads only that prefix)", name, Prefix)
+	}
+	if !nameRE.MatchString(name) || len(name) > 512 {
+		return fmt.Errorf("secret name %q: after %q use only letters, digits and /_+=.@- (at most 512 characters)", name, Prefix)
+	}
+	return nil
+}
+
+// NameFromARN returns the secret name of a Secrets Manager ARN, without the six-character
+// suffix Secrets Manager appends ("-AbCdEf"). A plain name is returned unchanged.
+func NameFromARN(arn string) string {
+	i := strings.Index(arn, ":secret:")
+	if !strings.HasPrefix(arn, "arn:") || i < 0 {
+		return arn
+	}
+	name := arn[i+len(":secret:"):]
+	if j := strings.LastIndexByte(name, '-'); j >= 0 && len(name)-j == 7 {
+		name = name[:j]
+	}
+	return name
+}
+
+// IsManagedName reports whether a secret name or ARN is inside the prefix ECR reads.
+func IsManagedName(nameOrARN string) bool {
+	return strings.HasPrefix(NameFromARN(nameOrARN), Prefix)
+}
+
+// MaxVersionIDLen is the longest ClientRequestToken Secrets Manager accepts.
+const MaxVersionIDLen = 64
+
+// LabelPrefix is the part of a token label shared by every token of one secret:
+// "ptc-" + the first 12 hex digits of sha256(secret name) + "-". The name, not the ARN, is
+// hashed: the provisioner labels its first token before the secret (and its ARN) exists.
+func LabelPrefix(secretName string) string {
+	sum := sha256.Sum256([]byte(secretName))
+	return "ptc-" + hex.EncodeToString(sum[:])[:12] + "-"
+}
+
+// Label names the upstream token of one secret version. At most 4+12+1+64 = 81 characters, which
+// fits Docker Hub's 100 and GitLab's 255.
+func Label(secretName, versionID string) string { return LabelPrefix(secretName) + versionID }
+
+// VersionFromLabel returns the version id a label was made for, and false when the label does
+// not belong to this secret.
+func VersionFromLabel(secretName, label string) (string, bool) {
+	p := LabelPrefix(secretName)
+	if !strings.HasPrefix(label, p) || len(label) == len(p) {
+		return "", false
+	}
+	return label[len(p):], true
+}

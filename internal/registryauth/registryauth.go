@@ -1,0 +1,208 @@
+// Package registryauth answers one question: can this username/token obtain a pull token from
+// this registry? It runs the standard OCI distribution token handshake — GET /v2/, read the
+// WWW-Authenticate challenge, send the credential with Basic auth to the realm with a pull
+// scope — through go-containerregistry's transport, which also validates the realm (no
+// redirects of a credential to a private address).
+//
+// It tells "the registry refused the credential" apart from "the registry could not be reached",
+// because the first means rotate nothing and page someone, the second means try again.
+package registryauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/httpapi"
+)
+
+// Sentinel errors; every error Check returns wraps exactly one of them.
+var (
+	// ErrBadCredentials: the registry answered and refused the credential.
+	ErrBadCredentials = errors.New("the registry refused the credential")
+	// ErrUnreachable: no usable answer (network error, timeout, 5xx): try again later.
+	ErrUnreachable = errors.New("the registry could not be reached")
+	// ErrProtocol: the registry answered something the OCI token handshake does not allow.
+	ErrProtocol = errors.New("the registry's answer does not follow the OCI token handshake")
+)
+
+// Target is where to log in.
+type Target struct {
+	// Registry is a host[:port] (https) or a URL; http:// is accepted only for loopback hosts.
+	Registry string
+	// Repository is any repository to request a pull scope for, e.g. "library/alpine".
+	Repository string
+}
+
+// Credential is the login to check.
+type Credential struct {
+	Username string
+	Password string
+}
+
+// Error says what failed and wraps one of the sentinel errors.
+type Error struct {
+	Registry string
+	Kind     error
+	// Detail is the underlying cause, with credentials and query strings removed.
+	Detail string
+}
+
+func (e *Error) Error() string {
+	if e.Detail == "" {
+		return fmt.Sprintf("login check at %s: %v", e.Registry, e.Kind)
+	}
+	return fmt.Sprintf("login check at %s: %v: %s", e.Registry, e.Kind, e.Detail)
+}
+
+func (e *Error) Unwrap() error { return e.Kind }
+
+// ParseRegistry turns a configured registry (host or URL) into a go-containerregistry registry.
+func ParseRegistry(raw string) (name.Registry, error) {
+	host := strings.TrimSpace(raw)
+	var opts []name.Option
+	if strings.Contains(host, "://") {
+		u, err := httpapi.BaseURL("registry URL", host)
+		if err != nil {
+			return name.Registry{}, err
+		}
+		if u.Path != "" && u.Path != "/" {
+			return name.Registry{}, fmt.Errorf("registry URL %q: a registry is a host, not a path", raw)
+		}
+		host = u.Host
+		if u.Scheme == "http" {
+			opts = append(opts, name.Insecure)
+		}
+	}
+	reg, err := name.NewRegistry(host, append(opts, name.StrictValidation)...)
+	if err != nil {
+		return name.Registry{}, fmt.Errorf("registry %q is not a valid host[:port]: %w", raw, err)
+	}
+	return reg, nil
+}
+
+// Check proves cred can obtain a pull token for target.Repository. client may be nil.
+func Check(ctx context.Context, client *http.Client, target Target, cred Credential) error {
+	reg, err := ParseRegistry(target.Registry)
+	if err != nil {
+		return &Error{Registry: target.Registry, Kind: ErrProtocol, Detail: err.Error()}
+	}
+	repo := reg.Repo(target.Repository)
+	inner := http.DefaultTransport
+	if client != nil && client.Transport != nil {
+		inner = client.Transport
+	}
+	rec := &challengeRecorder{inner: inner}
+	auth := &authn.Basic{Username: cred.Username, Password: cred.Password}
+	rt, err := transport.NewWithContext(ctx, reg, auth, rec, []string{repo.Scope(transport.PullScope)})
+	if err != nil {
+		return classify(target.Registry, err, cred)
+	}
+	switch rec.scheme() {
+	case "bearer":
+		// The token exchange above succeeded with the credential: that is the proof.
+		return nil
+	case "basic":
+		// Basic registries check the credential on every request: ask once.
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, reg.Scheme()+"://"+reg.RegistryStr()+"/v2/", nil)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			return classify(target.Registry, err, cred)
+		}
+		resp.Body.Close()
+		return classifyStatus(target.Registry, resp.StatusCode)
+	default:
+		return &Error{Registry: target.Registry, Kind: ErrProtocol, Detail: "GET /v2/ asked for no authentication, so the credential cannot be checked there"}
+	}
+}
+
+func classifyStatus(registry string, code int) error {
+	switch {
+	case code >= 200 && code < 300:
+		return nil
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return &Error{Registry: registry, Kind: ErrBadCredentials, Detail: fmt.Sprintf("HTTP %d", code)}
+	case code >= 500 || code == http.StatusTooManyRequests:
+		return &Error{Registry: registry, Kind: ErrUnreachable, Detail: fmt.Sprintf("HTTP %d", code)}
+	default:
+		return &Error{Registry: registry, Kind: ErrProtocol, Detail: fmt.Sprintf("HTTP %d", code)}
+	}
+}
+
+func classify(registry string, err error, cred Credential) error {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		e := classifyStatus(registry, terr.StatusCode).(*Error)
+		if len(terr.Errors) > 0 {
+			e.Detail += ": " + scrub(terr.Errors[0].Message, cred)
+		}
+		return e
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return &Error{Registry: registry, Kind: ErrUnreachable, Detail: scrub(redact(err), cred)}
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "www-authenticate") || strings.Contains(msg, "realm") || strings.Contains(msg, "no token in bearer response") {
+		// Never echo a token response: it may carry a token.
+		if strings.Contains(msg, "no token in bearer response") {
+			msg = "the realm answered 200 without a token"
+		}
+		return &Error{Registry: registry, Kind: ErrProtocol, Detail: scrub(msg, cred)}
+	}
+	return &Error{Registry: registry, Kind: ErrUnreachable, Detail: scrub(msg, cred)}
+}
+
+// scrub removes the credential from a message in case a registry echoed it.
+func scrub(s string, cred Credential) string {
+	if cred.Password != "" {
+		s = strings.ReplaceAll(s, cred.Password, "<redacted>")
+	}
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+func redact(err error) string {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		if u, perr := url.Parse(uerr.URL); perr == nil {
+			u.RawQuery, u.User = "", nil
+			return fmt.Sprintf("%s %s: %v", uerr.Op, u.String(), uerr.Err)
+		}
+	}
+	return err.Error()
+}
+
+// challengeRecorder remembers the auth scheme of the /v2/ challenge the handshake saw.
+type challengeRecorder struct {
+	inner http.RoundTripper
+	mu    sync.Mutex
+	seen  string
+}
+
+func (c *challengeRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.inner.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized && strings.TrimRight(req.URL.Path, "/") == "/v2" {
+		scheme, _, _ := strings.Cut(strings.TrimSpace(resp.Header.Get("WWW-Authenticate")), " ")
+		c.mu.Lock()
+		c.seen = strings.ToLower(scheme)
+		c.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (c *challengeRecorder) scheme() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen
+}

@@ -1,0 +1,501 @@
+// Package rotation runs the four-step Secrets Manager rotation protocol for a managed
+// ecr-pullthroughcache/ secret, whatever the upstream registry: createSecret mints a labelled
+// token and stores it as AWSPENDING, setSecret checks the identity did not change, testSecret
+// logs in to the registry with it, finishSecret promotes it and revokes tokens older than
+// AWSPREVIOUS.
+//
+// Every step is idempotent and may run twice or die halfway: Secrets Manager retries whole
+// rotations. Nothing here ever moves AWSCURRENT except finishSecret, after testSecret passed.
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
+)
+
+// Step is one of the four rotation steps Secrets Manager invokes.
+type Step string
+
+// The steps, in the order Secrets Manager runs them.
+const (
+	CreateSecret Step = "createSecret"
+	SetSecret    Step = "setSecret"
+	TestSecret   Step = "testSecret"
+	FinishSecret Step = "finishSecret"
+)
+
+// Event is the rotation event Secrets Manager sends (the same fields as aws-lambda-go's
+// events.SecretsManagerSecretRotationEvent, kept here so the domain needs no Lambda types).
+type Event struct {
+	Step               Step   `json:"Step"`
+	SecretID           string `json:"SecretId"`
+	ClientRequestToken string `json:"ClientRequestToken"`
+	RotationToken      string `json:"RotationToken,omitempty"`
+}
+
+// SecretsManager is the part of the Secrets Manager API the rotator calls.
+type SecretsManager interface {
+	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
+	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
+}
+
+// Rotator handles rotation events. Its zero value is not usable: set SM and Providers.
+type Rotator struct {
+	// SM is the Secrets Manager client.
+	SM SecretsManager
+	// Providers maps ptc:upstream values to their constructors.
+	Providers map[string]upstream.Provider
+	// HTTPClient is handed to upstreams; nil means their default.
+	HTTPClient *http.Client
+	// Logger receives one record per step and upstream progress; nil discards.
+	Logger *slog.Logger
+	// Metrics receives EMF metrics; nil discards.
+	Metrics *metrics.Emitter
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// SourceTTL is how long a source secret and the upstream session built from it are reused
+	// within one warm Lambda environment (the four steps of a rotation usually run in the same
+	// one). Zero means 2 minutes; negative disables reuse.
+	SourceTTL time.Duration
+
+	mu        sync.Mutex
+	values    map[string]ptcsecret.Value // by secret ARN + version id; versions never change
+	upstreams map[string]cachedUpstream
+}
+
+type cachedUpstream struct {
+	up      upstream.Upstream
+	expires time.Time
+}
+
+// Handle runs one rotation step. The returned error never contains a secret value.
+func (r *Rotator) Handle(ctx context.Context, ev Event) (err error) {
+	start := r.now()
+	log := r.log().With("step", string(ev.Step), "secret_id", ev.SecretID, "version_id", ev.ClientRequestToken)
+	st := &stepState{ev: ev, log: log}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("rotation %s of %s: internal error (panic: %v); AWSCURRENT was not changed", ev.Step, ev.SecretID, p)
+		}
+		attrs := []any{"upstream", st.upstream, "duration_ms", r.now().Sub(start).Milliseconds()}
+		if st.name != "" {
+			attrs = append(attrs, "secret", st.name)
+		}
+		switch {
+		case err != nil:
+			log.Error("rotation step failed", append(attrs, "outcome", "error", "error", err.Error())...)
+			r.Metrics.Emit(metrics.RotationStepFailed, 1, metrics.Count, st.upstream, map[string]any{"step": string(ev.Step), "secret": st.name})
+		default:
+			log.Info("rotation step done", append(attrs, "outcome", st.outcome)...)
+		}
+	}()
+	if err := validateEvent(ev); err != nil {
+		return err
+	}
+	if err := r.prepare(ctx, st); err != nil {
+		return err
+	}
+	if st.outcome == "already-current" {
+		return nil
+	}
+	switch ev.Step {
+	case CreateSecret:
+		return r.createSecret(ctx, st)
+	case SetSecret:
+		return r.setSecret(ctx, st)
+	case TestSecret:
+		return r.testSecret(ctx, st)
+	case FinishSecret:
+		return r.finishSecret(ctx, st)
+	}
+	return nil
+}
+
+// stepState is what the guards learned about the secret, shared by the step.
+type stepState struct {
+	ev        Event
+	log       *slog.Logger
+	arn, name string
+	upstream  string
+	source    string // source secret ARN
+	registry  string // ptc:registry-url, may be empty
+	stages    map[string][]string
+	current   string // version id carrying AWSCURRENT
+	previous  string // version id carrying AWSPREVIOUS
+	outcome   string
+}
+
+func validateEvent(ev Event) error {
+	switch ev.Step {
+	case CreateSecret, SetSecret, TestSecret, FinishSecret:
+	case "":
+		return errors.New(`rotation event: field "Step" is missing`)
+	default:
+		return fmt.Errorf(`rotation event: field "Step" is %q; expected createSecret, setSecret, testSecret or finishSecret`, truncate(string(ev.Step), 40))
+	}
+	if strings.TrimSpace(ev.SecretID) == "" {
+		return errors.New(`rotation event: field "SecretId" is missing`)
+	}
+	if n := len(ev.ClientRequestToken); n < 32 || n > ptcsecret.MaxVersionIDLen {
+		return fmt.Errorf(`rotation event: field "ClientRequestToken" must be 32 to 64 characters (a secret version id), got %d`, n)
+	}
+	return nil
+}
+
+// prepare runs the guards every step shares (after the AWS rotation template): the secret is a
+// managed one, rotation is on, the token is a version of it, and it is pending, not current.
+func (r *Rotator) prepare(ctx context.Context, st *stepState) error {
+	out, err := r.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(st.ev.SecretID)})
+	if err != nil {
+		return fmt.Errorf("describing secret %s: %w", st.ev.SecretID, err)
+	}
+	st.arn, st.name = aws.ToString(out.ARN), aws.ToString(out.Name)
+	if !strings.HasPrefix(st.name, ptcsecret.Prefix) {
+		return fmt.Errorf("secret %s is not a managed pull-through cache secret: its name must start with %q", st.name, ptcsecret.Prefix)
+	}
+	tags := map[string]string{}
+	for _, t := range out.Tags {
+		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	st.upstream = tags[ptcsecret.TagUpstream]
+	if st.upstream == "" {
+		return fmt.Errorf("secret %s has no tag %s: set it to one of %s", st.name, ptcsecret.TagUpstream, r.providerNames())
+	}
+	if _, ok := r.Providers[st.upstream]; !ok {
+		bad := st.upstream
+		st.upstream = ""
+		return fmt.Errorf("secret %s: tag %s is %q; supported: %s", st.name, ptcsecret.TagUpstream, truncate(bad, 60), r.providerNames())
+	}
+	st.source = tags[ptcsecret.TagSourceSecret]
+	if st.source == "" {
+		return fmt.Errorf("secret %s has no tag %s: set it to the ARN of the source secret holding the minting credential", st.name, ptcsecret.TagSourceSecret)
+	}
+	if ptcsecret.IsManagedName(st.source) {
+		return fmt.Errorf("secret %s: tag %s names a secret inside %q, which ECR's service role can read; keep the minting credential outside that prefix", st.name, ptcsecret.TagSourceSecret, ptcsecret.Prefix)
+	}
+	st.registry = tags[ptcsecret.TagRegistryURL]
+	if !aws.ToBool(out.RotationEnabled) {
+		return fmt.Errorf("secret %s does not have rotation enabled", st.name)
+	}
+	st.stages = out.VersionIdsToStages
+	for id, stages := range st.stages {
+		if slices.Contains(stages, ptcsecret.StageCurrent) {
+			st.current = id
+		}
+		if slices.Contains(stages, ptcsecret.StagePrevious) {
+			st.previous = id
+		}
+	}
+	stages, ok := st.stages[st.ev.ClientRequestToken]
+	if !ok {
+		return fmt.Errorf("secret %s has no version %s to rotate to", st.name, st.ev.ClientRequestToken)
+	}
+	if slices.Contains(stages, ptcsecret.StageCurrent) {
+		st.outcome = "already-current"
+		return nil
+	}
+	if !slices.Contains(stages, ptcsecret.StagePending) {
+		return fmt.Errorf("secret %s version %s is not AWSPENDING (stages %v); another rotation may have replaced it", st.name, st.ev.ClientRequestToken, stages)
+	}
+	return nil
+}
+
+func (r *Rotator) createSecret(ctx context.Context, st *stepState) error {
+	token := st.ev.ClientRequestToken
+	_, err := r.SM.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
+		SecretId: aws.String(st.arn), VersionId: aws.String(token), VersionStage: aws.String(ptcsecret.StagePending),
+	})
+	if err == nil {
+		st.outcome = "pending-exists"
+		return nil
+	}
+	var nf *smtypes.ResourceNotFoundException
+	if !errors.As(err, &nf) {
+		return fmt.Errorf("reading pending version of %s: %w", st.name, err)
+	}
+	up, err := r.upstreamFor(ctx, st)
+	if err != nil {
+		return err
+	}
+	label := ptcsecret.Label(st.name, token)
+	// A crash between minting and PutSecretValue leaves a token carrying this label; revoke it
+	// before minting again so retries never leak tokens.
+	existing, err := up.Tokens(ctx, ptcsecret.LabelPrefix(st.name))
+	if err != nil {
+		return fmt.Errorf("listing %s tokens of %s: %w", st.upstream, st.name, err)
+	}
+	for _, t := range existing {
+		if t.Label != label {
+			continue
+		}
+		if err := up.Revoke(ctx, t); err != nil {
+			return fmt.Errorf("revoking token %s left by an earlier attempt: %w", t.Label, err)
+		}
+		st.log.Info("revoked token left by an earlier attempt", "token_label", t.Label, "token_id", t.ID)
+	}
+	minted, err := up.Mint(ctx, upstream.MintRequest{
+		SecretName: st.name, VersionID: token, Label: label, CurrentStages: st.stages[st.current],
+	})
+	if err != nil {
+		return fmt.Errorf("minting a %s token for %s: %w", st.upstream, st.name, err)
+	}
+	doc, err := minted.Credential.Marshal()
+	if err != nil {
+		r.undoMint(ctx, st, up, minted.Token)
+		return fmt.Errorf("%s returned an unusable credential: %w", st.upstream, err)
+	}
+	in := &secretsmanager.PutSecretValueInput{
+		SecretId:           aws.String(st.arn),
+		ClientRequestToken: aws.String(token),
+		SecretString:       aws.String(doc),
+		VersionStages:      append([]string{ptcsecret.StagePending}, minted.Stages...),
+	}
+	if st.ev.RotationToken != "" {
+		in.RotationToken = aws.String(st.ev.RotationToken)
+	}
+	if _, err := r.SM.PutSecretValue(ctx, in); err != nil {
+		r.undoMint(ctx, st, up, minted.Token)
+		return fmt.Errorf("storing the new token as AWSPENDING of %s: %w", st.name, err)
+	}
+	r.remember(st.arn, token, minted.Credential)
+	st.log.Info("minted token", "token_label", minted.Token.Label, "token_id", minted.Token.ID, "username", minted.Credential.Username, "expires_at", timeOrEmpty(minted.Token.ExpiresAt), "extra_stages", minted.Stages)
+	st.outcome = "minted"
+	return nil
+}
+
+// undoMint revokes a token that could not be stored. A failure is only logged: the token
+// carries this version's label, so the retry's createSecret revokes it before minting again.
+func (r *Rotator) undoMint(ctx context.Context, st *stepState, up upstream.Upstream, t upstream.Token) {
+	if t.ID == "" {
+		return
+	}
+	if err := up.Revoke(ctx, t); err != nil {
+		st.log.Warn("could not revoke the token that was not stored; the next attempt will", "token_label", t.Label, "error", err.Error())
+	}
+}
+
+func (r *Rotator) setSecret(ctx context.Context, st *stepState) error {
+	pending, err := r.value(ctx, st, st.ev.ClientRequestToken, ptcsecret.StagePending)
+	if err != nil {
+		return err
+	}
+	if !r.Providers[st.upstream].FixedUsername || st.current == "" {
+		st.outcome = "ok"
+		return nil
+	}
+	current, err := r.value(ctx, st, st.current, ptcsecret.StageCurrent)
+	if err != nil {
+		return err
+	}
+	if pending.Username != current.Username {
+		return fmt.Errorf("secret %s: the pending token logs in as %q but AWSCURRENT as %q; %s tokens keep one username, so check the source secret's account before rotating again", st.name, pending.Username, current.Username, st.upstream)
+	}
+	st.outcome = "identity-unchanged"
+	return nil
+}
+
+func (r *Rotator) testSecret(ctx context.Context, st *stepState) error {
+	pending, err := r.value(ctx, st, st.ev.ClientRequestToken, ptcsecret.StagePending)
+	if err != nil {
+		return err
+	}
+	up, err := r.upstreamFor(ctx, st)
+	if err != nil {
+		return err
+	}
+	v, err := up.Verify(ctx, pending)
+	if err != nil {
+		r.Metrics.Emit(metrics.VerificationFailed, 1, metrics.Count, st.upstream, map[string]any{"secret": st.name})
+		return fmt.Errorf("the pending token of %s cannot log in to the %s registry: %w", st.name, st.upstream, err)
+	}
+	st.outcome = "login-ok"
+	if !v.ExpiresAt.IsZero() {
+		st.log.Info("pending token verified", "username", pending.Username, "expires_at", v.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (r *Rotator) finishSecret(ctx context.Context, st *stepState) error {
+	token := st.ev.ClientRequestToken
+	in := &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId: aws.String(st.arn), VersionStage: aws.String(ptcsecret.StageCurrent), MoveToVersionId: aws.String(token),
+	}
+	if st.current != "" {
+		in.RemoveFromVersionId = aws.String(st.current)
+	}
+	if _, err := r.SM.UpdateSecretVersionStage(ctx, in); err != nil {
+		return fmt.Errorf("moving AWSCURRENT of %s to version %s: %w", st.name, token, err)
+	}
+	st.log.Info("promoted pending version", "previous_version_id", st.current)
+	r.Metrics.Emit(metrics.RotationSucceeded, 1, metrics.Count, st.upstream, map[string]any{"secret": st.name})
+	st.outcome = "promoted"
+	// The new current is token and Secrets Manager moves AWSPREVIOUS to the old current: keep
+	// both, revoke the rest. A failure here is counted, never fatal — the promotion stands and
+	// the next rotation retries.
+	revoked, failed := r.revokeOlder(ctx, st, token, st.current)
+	if revoked > 0 {
+		r.Metrics.Emit(metrics.TokensRevoked, float64(revoked), metrics.Count, st.upstream, map[string]any{"secret": st.name})
+	}
+	if failed > 0 {
+		r.Metrics.Emit(metrics.RevocationFailed, float64(failed), metrics.Count, st.upstream, map[string]any{"secret": st.name})
+		st.outcome = "promoted-revocation-failed"
+	}
+	return nil
+}
+
+// revokeOlder revokes every token labelled for this secret whose version is neither keep1 nor
+// keep2, and returns how many it revoked and how many it could not.
+func (r *Rotator) revokeOlder(ctx context.Context, st *stepState, keep1, keep2 string) (revoked, failed int) {
+	up, err := r.upstreamFor(ctx, st)
+	if err != nil {
+		st.log.Warn("could not revoke old tokens; the next rotation will retry", "error", err.Error())
+		return 0, 1
+	}
+	tokens, err := up.Tokens(ctx, ptcsecret.LabelPrefix(st.name))
+	if err != nil {
+		st.log.Warn("could not list tokens to revoke; the next rotation will retry", "error", err.Error())
+		return 0, 1
+	}
+	for _, t := range tokens {
+		version, ok := ptcsecret.VersionFromLabel(st.name, t.Label)
+		if !ok || version == keep1 || version == keep2 {
+			continue
+		}
+		if err := up.Revoke(ctx, t); err != nil {
+			failed++
+			st.log.Warn("could not revoke old token; the next rotation will retry", "token_label", t.Label, "token_id", t.ID, "error", err.Error())
+			continue
+		}
+		revoked++
+		st.log.Info("revoked old token", "token_label", t.Label, "token_id", t.ID)
+	}
+	return revoked, failed
+}
+
+// value reads a version's value, reusing what this process already read or wrote: a version's
+// value never changes once stored, so the cache cannot go stale.
+func (r *Rotator) value(ctx context.Context, st *stepState, versionID, stage string) (ptcsecret.Value, error) {
+	key := st.arn + "\x00" + versionID
+	r.mu.Lock()
+	v, ok := r.values[key]
+	r.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	// Name both the version and the stage: moto (and eventually consistent reads) may return
+	// an old value for a bare stage read.
+	out, err := r.SM.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
+		SecretId: aws.String(st.arn), VersionId: aws.String(versionID), VersionStage: aws.String(stage),
+	})
+	if err != nil {
+		return ptcsecret.Value{}, fmt.Errorf("reading %s version %s of %s: %w", stage, versionID, st.name, err)
+	}
+	v, err = ptcsecret.Parse(aws.ToString(out.SecretString))
+	if err != nil {
+		return ptcsecret.Value{}, fmt.Errorf("%s version %s of %s: %w", stage, versionID, st.name, err)
+	}
+	r.remember(st.arn, versionID, v)
+	return v, nil
+}
+
+func (r *Rotator) remember(arn, versionID string, v ptcsecret.Value) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.values == nil || len(r.values) > 256 {
+		r.values = map[string]ptcsecret.Value{}
+	}
+	r.values[arn+"\x00"+versionID] = v
+}
+
+// upstreamFor builds (or reuses) the upstream from the source secret.
+func (r *Rotator) upstreamFor(ctx context.Context, st *stepState) (upstream.Upstream, error) {
+	key := st.upstream + "\x00" + st.source + "\x00" + st.registry
+	ttl := r.SourceTTL
+	if ttl == 0 {
+		ttl = 2 * time.Minute
+	}
+	if ttl > 0 {
+		r.mu.Lock()
+		c, ok := r.upstreams[key]
+		r.mu.Unlock()
+		if ok && r.now().Before(c.expires) {
+			return c.up, nil
+		}
+	}
+	out, err := r.SM.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(st.source)})
+	if err != nil {
+		return nil, fmt.Errorf("reading source secret %s (tag %s of %s): %w", st.source, ptcsecret.TagSourceSecret, st.name, err)
+	}
+	if out.SecretString == nil {
+		return nil, fmt.Errorf("source secret %s has no string value; store the %s settings as JSON", st.source, st.upstream)
+	}
+	up, err := r.Providers[st.upstream].New([]byte(aws.ToString(out.SecretString)), upstream.Options{
+		HTTPClient: r.HTTPClient, Now: r.Now, Logger: r.log().With("secret", st.name, "upstream", st.upstream), RegistryURL: st.registry,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("source secret %s: %w", st.source, err)
+	}
+	if ttl > 0 {
+		r.mu.Lock()
+		if r.upstreams == nil {
+			r.upstreams = map[string]cachedUpstream{}
+		}
+		r.upstreams[key] = cachedUpstream{up: up, expires: r.now().Add(ttl)}
+		r.mu.Unlock()
+	}
+	return up, nil
+}
+
+func (r *Rotator) providerNames() string {
+	names := make([]string, 0, len(r.Providers))
+	for n := range r.Providers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+func (r *Rotator) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Rotator) log() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func timeOrEmpty(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,366 @@
+// Package dockerhub mints Docker Hub access tokens for the docker-hub pull-through cache rule.
+//
+// It logs in with the account password (plus a TOTP code when the account has two-factor
+// authentication), then creates personal access tokens — or organization access tokens when the
+// source secret names an organization — labelled with the secret version they belong to, so they
+// can be found and revoked later without extra state. Docker Hub refuses to let a session that
+// was itself started from a personal access token manage tokens; the errors say so.
+package dockerhub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
+	"github.com/ptc-credentials/ptc-credentials/internal/totp"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/httpapi"
+)
+
+// Defaults for the source secret's optional fields.
+const (
+	DefaultAPIURL          = "https://hub.docker.com"
+	DefaultRegistry        = "registry-1.docker.io"
+	DefaultScope           = "repo:public_read"
+	DefaultLifetimeDays    = 90
+	DefaultCheckRepository = "library/alpine"
+	DefaultOrgResourcePath = "*/*/public"
+	maxLabelLen            = 100
+	pageSize               = 100
+)
+
+// validScopes are the personal access token scopes Docker Hub documents.
+var validScopes = map[string]bool{"repo:public_read": true, "repo:read": true, "repo:write": true, "repo:admin": true}
+
+// Source is the source secret's JSON for docker-hub.
+type Source struct {
+	// Username is the Docker Hub account that owns the tokens.
+	Username string `json:"username"`
+	// Password is the account password; a personal access token cannot mint tokens.
+	Password string `json:"password"`
+	// TOTPSecret is the base32 two-factor secret, needed when the account has 2FA.
+	TOTPSecret string `json:"totpSecret,omitempty"`
+	// Organization, when set, mints organization access tokens; the registry username is then
+	// the organization name.
+	Organization string `json:"organization,omitempty"`
+	// Scope is the personal access token scope (default repo:public_read).
+	Scope string `json:"scope,omitempty"`
+	// OrgResourcePath is the repository path organization tokens may pull (default */*/public).
+	OrgResourcePath string `json:"orgResourcePath,omitempty"`
+	// TokenLifetimeDays sets expires_at; 0 means the default (90), -1 means no expiry.
+	TokenLifetimeDays int `json:"tokenLifetimeDays,omitempty"`
+	// APIURL overrides https://hub.docker.com.
+	APIURL string `json:"apiUrl,omitempty"`
+	// CheckRepository is the repository the login check asks a pull scope for.
+	CheckRepository string `json:"checkRepository,omitempty"`
+}
+
+// ParseSource reads and checks the source secret. Errors name the field, never its value.
+func ParseSource(raw []byte) (Source, error) {
+	var s Source
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return Source{}, fmt.Errorf("docker-hub source secret: %s", describeJSONError(err))
+	}
+	switch {
+	case strings.TrimSpace(s.Username) == "":
+		return Source{}, errors.New(`docker-hub source secret: field "username" is required (the Docker Hub account name)`)
+	case s.Password == "":
+		return Source{}, errors.New(`docker-hub source secret: field "password" is required (the account password; a personal access token cannot mint tokens)`)
+	}
+	if s.TOTPSecret != "" {
+		if _, err := totp.DecodeSecret(s.TOTPSecret); err != nil {
+			return Source{}, fmt.Errorf("docker-hub source secret: field \"totpSecret\": %v", err)
+		}
+	}
+	if s.Scope == "" {
+		s.Scope = DefaultScope
+	}
+	if !validScopes[s.Scope] {
+		return Source{}, fmt.Errorf("docker-hub source secret: field \"scope\" is %q; use one of repo:public_read, repo:read, repo:write, repo:admin", s.Scope)
+	}
+	if s.OrgResourcePath == "" {
+		s.OrgResourcePath = DefaultOrgResourcePath
+	}
+	switch {
+	case s.TokenLifetimeDays == 0:
+		s.TokenLifetimeDays = DefaultLifetimeDays
+	case s.TokenLifetimeDays < -1 || s.TokenLifetimeDays > 3650:
+		return Source{}, fmt.Errorf("docker-hub source secret: field \"tokenLifetimeDays\" is %d; use 1..3650 days, or -1 for tokens that never expire", s.TokenLifetimeDays)
+	}
+	if s.APIURL == "" {
+		s.APIURL = DefaultAPIURL
+	}
+	if _, err := httpapi.BaseURL(`docker-hub source secret: field "apiUrl"`, s.APIURL); err != nil {
+		return Source{}, err
+	}
+	if s.CheckRepository == "" {
+		s.CheckRepository = DefaultCheckRepository
+	}
+	return s, nil
+}
+
+func describeJSONError(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("not valid JSON (syntax error at byte %d)", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q must be a %s", te.Field, te.Type.String())
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown " + strings.TrimPrefix(err.Error(), "json: ") + " (check the spelling against the README)"
+	}
+	return "not a JSON object"
+}
+
+// DockerHub is the docker-hub upstream.
+type DockerHub struct {
+	src      Source
+	api      string
+	registry string
+	api2     *httpapi.Caller
+	opts     upstream.Options
+	session  string // Hub API JWT, reused within the process
+}
+
+var _ upstream.Upstream = (*DockerHub)(nil)
+
+// New builds the upstream from the source secret's JSON.
+func New(source []byte, opts upstream.Options) (*DockerHub, error) {
+	src, err := ParseSource(source)
+	if err != nil {
+		return nil, err
+	}
+	reg := opts.RegistryURL
+	if reg == "" {
+		reg = DefaultRegistry
+	}
+	if _, err := registryauth.ParseRegistry(reg); err != nil {
+		return nil, fmt.Errorf("docker-hub: tag %s: %w", ptcsecret.TagRegistryURL, err)
+	}
+	return &DockerHub{
+		src:      src,
+		api:      strings.TrimRight(src.APIURL, "/"),
+		registry: reg,
+		opts:     opts,
+		api2:     &httpapi.Caller{Service: "Docker Hub", Client: opts.Client(), Now: opts.Clock()},
+	}, nil
+}
+
+// Registry implements upstream.Upstream.
+func (d *DockerHub) Registry() string { return ptcsecret.UpstreamDockerHub }
+
+// Provider describes docker-hub to the rotation engine and the provisioner.
+var Provider = upstream.Provider{
+	Registry:           ptcsecret.UpstreamDockerHub,
+	New:                func(source []byte, opts upstream.Options) (upstream.Upstream, error) { return New(source, opts) },
+	FixedUsername:      true, // every token logs in as the account (or the organization)
+	DefaultRegistryURL: DefaultRegistry,
+}
+
+// Username is the registry login name of the tokens this upstream mints.
+func (d *DockerHub) Username() string {
+	if d.src.Organization != "" {
+		return d.src.Organization
+	}
+	return d.src.Username
+}
+
+// Retries reports how many API calls were retried (429 or transient), for logs and benchmarks.
+func (d *DockerHub) Retries() int { return d.api2.Retries }
+
+// login starts a Hub API session with the password (and a TOTP code for 2FA accounts).
+func (d *DockerHub) login(ctx context.Context) (string, error) {
+	if d.session != "" {
+		return d.session, nil
+	}
+	var out struct {
+		Token string `json:"token"`
+	}
+	_, err := d.api2.Do(ctx, "log in as the source secret's username", httpapi.Request{
+		Method: http.MethodPost, URL: d.api + "/v2/users/login",
+		JSON: map[string]string{"username": d.src.Username, "password": d.src.Password},
+	}, &out)
+	var se *httpapi.StatusError
+	if errors.As(err, &se) && se.StatusCode == http.StatusUnauthorized {
+		// A 2FA account answers 401 with a second-factor token in the body; a wrong password
+		// answers 401 without one.
+		var challenge struct {
+			Login2FAToken string `json:"login_2fa_token"`
+		}
+		_ = se.DecodeBody(&challenge)
+		tfa := challenge.Login2FAToken
+		if tfa == "" {
+			return "", errors.New(`Docker Hub refused the source secret's username/password (HTTP 401): check fields "username" and "password"`)
+		}
+		if d.src.TOTPSecret == "" {
+			return "", errors.New(`Docker Hub account has two-factor authentication: add its base32 secret as field "totpSecret" to the source secret`)
+		}
+		code, cerr := totp.Code(d.src.TOTPSecret, d.opts.Clock()())
+		if cerr != nil {
+			return "", fmt.Errorf("docker-hub source secret: field \"totpSecret\": %v", cerr)
+		}
+		out.Token = ""
+		if _, err := d.api2.Do(ctx, "log in with the two-factor code", httpapi.Request{
+			Method: http.MethodPost, URL: d.api + "/v2/users/2fa-login",
+			JSON: map[string]string{"login_2fa_token": tfa, "code": code},
+		}, &out); err != nil {
+			if httpapi.IsStatus(err, http.StatusUnauthorized) {
+				return "", fmt.Errorf("Docker Hub refused the two-factor code: check field \"totpSecret\" and the Lambda's clock: %w", err)
+			}
+			return "", err
+		}
+	} else if err != nil {
+		return "", err
+	}
+	if out.Token == "" {
+		return "", errors.New("Docker Hub: log in: the answer carried no session token")
+	}
+	d.session = out.Token
+	return d.session, nil
+}
+
+func (d *DockerHub) authed(ctx context.Context, op string, req httpapi.Request, out any) (httpapi.Response, error) {
+	tok, err := d.login(ctx)
+	if err != nil {
+		return httpapi.Response{}, err
+	}
+	req.Header = http.Header{"Authorization": {"Bearer " + tok}}
+	resp, err := d.api2.Do(ctx, op, req, out)
+	var se *httpapi.StatusError
+	if errors.As(err, &se) && se.StatusCode == http.StatusForbidden && strings.Contains(strings.ToLower(se.Message), "personal access token") {
+		return resp, fmt.Errorf("%w: the source secret's \"password\" is a personal access token; Docker Hub lets only a password session manage tokens, so store the account password there", err)
+	}
+	if errors.As(err, &se) && se.StatusCode == http.StatusUnauthorized {
+		d.session = "" // expired session: the next call logs in again
+	}
+	return resp, err
+}
+
+func (d *DockerHub) tokensPath() string {
+	if d.src.Organization != "" {
+		return d.api + "/v2/orgs/" + url.PathEscape(d.src.Organization) + "/access-tokens"
+	}
+	return d.api + "/v2/access-tokens"
+}
+
+type tokenJSON struct {
+	UUID       string `json:"uuid"`
+	ID         string `json:"id"`
+	TokenLabel string `json:"token_label"`
+	Label      string `json:"label"`
+	Token      string `json:"token"`
+	IsActive   *bool  `json:"is_active"`
+	ExpiresAt  string `json:"expires_at"`
+}
+
+func (t tokenJSON) describe() upstream.Token {
+	out := upstream.Token{ID: t.UUID, Label: t.TokenLabel}
+	if out.ID == "" {
+		out.ID = t.ID
+	}
+	if out.Label == "" {
+		out.Label = t.Label
+	}
+	if ts, err := time.Parse(time.RFC3339, t.ExpiresAt); err == nil {
+		out.ExpiresAt = ts
+	}
+	return out
+}
+
+// Mint implements upstream.Upstream.
+func (d *DockerHub) Mint(ctx context.Context, req upstream.MintRequest) (upstream.Minted, error) {
+	if len(req.Label) > maxLabelLen || req.Label == "" {
+		return upstream.Minted{}, fmt.Errorf("docker-hub: token label must be 1..%d characters, got %d", maxLabelLen, len(req.Label))
+	}
+	body := map[string]any{}
+	var expires time.Time
+	if d.src.TokenLifetimeDays > 0 {
+		expires = d.opts.Clock()().UTC().Add(time.Duration(d.src.TokenLifetimeDays) * 24 * time.Hour).Truncate(time.Second)
+		body["expires_at"] = expires.Format(time.RFC3339)
+	}
+	if d.src.Organization != "" {
+		body["label"] = req.Label
+		body["description"] = "ECR pull-through cache credential for " + req.SecretName + ", managed by ptc-credentials"
+		body["resources"] = []map[string]any{{"type": "TYPE_REPO", "path": d.src.OrgResourcePath, "scopes": []string{"scope-image-pull"}}}
+	} else {
+		body["token_label"] = req.Label
+		body["scopes"] = []string{d.src.Scope}
+	}
+	var out tokenJSON
+	if _, err := d.authed(ctx, "create access token", httpapi.Request{Method: http.MethodPost, URL: d.tokensPath(), JSON: body}, &out); err != nil {
+		if httpapi.IsStatus(err, http.StatusTooManyRequests) || strings.Contains(err.Error(), "limit") {
+			return upstream.Minted{}, fmt.Errorf("%w (organization accounts cap access tokens; expired ones count until deleted)", err)
+		}
+		return upstream.Minted{}, err
+	}
+	if out.Token == "" {
+		return upstream.Minted{}, errors.New("Docker Hub: create access token: the answer carried no token")
+	}
+	tok := out.describe()
+	if tok.Label == "" {
+		tok.Label = req.Label
+	}
+	if tok.ExpiresAt.IsZero() {
+		tok.ExpiresAt = expires
+	}
+	return upstream.Minted{
+		Credential: upstream.Credential{Username: d.Username(), AccessToken: out.Token},
+		Token:      tok,
+	}, nil
+}
+
+// Tokens implements upstream.Upstream, following pages until the list ends.
+func (d *DockerHub) Tokens(ctx context.Context, labelPrefix string) ([]upstream.Token, error) {
+	var found []upstream.Token
+	for page := 1; page <= 100; page++ {
+		var out struct {
+			Next    *string     `json:"next"`
+			Results []tokenJSON `json:"results"`
+		}
+		u := d.tokensPath() + "?page=" + strconv.Itoa(page) + "&page_size=" + strconv.Itoa(pageSize)
+		if _, err := d.authed(ctx, "list access tokens", httpapi.Request{Method: http.MethodGet, URL: u}, &out); err != nil {
+			return nil, err
+		}
+		for _, t := range out.Results {
+			tok := t.describe()
+			if strings.HasPrefix(tok.Label, labelPrefix) {
+				found = append(found, tok)
+			}
+		}
+		if out.Next == nil || *out.Next == "" || len(out.Results) == 0 {
+			return found, nil
+		}
+	}
+	return found, nil
+}
+
+// Revoke implements upstream.Upstream. Deleting (not just deactivating) frees the organization
+// token cap, which counts deactivated and expired tokens too.
+func (d *DockerHub) Revoke(ctx context.Context, t upstream.Token) error {
+	if t.ID == "" {
+		return errors.New("docker-hub: revoke: token has no id")
+	}
+	_, err := d.authed(ctx, "delete access token "+t.Label, httpapi.Request{Method: http.MethodDelete, URL: d.tokensPath() + "/" + url.PathEscape(t.ID)}, nil)
+	if httpapi.IsStatus(err, http.StatusNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Verify implements upstream.Upstream: a pull token from the registry's auth service.
+func (d *DockerHub) Verify(ctx context.Context, cred upstream.Credential) (upstream.Verification, error) {
+	err := registryauth.Check(ctx, d.opts.Client(), registryauth.Target{Registry: d.registry, Repository: d.src.CheckRepository},
+		registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
+	return upstream.Verification{}, err
+}

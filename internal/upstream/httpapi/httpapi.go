@@ -1,0 +1,300 @@
+// Package httpapi makes the JSON calls every registry token API needs: one place that honours
+// 429 retry hints within the Lambda deadline, retries transient failures only where that is
+// safe, and turns error answers into messages an operator can act on without ever quoting a
+// credential.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Caller makes calls to one service's API.
+type Caller struct {
+	// Service names the API in messages, e.g. "Docker Hub".
+	Service string
+	// Client makes the calls.
+	Client *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Sleep waits; nil means a timer that stops when ctx ends. Tests make it instant.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// MaxAttempts bounds tries per call; zero means 5.
+	MaxAttempts int
+	// Retries counts the retries this caller made, for logs and benchmarks.
+	Retries int
+}
+
+// Request is one call.
+type Request struct {
+	Method string
+	URL    string
+	Header http.Header
+	// JSON is marshalled as the body when non-nil.
+	JSON any
+	// Form is sent as application/x-www-form-urlencoded when non-nil.
+	Form url.Values
+}
+
+// Response is what a successful call returned besides the decoded body.
+type Response struct {
+	StatusCode int
+	Header     http.Header
+}
+
+// StatusError is an error answer from the API.
+type StatusError struct {
+	Service    string
+	Op         string
+	StatusCode int
+	// Message is the API's own explanation (truncated), never a request value.
+	Message string
+	// body is kept for DecodeBody and never printed: an error answer can carry a secret
+	// (Docker Hub's 2FA challenge token, for one).
+	body []byte
+}
+
+// DecodeBody decodes the error answer's JSON body into v.
+func (e *StatusError) DecodeBody(v any) error { return json.Unmarshal(e.body, v) }
+
+func (e *StatusError) Error() string {
+	msg := fmt.Sprintf("%s: %s: HTTP %d", e.Service, e.Op, e.StatusCode)
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+// IsStatus reports whether err is a StatusError with one of the codes.
+func IsStatus(err error, codes ...int) bool {
+	var se *StatusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	for _, c := range codes {
+		if se.StatusCode == c {
+			return true
+		}
+	}
+	return false
+}
+
+const maxBody = 1 << 20
+
+// Do performs req, decoding a 2xx JSON body into out (when out is non-nil). op says what was
+// being done ("create access token") and starts every error message.
+func (c *Caller) Do(ctx context.Context, op string, req Request, out any) (Response, error) {
+	var body []byte
+	var contentType string
+	switch {
+	case req.JSON != nil:
+		b, err := json.Marshal(req.JSON)
+		if err != nil {
+			return Response{}, fmt.Errorf("%s: %s: encoding request: %w", c.Service, op, err)
+		}
+		body, contentType = b, "application/json"
+	case req.Form != nil:
+		body, contentType = []byte(req.Form.Encode()), "application/x-www-form-urlencoded"
+	}
+	attempts := c.MaxAttempts
+	if attempts <= 0 {
+		attempts = 5
+	}
+	backoff := 250 * time.Millisecond
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		hr, err := http.NewRequestWithContext(ctx, req.Method, req.URL, bytes.NewReader(body))
+		if err != nil {
+			return Response{}, fmt.Errorf("%s: %s: building request: %w", c.Service, op, err)
+		}
+		for k, vs := range req.Header {
+			hr.Header[k] = vs
+		}
+		if contentType != "" {
+			hr.Header.Set("Content-Type", contentType)
+		}
+		hr.Header.Set("Accept", "application/json")
+		resp, err := c.Client.Do(hr)
+		var wait time.Duration
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return Response{}, fmt.Errorf("%s: %s: %w", c.Service, op, ctx.Err())
+			}
+			lastErr = fmt.Errorf("%s: %s: %s unreachable: %w", c.Service, op, c.Service, redactURLError(err))
+			if !idempotent(req.Method) {
+				return Response{}, lastErr
+			}
+			wait = backoff
+		default:
+			data, rerr := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+			resp.Body.Close()
+			if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+				if rerr != nil {
+					return Response{}, fmt.Errorf("%s: %s: reading response: %w", c.Service, op, rerr)
+				}
+				if out != nil && len(bytes.TrimSpace(data)) > 0 {
+					if err := json.Unmarshal(data, out); err != nil {
+						return Response{}, fmt.Errorf("%s: %s: response is not the expected JSON: %v", c.Service, op, errors.Unwrap(err))
+					}
+				}
+				return Response{StatusCode: resp.StatusCode, Header: resp.Header}, nil
+			}
+			lastErr = &StatusError{Service: c.Service, Op: op, StatusCode: resp.StatusCode, Message: errorMessage(data), body: data}
+			switch {
+			case resp.StatusCode == http.StatusTooManyRequests:
+				// A 429 was not processed, so any method may be sent again.
+				wait = RetryAfter(resp.Header, c.now())
+				if wait <= 0 {
+					wait = backoff
+				}
+			case resp.StatusCode >= 500 && idempotent(req.Method):
+				wait = backoff
+			default:
+				return Response{}, lastErr
+			}
+		}
+		if attempt >= attempts {
+			return Response{}, fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt)
+		}
+		if dl, ok := ctx.Deadline(); ok && c.now().Add(wait).After(dl) {
+			return Response{}, fmt.Errorf("%w (the retry hint of %s does not fit in the time left)", lastErr, wait.Round(time.Millisecond))
+		}
+		c.Retries++
+		if err := c.sleep(ctx, wait); err != nil {
+			return Response{}, fmt.Errorf("%w (stopped waiting: %v)", lastErr, err)
+		}
+		backoff = min(backoff*2, 8*time.Second)
+	}
+}
+
+func (c *Caller) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Caller) sleep(ctx context.Context, d time.Duration) error {
+	if c.Sleep != nil {
+		return c.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodPut, http.MethodPatch:
+		return true
+	}
+	return false
+}
+
+// RetryAfter reads a rate-limit hint: Retry-After in seconds or as an HTTP date, else
+// X-RateLimit-Reset / X-Ratelimit-Reset as a Unix time. Zero when there is none.
+func RetryAfter(h http.Header, now time.Time) time.Duration {
+	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+		if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+			return time.Duration(s) * time.Second
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			return max(t.Sub(now), 0)
+		}
+	}
+	if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
+		if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return max(time.Unix(s, 0).Sub(now), 0)
+		}
+	}
+	return 0
+}
+
+// errorMessage pulls a human explanation out of an error body. Registries put it in different
+// fields; none of them echo credentials, and the text is truncated all the same.
+func errorMessage(body []byte) string {
+	var m map[string]any
+	if json.Unmarshal(body, &m) != nil {
+		return ""
+	}
+	for _, k := range []string{"message", "detail", "error_description", "error", "errinfo"} {
+		switch v := m[k].(type) {
+		case string:
+			return truncate(v)
+		case map[string]any: // Azure: {"error":{"code","message"}}
+			if s, ok := v["message"].(string); ok {
+				return truncate(s)
+			}
+		}
+	}
+	return ""
+}
+
+func truncate(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// redactURLError drops the query string from a *url.Error: some token endpoints carry
+// parameters there.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		u, perr := url.Parse(ue.URL)
+		if perr == nil {
+			u.RawQuery, u.User = "", nil
+			return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
+		}
+	}
+	return err
+}
+
+// BaseURL parses an API base URL from configuration: https anywhere, plain http only for a
+// loopback host (tests and the demo). field names the setting in errors.
+func BaseURL(field, raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(raw), "/"))
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("%s: %q is not an absolute URL", field, raw)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !IsLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("%s: plain http is accepted only for loopback hosts; use https://%s", field, u.Host)
+		}
+	default:
+		return nil, fmt.Errorf("%s: scheme %q is not allowed; use https", field, u.Scheme)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%s: credentials in the URL are not allowed", field)
+	}
+	return u, nil
+}
+
+// IsLoopback reports whether host names this machine.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,19 @@
+// Package providers lists every upstream registry this project can manage, keyed by ECR's
+// UpstreamRegistry value. It is the one place a new registry is wired in.
+package providers
+
+import (
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/dockerhub"
+)
+
+// All returns a fresh map of every supported provider.
+func All() map[string]upstream.Provider {
+	m := map[string]upstream.Provider{}
+	for _, p := range []upstream.Provider{
+		dockerhub.Provider,
+	} {
+		m[p.Registry] = p
+	}
+	return m
+}
