@@ -327,10 +327,22 @@ func (r *Rotator) testSecret(ctx context.Context, st *stepState) error {
 	}
 	st.outcome = "login-ok"
 	if !v.ExpiresAt.IsZero() {
-		st.log.Info("pending token verified", "username", pending.Username, "expires_at", v.ExpiresAt.UTC().Format(time.RFC3339))
+		days := v.ExpiresAt.Sub(r.now()).Hours() / 24
+		attrs := []any{"username", pending.Username, "expires_at", v.ExpiresAt.UTC().Format(time.RFC3339), "days_to_expiry", int(days)}
+		r.Metrics.Emit(metrics.TokenDaysToExpiry, days, metrics.None, st.upstream, map[string]any{"secret": st.name})
+		if days < ExpiryWarningDays {
+			st.log.Warn("the verified token expires soon: stage its successor", attrs...)
+		} else {
+			st.log.Info("pending token verified", attrs...)
+		}
 	}
 	return nil
 }
+
+// ExpiryWarningDays is how close to its expiry a verified token makes testSecret warn (and the
+// template's TokenDaysToExpiry alarm fire): time enough for a person to stage a successor where
+// nothing can mint one (GHCR).
+const ExpiryWarningDays = 14
 
 func (r *Rotator) finishSecret(ctx context.Context, st *stepState) error {
 	token := st.ev.ClientRequestToken

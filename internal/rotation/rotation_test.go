@@ -1,36 +1,25 @@
 package rotation_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	hubemu "github.com/ptc-credentials/ptc-credentials/internal/emulators/dockerhub"
-	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
+	"github.com/ptc-credentials/ptc-credentials/internal/rotationtest"
 	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
-	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/dockerhub"
-	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 )
 
 var moto *testenv.Moto
@@ -54,35 +43,15 @@ const (
 	hubTOTP     = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
-	t          *testing.T
-	ctx        context.Context
-	sm         *secretsmanager.Client
-	hub        *hubemu.Server
-	hubURL     string
-	logs       *syncBuffer
-	emf        *syncBuffer
-	name, arn  string
-	sourceARN  string
-	sourceJSON string
-	errs       []error
+	*rotationtest.Harness
+	t      *testing.T
+	ctx    context.Context
+	sm     *secretsmanager.Client
+	hub    *hubemu.Server
+	hubURL string
+	name   string
+	arn    string
 }
 
 type fixtureOpts struct {
@@ -93,14 +62,12 @@ type fixtureOpts struct {
 
 func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	t.Helper()
-	f := &fixture{t: t, ctx: testenv.Context(t), sm: moto.SecretsManager(), logs: &syncBuffer{}, emf: &syncBuffer{}}
 	if o.account.Username == "" {
 		o.account = hubemu.Account{Username: hubUser, Password: hubPassword, Orgs: []string{"ptc-org"}}
 	}
-	f.hub = hubemu.New(hubemu.Options{}, o.account)
-	srv := httptest.NewServer(f.hub)
+	hub := hubemu.New(hubemu.Options{}, o.account)
+	srv := httptest.NewServer(hub)
 	t.Cleanup(srv.Close)
-	f.hubURL = srv.URL
 	if o.source == nil {
 		o.source = map[string]any{"username": o.account.Username, "password": o.account.Password}
 	}
@@ -108,133 +75,24 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		o.source["apiUrl"] = srv.URL
 	}
 	b, _ := json.Marshal(o.source)
-	f.sourceJSON = string(b)
-	id := newID()
-	src, err := f.sm.CreateSecret(f.ctx, &secretsmanager.CreateSecretInput{Name: aws.String("ptc-source/hub-" + id[:8]), SecretString: aws.String(f.sourceJSON)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.sourceARN = aws.ToString(src.ARN)
-	f.name = ptcsecret.Prefix + "docker-hub-" + id[:8]
-	if o.noSetup {
-		return f
-	}
-	// What the provisioner does: mint the first token labelled for version v0, create the
-	// secret with it, then turn rotation on (RotateImmediately=false runs only testSecret).
-	v0 := newID()
-	up := f.upstream()
-	minted, err := up.Mint(f.ctx, upstream.MintRequest{SecretName: f.name, VersionID: v0, Label: ptcsecret.Label(f.name, v0)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _ := minted.Credential.Marshal()
-	out, err := f.sm.CreateSecret(f.ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String(f.name), ClientRequestToken: aws.String(v0), SecretString: aws.String(doc),
-		Tags: []smtypes.Tag{
-			{Key: aws.String(ptcsecret.TagUpstream), Value: aws.String(ptcsecret.UpstreamDockerHub)},
-			{Key: aws.String(ptcsecret.TagSourceSecret), Value: aws.String(f.sourceARN)},
-			{Key: aws.String(ptcsecret.TagRegistryURL), Value: aws.String(srv.URL)},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.arn = aws.ToString(out.ARN)
-	f.enableRotation()
-	return f
+	h := rotationtest.New(t, moto, rotationtest.Config{Provider: dockerhub.Provider, SourceJSON: string(b), RegistryURL: srv.URL, NoSetup: o.noSetup})
+	return &fixture{Harness: h, t: t, ctx: h.Ctx, sm: h.SM, hub: hub, hubURL: srv.URL, name: h.Name, arn: h.ARN}
 }
 
-func (f *fixture) upstream() upstream.Upstream {
-	f.t.Helper()
-	up, err := dockerhub.New([]byte(f.sourceJSON), upstream.Options{RegistryURL: f.hubURL})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return up
-}
+func (f *fixture) rotator() *rotation.Rotator { return f.Rotator() }
 
-// enableRotation is RotateSecret(RotateImmediately=false): testSecret on a pending copy of the
-// current value, which Secrets Manager then drops.
-func (f *fixture) enableRotation() {
-	f.t.Helper()
-	token := newID()
-	if err := testenv.BeginRotation(f.ctx, f.sm, f.arn, token, false); err != nil {
-		f.t.Fatal(err)
-	}
-	if err := f.step(rotation.TestSecret, token); err != nil {
-		f.t.Fatalf("testSecret on the pending copy of the current value: %v", err)
-	}
-	if _, err := f.sm.UpdateSecretVersionStage(f.ctx, &secretsmanager.UpdateSecretVersionStageInput{
-		SecretId: aws.String(f.arn), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(token),
-	}); err != nil {
-		f.t.Fatal(err)
-	}
-}
-
-// rotator is a fresh process unless reused: each Lambda environment starts empty.
-func (f *fixture) rotator() *rotation.Rotator {
-	return &rotation.Rotator{
-		SM: f.sm, Providers: providers.All(),
-		Logger:  slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Metrics: &metrics.Emitter{W: f.emf},
-	}
-}
-
-func (f *fixture) step(step rotation.Step, token string) error {
-	return f.stepWith(f.rotator(), step, token)
-}
+func (f *fixture) step(step rotation.Step, token string) error { return f.Step(step, token) }
 
 func (f *fixture) stepWith(r *rotation.Rotator, step rotation.Step, token string) error {
-	err := r.Handle(f.ctx, rotation.Event{Step: step, SecretID: f.arn, ClientRequestToken: token, RotationToken: "rotation-token-" + newID()})
-	if err != nil {
-		f.errs = append(f.errs, err)
-	}
-	return err
+	return f.StepWith(r, step, token)
 }
 
-// rotate runs one whole rotation the way Secrets Manager does and returns the new version id.
-func (f *fixture) rotate() string {
-	f.t.Helper()
-	token := newID()
-	if err := testenv.BeginRotation(f.ctx, f.sm, f.arn, token, true); err != nil {
-		f.t.Fatal(err)
-	}
-	r := f.rotator() // the four steps usually land in one warm environment
-	for _, s := range []rotation.Step{rotation.CreateSecret, rotation.SetSecret, rotation.TestSecret, rotation.FinishSecret} {
-		if err := f.stepWith(r, s, token); err != nil {
-			f.t.Fatalf("%s: %v", s, err)
-		}
-	}
-	return token
-}
-
-func (f *fixture) stages() map[string][]string {
-	f.t.Helper()
-	st, err := testenv.Stages(f.ctx, f.sm, f.arn)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return st
-}
-
-func (f *fixture) value(version string) ptcsecret.Value {
-	f.t.Helper()
-	s, err := testenv.ValueOf(f.ctx, f.sm, f.arn, version)
-	if err != nil {
-		f.t.Fatalf("reading version %s: %v", version, err)
-	}
-	v, err := ptcsecret.Parse(s)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return v
-}
-
-func (f *fixture) current() (string, ptcsecret.Value) {
-	f.t.Helper()
-	id := testenv.VersionWith(f.stages(), "AWSCURRENT")
-	return id, f.value(id)
-}
+func (f *fixture) rotate() string                     { return f.Rotate() }
+func (f *fixture) stages() map[string][]string        { return f.Stages() }
+func (f *fixture) value(v string) ptcsecret.Value     { return f.Value(v) }
+func (f *fixture) current() (string, ptcsecret.Value) { return f.Current() }
+func (f *fixture) logsText() string                   { return f.Logs.String() }
+func (f *fixture) emfText() string                    { return f.EMF.String() }
 
 func (f *fixture) loginErr(v ptcsecret.Value) error {
 	return registryauth.Check(f.ctx, nil, registryauth.Target{Registry: f.hubURL, Repository: "library/alpine"},
@@ -269,25 +127,12 @@ func (f *fixture) assertNoLeak() {
 	for _, t := range f.hub.Tokens() {
 		planted = append(planted, t.Secret)
 	}
-	var errText strings.Builder
-	for _, e := range f.errs {
-		errText.WriteString(e.Error() + "\n")
-	}
-	for _, where := range []struct{ name, text string }{{"logs", f.logs.String()}, {"metrics", f.emf.String()}, {"errors", errText.String()}} {
-		for _, p := range planted {
-			if p != "" && strings.Contains(where.text, p) {
-				f.t.Errorf("a planted secret (%d chars, starts %q) appears in the %s", len(p), p[:4], where.name)
-			}
-		}
-	}
+	f.AssertNoLeak(planted...)
 }
 
-func newID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	h := hex.EncodeToString(b)
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
+func newID() string { return rotationtest.NewID() }
+
+func (f *fixture) enableRotation() { f.EnableRotation() }
 
 func TestFullRotationStagesAndLogin(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
@@ -334,8 +179,8 @@ func TestFullRotationStagesAndLogin(t *testing.T) {
 	}
 	f.mustLogIn(cur, "AWSCURRENT")
 	f.mustLogIn(oldVal, "AWSPREVIOUS (one generation of overlap)")
-	if !strings.Contains(f.emf.String(), `"RotationSucceeded":1`) {
-		t.Errorf("no RotationSucceeded metric in %s", f.emf.String())
+	if !strings.Contains(f.emfText(), `"RotationSucceeded":1`) {
+		t.Errorf("no RotationSucceeded metric in %s", f.emfText())
 	}
 	f.assertNoLeak()
 }
@@ -360,7 +205,7 @@ func TestTokenTwoGenerationsOldIsRevoked(t *testing.T) {
 	}
 	f.mustLogIn(val1, "AWSPREVIOUS")
 	f.mustLogIn(val2, "AWSCURRENT")
-	if !strings.Contains(f.emf.String(), `"TokensRevoked":1`) {
+	if !strings.Contains(f.emfText(), `"TokensRevoked":1`) {
 		t.Errorf("no TokensRevoked metric")
 	}
 	f.assertNoLeak()
@@ -473,7 +318,7 @@ func TestCrashBetweenMintAndPutLeavesNoOrphan(t *testing.T) {
 	}
 	_, now := f.current()
 	f.mustLogIn(now, "AWSCURRENT after the retry")
-	if !strings.Contains(f.logs.String(), "revoked token left by an earlier attempt") {
+	if !strings.Contains(f.logsText(), "revoked token left by an earlier attempt") {
 		t.Error("the orphan's revocation was not logged")
 	}
 	f.assertNoLeak()
@@ -527,6 +372,3 @@ func keys[V any](m map[string]V) []string {
 	slices.Sort(out)
 	return out
 }
-
-var _ = http.StatusOK
-var _ = time.Second

@@ -101,6 +101,24 @@ type Options struct {
 	// RegistryURL is the registry the rule pulls from (the ptc:registry-url tag); empty means
 	// the upstream's default.
 	RegistryURL string
+	// Sleep waits between retries; nil means a timer that stops when ctx ends. Tests make it
+	// advance a fake clock instead.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Wait sleeps d or until ctx ends, with the injected Sleep when there is one.
+func (o Options) Wait(ctx context.Context, d time.Duration) error {
+	if o.Sleep != nil {
+		return o.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // Client returns the HTTP client to use.
