@@ -139,6 +139,13 @@ func (s *Server) Inject(method, prefix string, status, times int) {
 	s.faults = append(s.faults, &fault{method: method, prefix: prefix, status: status, times: times})
 }
 
+// ClearFaults drops every pending injected fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
 // Tokens returns a copy of every stored access token (secrets included, for assertions).
 func (s *Server) Tokens() []Token {
 	s.mu.Lock()
