@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 )
@@ -52,10 +53,18 @@ type Value struct {
 }
 
 // String never shows the token, so a Value that reaches a log line or %v leaks nothing.
-func (v Value) String() string { return fmt.Sprintf("{username:%q accessToken:<redacted>}", v.Username) }
+func (v Value) String() string {
+	return fmt.Sprintf("{username:%q accessToken:<redacted>}", v.Username)
+}
 
 // GoString keeps %#v as safe as %v.
 func (v Value) GoString() string { return v.String() }
+
+// LogValue keeps slog as safe as %v: slog resolves a LogValuer before any handler sees the
+// value, whereas its JSON handler would otherwise marshal the struct, token included.
+func (v Value) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("username", v.Username), slog.String("accessToken", "<redacted>"))
+}
 
 // Marshal renders the document exactly as ECR expects it.
 func (v Value) Marshal() (string, error) {
@@ -133,22 +142,40 @@ func IsManagedName(nameOrARN string) bool {
 // MaxVersionIDLen is the longest ClientRequestToken Secrets Manager accepts.
 const MaxVersionIDLen = 64
 
+// Key identifies a managed secret across accounts and Regions: "<region>:<account>:<name>".
+// Token labels hash the key, not the bare name: StackSets roll the same template (and so the
+// same secret name) out to many Regions and accounts, often against one upstream account, and
+// a label derived from the name alone would let one Region's rotation revoke another's tokens.
+// Every part is known before the secret exists (the provisioner reads Region and account from
+// the stack id), and the rotator reads them from the secret's ARN.
+func Key(region, account, name string) string { return region + ":" + account + ":" + name }
+
+// KeyFromARN returns the Key of a Secrets Manager secret ARN
+// (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 chars>).
+func KeyFromARN(arn string) (string, error) {
+	parts := strings.SplitN(arn, ":", 7)
+	if len(parts) != 7 || parts[0] != "arn" || parts[2] != "secretsmanager" || parts[5] != "secret" || parts[3] == "" || parts[4] == "" {
+		return "", fmt.Errorf("%q is not a Secrets Manager secret ARN", arn)
+	}
+	return Key(parts[3], parts[4], NameFromARN(arn)), nil
+}
+
 // LabelPrefix is the part of a token label shared by every token of one secret:
-// "ptc-" + the first 12 hex digits of sha256(secret name) + "-". The name, not the ARN, is
-// hashed: the provisioner labels its first token before the secret (and its ARN) exists.
-func LabelPrefix(secretName string) string {
-	sum := sha256.Sum256([]byte(secretName))
+// "ptc-" + the first 12 hex digits of sha256(key) + "-", where key is Key(region, account,
+// name).
+func LabelPrefix(key string) string {
+	sum := sha256.Sum256([]byte(key))
 	return "ptc-" + hex.EncodeToString(sum[:])[:12] + "-"
 }
 
 // Label names the upstream token of one secret version. At most 4+12+1+64 = 81 characters, which
 // fits Docker Hub's 100 and GitLab's 255.
-func Label(secretName, versionID string) string { return LabelPrefix(secretName) + versionID }
+func Label(key, versionID string) string { return LabelPrefix(key) + versionID }
 
 // VersionFromLabel returns the version id a label was made for, and false when the label does
-// not belong to this secret.
-func VersionFromLabel(secretName, label string) (string, bool) {
-	p := LabelPrefix(secretName)
+// not belong to the secret with this key.
+func VersionFromLabel(key, label string) (string, bool) {
+	p := LabelPrefix(key)
 	if !strings.HasPrefix(label, p) || len(label) == len(p) {
 		return "", false
 	}

@@ -133,6 +133,7 @@ type stepState struct {
 	ev        Event
 	log       *slog.Logger
 	arn, name string
+	key       string // ptcsecret.Key: what token labels hash
 	upstream  string
 	source    string // source secret ARN
 	registry  string // ptc:registry-url, may be empty
@@ -169,6 +170,9 @@ func (r *Rotator) prepare(ctx context.Context, st *stepState) error {
 	st.arn, st.name = aws.ToString(out.ARN), aws.ToString(out.Name)
 	if !strings.HasPrefix(st.name, ptcsecret.Prefix) {
 		return fmt.Errorf("secret %s is not a managed pull-through cache secret: its name must start with %q", st.name, ptcsecret.Prefix)
+	}
+	if st.key, err = ptcsecret.KeyFromARN(st.arn); err != nil {
+		return fmt.Errorf("secret %s: %w", st.name, err)
 	}
 	tags := map[string]string{}
 	for _, t := range out.Tags {
@@ -234,10 +238,10 @@ func (r *Rotator) createSecret(ctx context.Context, st *stepState) error {
 	if err != nil {
 		return err
 	}
-	label := ptcsecret.Label(st.name, token)
+	label := ptcsecret.Label(st.key, token)
 	// A crash between minting and PutSecretValue leaves a token carrying this label; revoke it
 	// before minting again so retries never leak tokens.
-	existing, err := up.Tokens(ctx, ptcsecret.LabelPrefix(st.name))
+	existing, err := up.Tokens(ctx, ptcsecret.LabelPrefix(st.key))
 	if err != nil {
 		return fmt.Errorf("listing %s tokens of %s: %w", st.upstream, st.name, err)
 	}
@@ -380,13 +384,13 @@ func (r *Rotator) revokeOlder(ctx context.Context, st *stepState, keep1, keep2 s
 		st.log.Warn("could not revoke old tokens; the next rotation will retry", "error", err.Error())
 		return 0, 1
 	}
-	tokens, err := up.Tokens(ctx, ptcsecret.LabelPrefix(st.name))
+	tokens, err := up.Tokens(ctx, ptcsecret.LabelPrefix(st.key))
 	if err != nil {
 		st.log.Warn("could not list tokens to revoke; the next rotation will retry", "error", err.Error())
 		return 0, 1
 	}
 	for _, t := range tokens {
-		version, ok := ptcsecret.VersionFromLabel(st.name, t.Label)
+		version, ok := ptcsecret.VersionFromLabel(st.key, t.Label)
 		if !ok || version == keep1 || version == keep2 {
 			continue
 		}

@@ -110,7 +110,7 @@ func (f *fixture) mustLogIn(v ptcsecret.Value, what string) {
 func (f *fixture) tokens() map[string]hubemu.Token {
 	out := map[string]hubemu.Token{}
 	for _, t := range f.hub.Tokens() {
-		if v, ok := ptcsecret.VersionFromLabel(f.name, t.Label); ok {
+		if v, ok := ptcsecret.VersionFromLabel(f.Key, t.Label); ok {
 			if _, dup := out[v]; dup {
 				f.t.Fatalf("two tokens carry the label of version %s", v)
 			}

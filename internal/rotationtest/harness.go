@@ -52,6 +52,9 @@ type Harness struct {
 	Logs, EMF *SyncBuffer
 	// Name and ARN of the managed secret; SourceARN of the source secret.
 	Name, ARN, SourceARN string
+	// Key is ptcsecret.Key of the managed secret: token labels hash it, so find a version's
+	// token with ptcsecret.VersionFromLabel(h.Key, label).
+	Key string
 	// Errs are every error a step returned, for leak scans.
 	Errs []error
 }
@@ -68,11 +71,12 @@ func New(t testing.TB, moto *testenv.Moto, cfg Config) *Harness {
 	}
 	h.SourceARN = aws.ToString(src.ARN)
 	h.Name = ptcsecret.Prefix + cfg.Provider.Registry + "-" + id[:8]
+	h.Key = ptcsecret.Key(testenv.Region, testenv.AccountID, h.Name)
 	if cfg.NoSetup {
 		return h
 	}
 	v0 := NewID()
-	minted, err := h.Upstream().Mint(h.Ctx, upstream.MintRequest{SecretName: h.Name, VersionID: v0, Label: ptcsecret.Label(h.Name, v0)})
+	minted, err := h.Upstream().Mint(h.Ctx, upstream.MintRequest{SecretName: h.Name, VersionID: v0, Label: ptcsecret.Label(h.Key, v0)})
 	if err != nil {
 		t.Fatalf("minting the first token: %v", err)
 	}
