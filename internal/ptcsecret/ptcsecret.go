@@ -94,7 +94,12 @@ func Parse(s string) (Value, error) {
 		return Value{}, errors.New("secret value: not a JSON object with \"username\" and \"accessToken\"")
 	}
 	var v Value
-	for key, dst := range map[string]*string{"username": &v.Username, "accessToken": &v.AccessToken} {
+	// A fixed order (not a map) so that a document missing both fields always names the same one.
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"username", &v.Username}, {"accessToken", &v.AccessToken}} {
+		key, dst := f.key, f.dst
 		r, ok := raw[key]
 		if !ok {
 			return Value{}, fmt.Errorf("secret value: field %q is missing", key)
@@ -154,7 +159,7 @@ func Key(region, account, name string) string { return region + ":" + account + 
 // (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 chars>).
 func KeyFromARN(arn string) (string, error) {
 	parts := strings.SplitN(arn, ":", 7)
-	if len(parts) != 7 || parts[0] != "arn" || parts[2] != "secretsmanager" || parts[5] != "secret" || parts[3] == "" || parts[4] == "" {
+	if len(parts) != 7 || parts[0] != "arn" || parts[2] != "secretsmanager" || parts[5] != "secret" || parts[3] == "" || parts[4] == "" || parts[6] == "" {
 		return "", fmt.Errorf("%q is not a Secrets Manager secret ARN", arn)
 	}
 	return Key(parts[3], parts[4], NameFromARN(arn)), nil

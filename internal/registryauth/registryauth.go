@@ -10,12 +10,17 @@ package registryauth
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -68,6 +73,10 @@ func (e *Error) Unwrap() error { return e.Kind }
 // ParseRegistry turns a configured registry (host or URL) into a go-containerregistry registry.
 func ParseRegistry(raw string) (name.Registry, error) {
 	host := strings.TrimSpace(raw)
+	if strings.Contains(host, "@") {
+		// Neither quoted nor passed on: the part before "@" may be a password.
+		return name.Registry{}, errors.New("registry: credentials in the registry host or URL are not allowed; give a host[:port] or https:// URL")
+	}
 	var opts []name.Option
 	if strings.Contains(host, "://") {
 		u, err := httpapi.BaseURL("registry URL", host)
@@ -86,7 +95,30 @@ func ParseRegistry(raw string) (name.Registry, error) {
 	if err != nil {
 		return name.Registry{}, fmt.Errorf("registry %q is not a valid host[:port]: %w", raw, err)
 	}
+	// go-containerregistry accepts any URI authority ("Bad_Host!"); such a name would fail
+	// every check as "unreachable", which reads as "try again" for what is a typo.
+	if !validHostPort(reg.RegistryStr()) {
+		return name.Registry{}, fmt.Errorf("registry %q is not a valid host[:port]: use a DNS name or IP address, optionally with a port", raw)
+	}
 	return reg, nil
+}
+
+var dnsNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*\.?$`)
+
+// validHostPort reports whether s is a DNS name or IP literal with an optional numeric port.
+func validHostPort(s string) bool {
+	host, port := s, ""
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		host, port = h, p
+	} else if strings.HasPrefix(s, "[") {
+		host = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+	}
+	return net.ParseIP(host) != nil || (len(host) <= 253 && dnsNameRE.MatchString(host))
 }
 
 // Check proves cred can obtain a pull token for target.Repository. client may be nil.
@@ -161,13 +193,19 @@ func classify(registry string, err error, cred Credential) error {
 	return &Error{Registry: registry, Kind: ErrUnreachable, Detail: scrub(msg, cred)}
 }
 
-// scrub removes the credential from a message in case a registry echoed it.
+// scrub removes the credential from a message in case a registry echoed it, as sent (the
+// password) or as the Basic header carried it (base64 of username:password).
 func scrub(s string, cred Credential) string {
 	if cred.Password != "" {
+		s = strings.ReplaceAll(s, base64.StdEncoding.EncodeToString([]byte(cred.Username+":"+cred.Password)), "<redacted>")
 		s = strings.ReplaceAll(s, cred.Password, "<redacted>")
 	}
 	if len(s) > 300 {
-		s = s[:300] + "…"
+		cut := 300
+		for cut > 0 && !utf8.RuneStart(s[cut]) { // never split a character
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
 	return s
 }
@@ -183,14 +221,22 @@ func redact(err error) string {
 	return err.Error()
 }
 
-// challengeRecorder remembers the auth scheme of the /v2/ challenge the handshake saw.
+// challengeRecorder remembers the auth scheme of the /v2/ challenge the handshake saw. It also
+// refuses plain http to any host but loopback: go-containerregistry falls back to http for
+// RFC 1918 and .local hosts, which would send a Basic credential in clear text.
 type challengeRecorder struct {
 	inner http.RoundTripper
 	mu    sync.Mutex
 	seen  string
 }
 
+// errPlainHTTP is what the guard answers instead of sending a request.
+var errPlainHTTP = errors.New("plain http is allowed only to loopback hosts")
+
 func (c *challengeRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" && !httpapi.IsLoopback(req.URL.Hostname()) {
+		return nil, errPlainHTTP
+	}
 	resp, err := c.inner.RoundTrip(req)
 	if err == nil && resp.StatusCode == http.StatusUnauthorized && strings.TrimRight(req.URL.Path, "/") == "/v2" {
 		scheme, _, _ := strings.Cut(strings.TrimSpace(resp.Header.Get("WWW-Authenticate")), " ")

@@ -50,6 +50,9 @@ type Options struct {
 	// OrgTokenCap is the number of organization access tokens allowed (expired and inactive
 	// ones count until deleted); zero means 10, Team plan.
 	OrgTokenCap int
+	// SessionLifetime ends Hub API sessions this long after login, measured on Now (Hub's JWTs
+	// expire; a warm Lambda may hold one past that). Zero: sessions never expire.
+	SessionLifetime time.Duration
 }
 
 // Token is an access token as the emulator stores it.
@@ -78,6 +81,7 @@ type Call struct {
 type session struct {
 	user    string
 	fromPAT bool
+	expires time.Time // zero: never
 }
 
 type fault struct {
@@ -353,7 +357,11 @@ func (s *Server) authToken(w http.ResponseWriter, r *http.Request) {
 // newSession needs s.mu held.
 func (s *Server) newSession(user string, fromPAT bool) string {
 	t := "jwt_" + randHex(20)
-	s.sessions[t] = session{user: user, fromPAT: fromPAT}
+	sess := session{user: user, fromPAT: fromPAT}
+	if s.opts.SessionLifetime > 0 {
+		sess.expires = s.now().Add(s.opts.SessionLifetime)
+	}
+	s.sessions[t] = sess
 	return t
 }
 
@@ -376,6 +384,11 @@ func (s *Server) accessTokens(w http.ResponseWriter, r *http.Request, org, id st
 	sess, ok := s.sessions[strings.TrimPrefix(auth, "Bearer ")]
 	if !strings.HasPrefix(auth, "Bearer ") || !ok {
 		writeJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Authentication credentials were not provided."})
+		return
+	}
+	if !sess.expires.IsZero() && !s.now().Before(sess.expires) {
+		delete(s.sessions, strings.TrimPrefix(auth, "Bearer "))
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Token has expired"})
 		return
 	}
 	if sess.fromPAT {

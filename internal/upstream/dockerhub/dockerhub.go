@@ -230,21 +230,30 @@ func (d *DockerHub) login(ctx context.Context) (string, error) {
 	return d.session, nil
 }
 
+// authed makes a call with the Hub session, logging in first when there is none. A 401 means
+// the session expired (a warm Lambda keeps it across invocations): log in again and repeat the
+// call once. That is safe for any method, since a 401 request was not processed.
 func (d *DockerHub) authed(ctx context.Context, op string, req httpapi.Request, out any) (httpapi.Response, error) {
-	tok, err := d.login(ctx)
-	if err != nil {
-		return httpapi.Response{}, err
+	for attempt := 1; ; attempt++ {
+		tok, err := d.login(ctx)
+		if err != nil {
+			return httpapi.Response{}, err
+		}
+		req.Header = http.Header{"Authorization": {"Bearer " + tok}}
+		resp, err := d.api2.Do(ctx, op, req, out)
+		var se *httpapi.StatusError
+		if errors.As(err, &se) && se.StatusCode == http.StatusForbidden && strings.Contains(strings.ToLower(se.Message), "personal access token") {
+			return resp, fmt.Errorf("%w: the source secret's \"password\" is a personal access token; Docker Hub lets only a password session manage tokens, so store the account password there", err)
+		}
+		if errors.As(err, &se) && se.StatusCode == http.StatusUnauthorized {
+			d.session = ""
+			if attempt == 1 {
+				d.opts.Log().InfoContext(ctx, "Docker Hub session expired; logging in again", "op", op)
+				continue
+			}
+		}
+		return resp, err
 	}
-	req.Header = http.Header{"Authorization": {"Bearer " + tok}}
-	resp, err := d.api2.Do(ctx, op, req, out)
-	var se *httpapi.StatusError
-	if errors.As(err, &se) && se.StatusCode == http.StatusForbidden && strings.Contains(strings.ToLower(se.Message), "personal access token") {
-		return resp, fmt.Errorf("%w: the source secret's \"password\" is a personal access token; Docker Hub lets only a password session manage tokens, so store the account password there", err)
-	}
-	if errors.As(err, &se) && se.StatusCode == http.StatusUnauthorized {
-		d.session = "" // expired session: the next call logs in again
-	}
-	return resp, err
 }
 
 func (d *DockerHub) tokensPath() string {
@@ -299,8 +308,10 @@ func (d *DockerHub) Mint(ctx context.Context, req upstream.MintRequest) (upstrea
 	}
 	var out tokenJSON
 	if _, err := d.authed(ctx, "create access token", httpapi.Request{Method: http.MethodPost, URL: d.tokensPath(), JSON: body}, &out); err != nil {
-		if httpapi.IsStatus(err, http.StatusTooManyRequests) || strings.Contains(err.Error(), "limit") {
-			return upstream.Minted{}, fmt.Errorf("%w (organization accounts cap access tokens; expired ones count until deleted)", err)
+		// A 429 is rate limiting, which httpapi already waited out; only a refusal that names a
+		// limit on an organization is the token cap.
+		if d.src.Organization != "" && httpapi.IsStatus(err, http.StatusBadRequest, http.StatusForbidden) && strings.Contains(strings.ToLower(err.Error()), "limit") {
+			return upstream.Minted{}, fmt.Errorf("%w (organizations cap access tokens, and expired or inactive ones count until deleted: delete unused tokens of %s)", err, d.src.Organization)
 		}
 		return upstream.Minted{}, err
 	}

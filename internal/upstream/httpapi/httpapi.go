@@ -17,15 +17,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Caller makes calls to one service's API.
 type Caller struct {
 	// Service names the API in messages, e.g. "Docker Hub".
 	Service string
-	// Client makes the calls.
+	// Client makes the calls; nil means http.DefaultClient (ctx still bounds every call).
 	Client *http.Client
-	// Now is the clock; nil means time.Now.
+	// Now is the clock rate-limit hints are read against (an HTTP date or a Unix reset time);
+	// nil means time.Now. Deadlines are always compared with the wall clock, as ctx keeps them.
 	Now func() time.Time
 	// Sleep waits; nil means a timer that stops when ctx ends. Tests make it instant.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -115,7 +117,7 @@ func (c *Caller) Do(ctx context.Context, op string, req Request, out any) (Respo
 	for attempt := 1; ; attempt++ {
 		hr, err := http.NewRequestWithContext(ctx, req.Method, req.URL, bytes.NewReader(body))
 		if err != nil {
-			return Response{}, fmt.Errorf("%s: %s: building request: %w", c.Service, op, err)
+			return Response{}, fmt.Errorf("%s: %s: building request: %w", c.Service, op, redactURLError(err))
 		}
 		for k, vs := range req.Header {
 			hr.Header[k] = vs
@@ -124,7 +126,11 @@ func (c *Caller) Do(ctx context.Context, op string, req Request, out any) (Respo
 			hr.Header.Set("Content-Type", contentType)
 		}
 		hr.Header.Set("Accept", "application/json")
-		resp, err := c.Client.Do(hr)
+		client := c.Client
+		if client == nil {
+			client = http.DefaultClient
+		}
+		resp, err := client.Do(hr)
 		var wait time.Duration
 		switch {
 		case err != nil:
@@ -167,7 +173,9 @@ func (c *Caller) Do(ctx context.Context, op string, req Request, out any) (Respo
 		if attempt >= attempts {
 			return Response{}, fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt)
 		}
-		if dl, ok := ctx.Deadline(); ok && c.now().Add(wait).After(dl) {
+		// ctx keeps its deadline in wall-clock time, so compare with that and not with c.Now,
+		// which tests (and the emulators they drive) may set to any instant.
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			return Response{}, fmt.Errorf("%w (the retry hint of %s does not fit in the time left)", lastErr, wait.Round(time.Millisecond))
 		}
 		c.Retries++
@@ -249,31 +257,55 @@ func errorMessage(body []byte) string {
 func truncate(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > 300 {
-		s = s[:300] + "…"
+		cut := 300
+		for cut > 0 && !utf8.RuneStart(s[cut]) { // never split a character
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
 	return s
 }
 
-// redactURLError drops the query string from a *url.Error: some token endpoints carry
-// parameters there.
+// redactURLError drops the query string and any userinfo from a *url.Error: some token
+// endpoints carry parameters there.
 func redactURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		u, perr := url.Parse(ue.URL)
-		if perr == nil {
-			u.RawQuery, u.User = "", nil
-			return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
-		}
+		return &url.Error{Op: ue.Op, URL: RedactURL(ue.URL), Err: ue.Err}
 	}
 	return err
 }
 
+// RedactURL returns raw without its query string, fragment and userinfo, even when raw does not
+// parse (a *url.Error from url.Parse carries the whole unparsable text).
+func RedactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment, u.User = "", false, "", "", nil
+		return u.String()
+	}
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i]
+	}
+	if scheme, rest, ok := strings.Cut(raw, "://"); ok {
+		authority, path, _ := strings.Cut(rest, "/")
+		if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+			authority = authority[at+1:]
+		}
+		raw = scheme + "://" + authority
+		if path != "" || strings.Contains(rest, "/") {
+			raw += "/" + path
+		}
+	}
+	return raw
+}
+
 // BaseURL parses an API base URL from configuration: https anywhere, plain http only for a
-// loopback host (tests and the demo). field names the setting in errors.
+// loopback host (tests and the demo). field names the setting in errors, which never quote the
+// value: a mistyped URL may still hold a credential (https//user:secret@host).
 func BaseURL(field, raw string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(raw), "/"))
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("%s: %q is not an absolute URL", field, raw)
+		return nil, fmt.Errorf("%s: not an absolute URL; use https://host[:port]", field)
 	}
 	switch u.Scheme {
 	case "https":
