@@ -5,6 +5,7 @@ package providers
 import (
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/dockerhub"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/ghcr"
 )
 
 // All returns a fresh map of every supported provider.
@@ -12,6 +13,7 @@ func All() map[string]upstream.Provider {
 	m := map[string]upstream.Provider{}
 	for _, p := range []upstream.Provider{
 		dockerhub.Provider,
+		ghcr.Provider,
 	} {
 		m[p.Registry] = p
 	}

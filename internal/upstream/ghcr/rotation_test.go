@@ -1,0 +1,556 @@
+package ghcr_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	emu "github.com/ptc-credentials/ptc-credentials/internal/emulators/ghcr"
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
+	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
+	"github.com/ptc-credentials/ptc-credentials/internal/rotationtest"
+	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/ghcr"
+)
+
+var moto *testenv.Moto
+
+func TestMain(m *testing.M) {
+	var err error
+	moto, err = testenv.StartMoto()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	moto.Stop()
+	os.Exit(code)
+}
+
+// checkRepo is the default login-check repository for user (lower-cased namespace).
+const checkRepo = "octo-cat/" + ghcr.DefaultCheckImage
+
+type fixture struct {
+	*rotationtest.Harness
+	t   *testing.T
+	emu *emu.Server
+	url string
+	// planted are extra secret values to scan for (bad source secrets).
+	planted []string
+}
+
+// pat returns a fresh classic PAT for user with the given scopes and lifetime (0: never
+// expires), registered in the emulator as a person creating it in GitHub's settings would.
+func (f *fixture) pat(scopes []string, lifetime time.Duration) emu.Token {
+	t := emu.Token{Value: "ghp_PLANTED" + strings.ReplaceAll(rotationtest.NewID(), "-", "")[:29], User: user, Scopes: scopes}
+	if lifetime > 0 {
+		// The rotator reads the wall clock, so the emulator does too (its default).
+		t.ExpiresAt = time.Now().Add(lifetime).UTC().Truncate(time.Second)
+	}
+	f.emu.AddToken(t)
+	return t
+}
+
+func newFixture(t *testing.T) (*fixture, emu.Token) {
+	t.Helper()
+	e := emu.New(emu.Options{})
+	srv := httptest.NewServer(e)
+	t.Cleanup(srv.Close)
+	f := &fixture{t: t, emu: e, url: srv.URL}
+	first := f.pat([]string{"read:packages"}, 90*24*time.Hour)
+	f.Harness = rotationtest.New(t, moto, rotationtest.Config{Provider: ghcr.Provider, SourceJSON: f.sourceJSON(first.Value), RegistryURL: srv.URL})
+	return f, first
+}
+
+func (f *fixture) sourceJSON(token string) string {
+	b, _ := json.Marshal(map[string]string{"username": user, "token": token, "apiUrl": f.url})
+	return string(b)
+}
+
+// stage is what a person does: put the next PAT into the source secret.
+func (f *fixture) stage(doc string) {
+	f.t.Helper()
+	if _, err := f.SM.PutSecretValue(f.Ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(f.SourceARN), SecretString: aws.String(doc)}); err != nil {
+		f.t.Fatal(err)
+	}
+	f.Cfg.SourceJSON = doc
+}
+
+func (f *fixture) loginErr(v ptcsecret.Value) error {
+	return registryauth.Check(f.Ctx, nil, registryauth.Target{Registry: f.url, Repository: checkRepo},
+		registryauth.Credential{Username: v.Username, Password: v.AccessToken})
+}
+
+func (f *fixture) mustLogIn(v ptcsecret.Value, what string) {
+	f.t.Helper()
+	if err := f.loginErr(v); err != nil {
+		f.t.Fatalf("%s does not log in: %v", what, err)
+	}
+}
+
+func (f *fixture) assertNoLeak() {
+	f.t.Helper()
+	planted := slices.Clone(f.planted)
+	for _, t := range f.emu.Tokens() {
+		planted = append(planted, t.Value)
+	}
+	planted = append(planted, f.emu.RegistryTokens()...)
+	f.AssertNoLeak(planted...)
+}
+
+// assertNothingRevoked: GHCR tokens belong to a person; the rotator must never revoke one.
+func (f *fixture) assertNothingRevoked() {
+	f.t.Helper()
+	for _, t := range f.emu.Tokens() {
+		if t.Revoked {
+			f.t.Fatalf("a token of %s was revoked", t.User)
+		}
+	}
+}
+
+// logRecords returns the captured JSON log records whose msg is msg.
+func (f *fixture) logRecords(msg string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(f.Logs.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// daysToExpiry returns every TokenDaysToExpiry value the EMF records carry for this secret.
+func (f *fixture) daysToExpiry() []float64 {
+	var out []float64
+	for _, line := range strings.Split(f.EMF.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		if v, ok := rec["TokenDaysToExpiry"].(float64); ok && rec["Upstream"] == ptcsecret.UpstreamGHCR && rec["secret"] == f.Name {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func TestFullRotationAfterAPersonStagesANewPAT(t *testing.T) {
+	f, first := newFixture(t)
+	oldID, oldVal := f.Current()
+	if oldVal.AccessToken != first.Value || oldVal.Username != user {
+		t.Fatal("the first version does not hold the source secret's token")
+	}
+	next := f.pat([]string{"read:packages", "repo"}, 60*24*time.Hour)
+	f.stage(f.sourceJSON(next.Value))
+
+	f.emu.ResetCalls()
+	token := f.Begin()
+	r := f.Rotator()
+	if err := f.StepWith(r, rotation.CreateSecret, token); err != nil {
+		t.Fatal(err)
+	}
+	st := f.Stages()
+	if !slices.Contains(st[token], "AWSPENDING") || !slices.Contains(st[oldID], "AWSCURRENT") {
+		t.Fatalf("after createSecret: stages %v", st)
+	}
+	if p := f.Value(token); p.AccessToken != next.Value || p.Username != user {
+		t.Fatal("the pending version does not hold the staged PAT")
+	}
+	for _, s := range []rotation.Step{rotation.SetSecret, rotation.TestSecret} {
+		if err := f.StepWith(r, s, token); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		if st := f.Stages(); !slices.Contains(st[oldID], "AWSCURRENT") || !slices.Contains(st[token], "AWSPENDING") {
+			t.Fatalf("%s moved a stage: %v", s, st)
+		}
+	}
+	if err := f.StepWith(r, rotation.FinishSecret, token); err != nil {
+		t.Fatal(err)
+	}
+	st = f.Stages()
+	if !slices.Contains(st[token], "AWSCURRENT") || !slices.Contains(st[oldID], "AWSPREVIOUS") {
+		t.Fatalf("after finishSecret: stages %v", st)
+	}
+	curID, cur := f.Current()
+	if curID != token || cur.AccessToken != next.Value {
+		t.Fatalf("AWSCURRENT is version %s, want %s holding the staged PAT", curID, token)
+	}
+	if prev := f.Value(oldID); prev.AccessToken != first.Value {
+		t.Fatal("AWSPREVIOUS does not hold the old PAT")
+	}
+
+	calls := f.emu.Calls()
+	t.Logf("upstream calls in one full rotation: %d", len(calls))
+	for _, c := range calls {
+		t.Logf("  %s %s auth=%s -> %d", c.Method, c.Path, c.Auth, c.Status)
+	}
+	if len(calls) != 3 || calls[0].Path != "/user" || calls[1].Path != "/v2/" || calls[2].Path != "/token" {
+		t.Errorf("want GET /user, GET /v2/, GET /token; got %+v", calls)
+	}
+
+	f.mustLogIn(cur, "AWSCURRENT")
+	f.mustLogIn(oldVal, "AWSPREVIOUS (GHCR revokes nothing, so the overlap is the person's to end)")
+	f.assertNothingRevoked()
+
+	// The expiry GitHub announced is in the logs and the EMF metric.
+	var found bool
+	for _, rec := range f.logRecords("pending token verified") {
+		if rec["version_id"] == token && rec["expires_at"] == next.ExpiresAt.Format(time.RFC3339) {
+			found = true
+			if d, _ := rec["days_to_expiry"].(float64); d < 59 || d > 60 {
+				t.Errorf("days_to_expiry %v, want 59 or 60", rec["days_to_expiry"])
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no log of the staged PAT's expiry %s in:\n%s", next.ExpiresAt.Format(time.RFC3339), f.Logs.String())
+	}
+	days := f.daysToExpiry()
+	if len(days) == 0 || days[len(days)-1] < 59.9 || days[len(days)-1] > 60 {
+		t.Errorf("TokenDaysToExpiry records %v, want the last ≈ 60", days)
+	}
+	if !strings.Contains(f.EMF.String(), `"RotationSucceeded":1`) {
+		t.Error("no RotationSucceeded metric")
+	}
+	if len(f.logRecords("GHCR tokens cannot be minted; staging the token a person put in the source secret")) == 0 {
+		t.Error("createSecret did not say that nothing was minted")
+	}
+	f.assertNoLeak()
+}
+
+func TestStagedTokenAlreadyCurrentIsReverified(t *testing.T) {
+	// When the staged token is the one already current, the rotation re-verifies it and
+	// reports its expiry instead of failing.
+	f, first := newFixture(t)
+	oldID, _ := f.Current()
+	emfBefore := len(f.daysToExpiry())
+	token := f.Rotate()
+
+	st := f.Stages()
+	if !slices.Contains(st[token], "AWSCURRENT") || !slices.Contains(st[oldID], "AWSPREVIOUS") {
+		t.Fatalf("stages %v", st)
+	}
+	_, cur := f.Current()
+	if cur.AccessToken != first.Value || f.Value(oldID).AccessToken != first.Value {
+		t.Fatal("the same PAT is not in both AWSCURRENT and AWSPREVIOUS")
+	}
+	f.mustLogIn(cur, "AWSCURRENT")
+	var reverified bool
+	for _, rec := range f.logRecords("pending token verified") {
+		if rec["version_id"] == token && rec["expires_at"] == first.ExpiresAt.Format(time.RFC3339) {
+			reverified = true
+		}
+	}
+	if !reverified {
+		t.Errorf("testSecret of the rotation did not report the expiry %s:\n%s", first.ExpiresAt.Format(time.RFC3339), f.Logs.String())
+	}
+	if days := f.daysToExpiry(); len(days) != emfBefore+1 || days[len(days)-1] < 89 {
+		t.Errorf("TokenDaysToExpiry records %v (had %d before), want one more ≈ 90", days, emfBefore)
+	}
+	if strings.Contains(f.Logs.String(), `"level":"ERROR"`) {
+		t.Errorf("a step logged an error:\n%s", f.Logs.String())
+	}
+	f.assertNothingRevoked()
+	f.assertNoLeak()
+}
+
+func TestPATExpiringSoonWarns(t *testing.T) {
+	f, _ := newFixture(t)
+	soon := f.pat([]string{"read:packages"}, 7*24*time.Hour)
+	f.stage(f.sourceJSON(soon.Value))
+	token := f.Rotate()
+	var warned bool
+	for _, rec := range f.logRecords("the verified token expires soon: stage its successor") {
+		if rec["level"] == "WARN" && rec["version_id"] == token && rec["expires_at"] == soon.ExpiresAt.Format(time.RFC3339) {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Fatalf("no WARN for a PAT expiring in 7 days:\n%s", f.Logs.String())
+	}
+	days := f.daysToExpiry()
+	if len(days) == 0 || days[len(days)-1] >= rotation.ExpiryWarningDays || days[len(days)-1] < 6.9 {
+		t.Fatalf("TokenDaysToExpiry records %v, want the last ≈ 7 (below the %d-day alarm)", days, rotation.ExpiryWarningDays)
+	}
+	f.assertNoLeak()
+}
+
+func TestNeverExpiringPATEmitsNoExpiry(t *testing.T) {
+	f, _ := newFixture(t)
+	forever := f.pat([]string{"read:packages"}, 0)
+	f.stage(f.sourceJSON(forever.Value))
+	before := len(f.daysToExpiry())
+	f.Rotate()
+	if after := len(f.daysToExpiry()); after != before {
+		t.Fatalf("a never-expiring PAT emitted TokenDaysToExpiry (%d records, had %d)", after, before)
+	}
+	if !strings.Contains(f.Logs.String(), "GitHub announces no expiry for the token: it never expires") {
+		t.Fatalf("no log that the token never expires:\n%s", f.Logs.String())
+	}
+	f.assertNoLeak()
+}
+
+func TestPATLackingReadPackagesFailsTestSecret(t *testing.T) {
+	f, _ := newFixture(t)
+	curID, cur := f.Current()
+	bad := f.pat([]string{"repo"}, 30*24*time.Hour)
+	f.stage(f.sourceJSON(bad.Value))
+	token := f.Begin()
+	for _, s := range []rotation.Step{rotation.CreateSecret, rotation.SetSecret} {
+		if err := f.Step(s, token); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	err := f.Step(rotation.TestSecret, token)
+	if err == nil || !strings.Contains(err.Error(), "lacks read:packages") || !strings.Contains(err.Error(), "create a classic PAT with read:packages") {
+		t.Fatalf("testSecret error %v, want one saying the token lacks read:packages", err)
+	}
+	if id, _ := f.Current(); id != curID {
+		t.Fatal("AWSCURRENT moved")
+	}
+	f.mustLogIn(cur, "AWSCURRENT after the failed test")
+	if !strings.Contains(f.EMF.String(), `"VerificationFailed":1`) {
+		t.Error("no VerificationFailed metric")
+	}
+	f.assertNothingRevoked()
+	f.assertNoLeak()
+}
+
+func TestRevokedStagedPATFailsTestSecret(t *testing.T) {
+	f, _ := newFixture(t)
+	curID, cur := f.Current()
+	next := f.pat([]string{"read:packages"}, 30*24*time.Hour)
+	f.stage(f.sourceJSON(next.Value))
+	f.emu.Revoke(next.Value) // the person revoked it again, or it expired
+	token := f.Begin()
+	if err := f.Step(rotation.CreateSecret, token); err != nil {
+		t.Fatal(err)
+	}
+	err := f.Step(rotation.TestSecret, token)
+	if err == nil || !strings.Contains(err.Error(), "GitHub refused the token") {
+		t.Fatalf("testSecret error %v", err)
+	}
+	if id, _ := f.Current(); id != curID {
+		t.Fatal("AWSCURRENT moved")
+	}
+	f.mustLogIn(cur, "AWSCURRENT")
+	f.assertNoLeak()
+}
+
+func TestFineGrainedPATRefusedAtCreateSecret(t *testing.T) {
+	f, _ := newFixture(t)
+	curID, cur := f.Current()
+	fine := "github_pat_PLANTED" + strings.ReplaceAll(rotationtest.NewID(), "-", "")
+	f.planted = append(f.planted, fine)
+	f.stage(f.sourceJSON(fine))
+	f.emu.ResetCalls()
+	token := f.Begin()
+	err := f.Step(rotation.CreateSecret, token)
+	if err == nil || !strings.Contains(err.Error(), "fine-grained personal access token") {
+		t.Fatalf("createSecret error %v", err)
+	}
+	if n := len(f.emu.Calls()); n != 0 {
+		t.Fatalf("%d upstream calls for a fine-grained PAT", n)
+	}
+	if id, _ := f.Current(); id != curID {
+		t.Fatal("AWSCURRENT moved")
+	}
+	if _, err := testenv.ValueOf(f.Ctx, f.SM, f.ARN, token); err == nil {
+		t.Fatal("the pending version got a value")
+	}
+	f.mustLogIn(cur, "AWSCURRENT")
+	f.assertNoLeak()
+}
+
+func TestBadSourceSecretLeavesCurrentAlone(t *testing.T) {
+	f, _ := newFixture(t)
+	curID, cur := f.Current()
+	junk := "ghp_PLANTEDjunk" + strings.ReplaceAll(rotationtest.NewID(), "-", "")[:25]
+	f.planted = append(f.planted, junk)
+	for _, c := range []struct{ doc, want string }{
+		{`{"username":"` + user + `","tokn":"` + junk + `"}`, `unknown field "tokn"`},
+		{`{"username":"` + user + `","token":"` + junk, `not valid JSON`},
+		{`{"token":"` + junk + `"}`, `field "username" is required`},
+	} {
+		f.stage(c.doc)
+		token := f.Begin()
+		err := f.Step(rotation.CreateSecret, token)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "source secret") {
+			t.Fatalf("createSecret error %v, want one containing %q", err, c.want)
+		}
+		if id, _ := f.Current(); id != curID {
+			t.Fatal("AWSCURRENT moved")
+		}
+		// Clear the failed attempt, as an operator would after fixing the source secret.
+		if _, err := f.SM.UpdateSecretVersionStage(f.Ctx, &secretsmanager.UpdateSecretVersionStageInput{
+			SecretId: aws.String(f.ARN), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(token),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.mustLogIn(cur, "AWSCURRENT")
+	f.assertNoLeak()
+}
+
+func TestEveryStepTwiceChangesNothing(t *testing.T) {
+	f, first := newFixture(t)
+	oldID, _ := f.Current()
+	next := f.pat([]string{"read:packages"}, 30*24*time.Hour)
+	f.stage(f.sourceJSON(next.Value))
+	token := f.Begin()
+	var after map[string][]string
+	for _, s := range rotationtest.Steps {
+		for run := 1; run <= 2; run++ {
+			// A retry may land in a fresh environment: a new Rotator each time.
+			if err := f.Step(s, token); err != nil {
+				t.Fatalf("%s run %d: %v", s, run, err)
+			}
+			st := f.Stages()
+			if run == 2 && fmt.Sprint(sorted(st)) != fmt.Sprint(sorted(after)) {
+				t.Fatalf("%s run twice changed stages: %v then %v", s, after, st)
+			}
+			after = st
+		}
+	}
+	if v := f.Value(token); v.AccessToken != next.Value {
+		t.Fatal("the pending value changed")
+	}
+	if f.Value(oldID).AccessToken != first.Value || !slices.Contains(f.Stages()[oldID], "AWSPREVIOUS") {
+		t.Fatalf("stages %v", f.Stages())
+	}
+	_, cur := f.Current()
+	f.mustLogIn(cur, "AWSCURRENT")
+	f.assertNothingRevoked()
+	f.assertNoLeak()
+}
+
+func TestTestSecretOnlyMintsNothing(t *testing.T) {
+	f, _ := newFixture(t)
+	before := f.Stages()
+	tokensBefore := f.emu.Tokens()
+	f.emu.ResetCalls()
+	f.EnableRotation() // RotateSecret(RotateImmediately=false) again
+	for _, c := range f.emu.Calls() {
+		if c.Path != "/user" && c.Path != "/v2/" && c.Path != "/token" {
+			t.Errorf("testSecret called %s %s", c.Method, c.Path)
+		}
+	}
+	if len(f.emu.Calls()) != 3 {
+		t.Errorf("testSecret made %d calls, want 3 (GET /user, GET /v2/, GET /token)", len(f.emu.Calls()))
+	}
+	if fmt.Sprint(f.emu.Tokens()) != fmt.Sprint(tokensBefore) {
+		t.Error("the emulator's tokens changed")
+	}
+	for id, stages := range f.Stages() {
+		if _, existed := before[id]; !existed && len(stages) > 0 {
+			t.Errorf("a new version %s kept stages %v", id, stages)
+		}
+	}
+	f.assertNoLeak()
+}
+
+// crashingSM dies (panics, as a killed process would stop) inside PutSecretValue, after the
+// token was "minted" and before it was stored.
+type crashingSM struct{ rotation.SecretsManager }
+
+func (crashingSM) PutSecretValue(context.Context, *secretsmanager.PutSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
+	panic("simulated crash between mint and PutSecretValue")
+}
+
+func TestCrashBetweenMintAndPutLeavesNoOrphan(t *testing.T) {
+	f, _ := newFixture(t)
+	curID, cur := f.Current()
+	next := f.pat([]string{"read:packages"}, 30*24*time.Hour)
+	f.stage(f.sourceJSON(next.Value))
+	tokensBefore := fmt.Sprint(f.emu.Tokens())
+	token := f.Begin()
+	crashing := f.Rotator()
+	crashing.SM = crashingSM{f.SM}
+	if err := f.StepWith(crashing, rotation.CreateSecret, token); err == nil {
+		t.Fatal("the crashing createSecret reported success")
+	}
+	// Nothing was minted, so nothing can be orphaned: GitHub's tokens are exactly as before.
+	if fmt.Sprint(f.emu.Tokens()) != tokensBefore {
+		t.Fatal("the crash changed GitHub's tokens")
+	}
+	if id, _ := f.Current(); id != curID {
+		t.Fatal("AWSCURRENT moved")
+	}
+	f.mustLogIn(cur, "AWSCURRENT after the crash")
+
+	r := f.Rotator() // Secrets Manager retries in a new environment
+	for _, s := range rotationtest.Steps {
+		if err := f.StepWith(r, s, token); err != nil {
+			t.Fatalf("retry %s: %v", s, err)
+		}
+	}
+	if fmt.Sprint(f.emu.Tokens()) != tokensBefore {
+		t.Fatal("the retry changed GitHub's tokens")
+	}
+	_, now := f.Current()
+	if now.AccessToken != next.Value {
+		t.Fatal("AWSCURRENT is not the staged PAT after the retry")
+	}
+	f.mustLogIn(now, "AWSCURRENT after the retry")
+	f.mustLogIn(cur, "AWSPREVIOUS after the retry")
+	f.assertNoLeak()
+}
+
+func TestUsernameMayChangeWhenTheOwnerLeaves(t *testing.T) {
+	f, _ := newFixture(t)
+	_, old := f.Current()
+	successor := emu.Token{Value: "ghp_PLANTEDsuccessor" + strings.ReplaceAll(rotationtest.NewID(), "-", "")[:20], User: "octo-bot", Scopes: []string{"read:packages"}, ExpiresAt: time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)}
+	f.emu.AddToken(successor)
+	b, _ := json.Marshal(map[string]string{"username": "octo-bot", "token": successor.Value, "apiUrl": f.url, "checkRepository": checkRepo})
+	f.emu.AddPackage(emu.Package{Name: checkRepo, Readers: []string{"octo-bot"}})
+	f.stage(string(b))
+	f.Rotate()
+	_, cur := f.Current()
+	if cur.Username != "octo-bot" || cur.AccessToken != successor.Value {
+		t.Fatalf("AWSCURRENT is %v", cur)
+	}
+	f.mustLogIn(cur, "AWSCURRENT of the new owner")
+	f.mustLogIn(old, "AWSPREVIOUS of the old owner")
+	f.assertNoLeak()
+}
+
+func TestNoLeakAcrossManyOutcomes(t *testing.T) {
+	f, _ := newFixture(t)
+	next := f.pat([]string{"read:packages"}, 10*24*time.Hour)
+	f.stage(f.sourceJSON(next.Value))
+	f.Rotate()
+	f.Rotate() // same token again
+	bad := f.pat([]string{"gist"}, 10*24*time.Hour)
+	f.stage(f.sourceJSON(bad.Value))
+	token := f.Begin()
+	_ = f.Step(rotation.CreateSecret, token)
+	if err := f.Step(rotation.TestSecret, token); err == nil {
+		t.Fatal("a PAT without read:packages passed testSecret")
+	}
+	if len(f.Errs) == 0 || !strings.Contains(f.Logs.String(), "rotation step failed") {
+		t.Fatal("the failure was not captured")
+	}
+	f.assertNoLeak()
+}
+
+func sorted(m map[string][]string) []string {
+	var out []string
+	for k, v := range m {
+		v = slices.Clone(v)
+		slices.Sort(v)
+		out = append(out, k+"="+strings.Join(v, ","))
+	}
+	slices.Sort(out)
+	return out
+}
