@@ -1,0 +1,336 @@
+package templatecheck
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+)
+
+// The resource ARNs the roles may name, spelled as the template's Fn::Sub spells them.
+var (
+	managedSecretARN = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:" + ptcsecret.Prefix + "*"
+	sourceSecretARN  = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SourceSecretPrefix}*"
+	ptcSLRARN        = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/pullthroughcache.ecr.amazonaws.com/AWSServiceRoleForECRPullThroughCache"
+)
+
+const ptcServiceName = "pullthroughcache.ecr.amazonaws.com"
+
+// noResourceTypeActions are the actions the IAM Service Authorization Reference lists with no
+// resource type: IAM matches them only on Resource "*", and a narrower ARN denies every call.
+// TestWildcardExemptionsMatchServiceAuthorizationData re-checks this list against the
+// authorization data cfn-lint ships, so it cannot silently go stale.
+var noResourceTypeActions = []string{
+	"ecr:CreatePullThroughCacheRule",
+	"ecr:DescribePullThroughCacheRules",
+	"ecr:UpdatePullThroughCacheRule",
+	"ecr:DeletePullThroughCacheRule",
+	"ecr:ValidatePullThroughCacheRule",
+}
+
+// wantActions is every action each function's role grants: exactly these, no more, no fewer.
+var wantActions = map[string][]string{
+	"RotatorFunction": {
+		"secretsmanager:DescribeSecret",
+		"secretsmanager:GetSecretValue",
+		"secretsmanager:PutSecretValue",
+		"secretsmanager:UpdateSecretVersionStage",
+		"ecr:DescribePullThroughCacheRules",
+		"ecr:ValidatePullThroughCacheRule",
+		"logs:CreateLogStream",
+		"logs:PutLogEvents",
+	},
+	"ProvisionerFunction": {
+		"secretsmanager:CreateSecret",
+		"secretsmanager:DescribeSecret",
+		"secretsmanager:GetSecretValue",
+		"secretsmanager:PutSecretValue",
+		"secretsmanager:UpdateSecretVersionStage",
+		"secretsmanager:TagResource",
+		"secretsmanager:UntagResource",
+		"secretsmanager:DeleteSecret",
+		"secretsmanager:RotateSecret",
+		"secretsmanager:CancelRotateSecret",
+		"ecr:CreatePullThroughCacheRule",
+		"ecr:DescribePullThroughCacheRules",
+		"ecr:UpdatePullThroughCacheRule",
+		"ecr:DeletePullThroughCacheRule",
+		"ecr:ValidatePullThroughCacheRule",
+		"lambda:InvokeFunction",
+		"iam:CreateServiceLinkedRole",
+		"logs:CreateLogStream",
+		"logs:PutLogEvents",
+	},
+}
+
+// iamProblems checks every permission the template grants. It returns what is wrong, one line
+// each, so the mutation test below can prove each rule actually fires.
+func iamProblems(doc map[string]any) []string {
+	var probs []string
+	addf := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+
+	// Every grant must pass through the two explicit roles, where the checks below see it.
+	for _, typ := range []string{"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::User", "AWS::IAM::Group", "AWS::Serverless::Application"} {
+		for _, id := range resourcesOfType(doc, typ) {
+			addf("unexpected %s %s: keep every permission in the functions' roles", typ, id)
+		}
+	}
+	functions := append(resourcesOfType(doc, "AWS::Serverless::Function"), resourcesOfType(doc, "AWS::Lambda::Function")...)
+	if !slices.Equal(functions, []string{"ProvisionerFunction", "RotatorFunction"}) {
+		addf("functions are %v, want exactly ProvisionerFunction and RotatorFunction", functions)
+	}
+	rolesUsed := map[string]bool{}
+	for _, fn := range slices.Sorted(maps.Keys(wantActions)) {
+		props := mapAt(doc, "Resources", fn, "Properties")
+		for _, k := range []string{"Policies", "PermissionsBoundary", "Events", "FunctionUrlConfig"} {
+			if _, ok := props[k]; ok {
+				addf("%s sets %s: SAM would add permissions this test cannot see; use the explicit role", fn, k)
+			}
+		}
+		roleRef := render(props["Role"])
+		roleID, ok := strings.CutSuffix(strings.TrimPrefix(roleRef, "${"), ".Arn}")
+		if !ok || get(doc, "Resources", roleID, "Type") != "AWS::IAM::Role" {
+			addf("%s Role is %s, want !GetAtt <an AWS::IAM::Role in this template>.Arn", fn, roleRef)
+			continue
+		}
+		if rolesUsed[roleID] {
+			addf("%s shares role %s with another function: each function gets its own", fn, roleID)
+		}
+		rolesUsed[roleID] = true
+		probs = append(probs, roleProblems(doc, fn, roleID)...)
+	}
+	for _, id := range resourcesOfType(doc, "AWS::IAM::Role") {
+		if !rolesUsed[id] {
+			addf("role %s is not one of the functions' roles", id)
+		}
+	}
+	return probs
+}
+
+// roleProblems checks one function's role: trust, no managed policies, exact action set, and
+// the resources each action may touch.
+func roleProblems(doc map[string]any, fn, roleID string) []string {
+	var probs []string
+	addf := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+	role := mapAt(doc, "Resources", roleID, "Properties")
+	for _, k := range []string{"ManagedPolicyArns", "PermissionsBoundary"} {
+		if _, ok := role[k]; ok {
+			addf("%s sets %s: grants outside the inline policies are not allowed", roleID, k)
+		}
+	}
+	trust := list(get(role, "AssumeRolePolicyDocument", "Statement"))
+	if len(trust) != 1 ||
+		get(trust[0], "Effect") != "Allow" ||
+		!slices.Equal(renderAll(get(trust[0], "Principal", "Service")), []string{"lambda.amazonaws.com"}) ||
+		len(mapAt(trust[0], "Principal")) != 1 ||
+		!slices.Equal(renderAll(get(trust[0], "Action")), []string{"sts:AssumeRole"}) {
+		addf("%s trust policy must let only lambda.amazonaws.com assume it, got %s", roleID, render(trust))
+	}
+
+	logGroup := strings.TrimSuffix(strings.TrimPrefix(render(get(doc, "Resources", fn, "Properties", "LoggingConfig", "LogGroup")), "${"), "}")
+	granted := map[string]bool{}
+	for _, st := range roleStatements(doc, roleID) {
+		for _, k := range []string{"NotAction", "NotResource", "NotPrincipal"} {
+			if _, ok := st.raw[k]; ok {
+				addf("%s uses %s: say what is allowed, not what is not", st.where, k)
+			}
+		}
+		if st.effect != "Allow" {
+			addf("%s has Effect %s; only Allow statements are expected", st.where, st.effect)
+			continue
+		}
+		if len(st.actions) == 0 || len(st.resources) == 0 {
+			addf("%s has no Action or no Resource", st.where)
+		}
+		wildcard := slices.Contains(st.resources, "*")
+		for _, a := range st.actions {
+			granted[a] = true
+			if strings.Contains(a, "*") {
+				addf("%s grants wildcard action %s", st.where, a)
+			}
+			if wildcard && !slices.Contains(noResourceTypeActions, a) {
+				if isReadOnly(a) {
+					addf("%s grants %s on Resource \"*\": it supports resource-level permissions, scope it", st.where, a)
+				} else {
+					addf("%s grants write action %s on Resource \"*\"", st.where, a)
+				}
+			}
+			service, name, _ := strings.Cut(a, ":")
+			switch {
+			case service == "secretsmanager" && !isReadOnly(a):
+				if !slices.Equal(st.resources, []string{managedSecretARN}) {
+					addf("%s grants %s on %v, want only %s", st.where, a, st.resources, managedSecretARN)
+				}
+			case service == "secretsmanager":
+				for _, r := range st.resources {
+					if r != managedSecretARN && r != sourceSecretARN {
+						addf("%s grants %s on %s, want only %s or %s", st.where, a, r, managedSecretARN, sourceSecretARN)
+					}
+				}
+			case service == "logs":
+				if logGroup == "" || !slices.Equal(st.resources, []string{"${" + logGroup + ".Arn}"}) {
+					addf("%s grants %s on %v, want only the function's own log group (%s)", st.where, a, st.resources, logGroup)
+				}
+			case a == "lambda:InvokeFunction":
+				if !slices.Equal(st.resources, []string{"${RotatorFunction.Arn}"}) {
+					addf("%s grants %s on %v, want only ${RotatorFunction.Arn}", st.where, a, st.resources)
+				}
+			case a == "iam:CreateServiceLinkedRole":
+				if !slices.Equal(st.resources, []string{ptcSLRARN}) {
+					addf("%s grants %s on %v, want only %s", st.where, a, st.resources, ptcSLRARN)
+				}
+				if got := render(get(st.raw, "Condition", "StringEquals", "iam:AWSServiceName")); got != ptcServiceName {
+					addf("%s grants %s without Condition StringEquals iam:AWSServiceName = %s (got %s)", st.where, a, ptcServiceName, got)
+				}
+			case service == "ecr" && strings.Contains(name, "PullThroughCacheRule"):
+				if !slices.Equal(st.resources, []string{"*"}) {
+					addf("%s grants %s on %v: IAM matches pull-through cache rule actions only on \"*\", a narrower Resource denies every call", st.where, a, st.resources)
+				}
+			}
+		}
+		if wildcard {
+			if got := render(get(st.raw, "Condition", "StringEquals", "aws:RequestedRegion")); got != "${AWS::Region}" {
+				addf("%s grants on Resource \"*\" without Condition StringEquals aws:RequestedRegion = !Ref AWS::Region (got %s)", st.where, got)
+			}
+		}
+		// A statement naming source secrets may only read them.
+		if slices.Contains(st.resources, sourceSecretARN) {
+			for _, a := range st.actions {
+				if a != "secretsmanager:GetSecretValue" && a != "secretsmanager:DescribeSecret" {
+					addf("%s grants %s on source secrets: they are read-only", st.where, a)
+				}
+			}
+		}
+	}
+	got := slices.Sorted(maps.Keys(granted))
+	want := slices.Sorted(slices.Values(wantActions[fn]))
+	if !slices.Equal(got, want) {
+		addf("%s (%s) grants %v, want exactly %v", roleID, fn, got, want)
+	}
+	return probs
+}
+
+// findStatement returns the live statement map with the Sid in a role, for mutations.
+func findStatement(t *testing.T, doc map[string]any, roleID, sid string) map[string]any {
+	t.Helper()
+	for _, st := range roleStatements(doc, roleID) {
+		if get(st.raw, "Sid") == sid {
+			return st.raw
+		}
+	}
+	t.Fatalf("no statement %s in %s", sid, roleID)
+	return nil
+}
+
+func TestTemplateIAMIsLeastPrivilege(t *testing.T) {
+	doc := loadRel(t, "template.yaml")
+	for _, p := range iamProblems(doc) {
+		t.Error(p)
+	}
+}
+
+// Reads of source secrets and writes of managed secrets are present, and where they must be.
+func TestBothRolesReadSourceSecretsOnlyUnderThePrefix(t *testing.T) {
+	doc := loadRel(t, "template.yaml")
+	for _, role := range []string{"RotatorRole", "ProvisionerRole"} {
+		var readsSource, writesManaged bool
+		for _, st := range roleStatements(doc, role) {
+			if slices.Contains(st.actions, "secretsmanager:GetSecretValue") && slices.Equal(st.resources, []string{sourceSecretARN}) {
+				readsSource = true
+			}
+			if slices.Contains(st.actions, "secretsmanager:PutSecretValue") && slices.Equal(st.resources, []string{managedSecretARN}) {
+				writesManaged = true
+			}
+		}
+		if !readsSource {
+			t.Errorf("%s cannot GetSecretValue on %s", role, sourceSecretARN)
+		}
+		if !writesManaged {
+			t.Errorf("%s cannot PutSecretValue on %s", role, managedSecretARN)
+		}
+	}
+}
+
+// Each rule of iamProblems fires on a template broken in the way it guards against.
+func TestIAMCheckCatchesBrokenTemplates(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(t *testing.T, doc map[string]any)
+		want   string
+	}{
+		{"managed secret writes on *", func(t *testing.T, doc map[string]any) {
+			findStatement(t, doc, "RotatorRole", "RotateManagedSecrets")["Resource"] = "*"
+		}, `write action secretsmanager:PutSecretValue on Resource "*"`},
+		{"managed secret writes on every secret", func(t *testing.T, doc map[string]any) {
+			findStatement(t, doc, "ProvisionerRole", "ManageManagedSecrets")["Resource"] = map[string]any{
+				"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*"}
+		}, "grants secretsmanager:DeleteSecret on [arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*]"},
+		{"write to source secrets", func(t *testing.T, doc map[string]any) {
+			st := findStatement(t, doc, "RotatorRole", "ReadSourceSecrets")
+			st["Action"] = append(list(st["Action"]), "secretsmanager:PutSecretValue")
+		}, "on source secrets: they are read-only"},
+		{"read any secret", func(t *testing.T, doc map[string]any) {
+			findStatement(t, doc, "RotatorRole", "ReadSourceSecrets")["Resource"] = map[string]any{
+				"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*"}
+		}, "grants secretsmanager:GetSecretValue on arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*"},
+		{"extra action", func(t *testing.T, doc map[string]any) {
+			st := findStatement(t, doc, "RotatorRole", "RotateManagedSecrets")
+			st["Action"] = append(list(st["Action"]), "secretsmanager:DeleteSecret")
+		}, "want exactly"},
+		{"wildcard action", func(t *testing.T, doc map[string]any) {
+			findStatement(t, doc, "ProvisionerRole", "ManageManagedSecrets")["Action"] = "secretsmanager:*"
+		}, "wildcard action secretsmanager:*"},
+		{"PTC rule actions scoped to repositories", func(t *testing.T, doc map[string]any) {
+			findStatement(t, doc, "ProvisionerRole", "ManagePullThroughCacheRules")["Resource"] = map[string]any{
+				"Fn::Sub": "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*"}
+		}, "a narrower Resource denies every call"},
+		{"wildcard without Region condition", func(t *testing.T, doc map[string]any) {
+			delete(findStatement(t, doc, "ProvisionerRole", "ManagePullThroughCacheRules"), "Condition")
+		}, "without Condition StringEquals aws:RequestedRegion"},
+		{"other write on *", func(t *testing.T, doc map[string]any) {
+			st := findStatement(t, doc, "ProvisionerRole", "ManagePullThroughCacheRules")
+			st["Action"] = append(list(st["Action"]), "ecr:CreateRepository")
+		}, `write action ecr:CreateRepository on Resource "*"`},
+		{"invoke any function", func(t *testing.T, doc map[string]any) {
+			findStatement(t, doc, "ProvisionerRole", "AttachRotator")["Resource"] = "*"
+		}, "grants lambda:InvokeFunction on [*]"},
+		{"service-linked role without service condition", func(t *testing.T, doc map[string]any) {
+			delete(findStatement(t, doc, "ProvisionerRole", "CreatePullThroughCacheServiceLinkedRole"), "Condition")
+		}, "without Condition StringEquals iam:AWSServiceName"},
+		{"logs anywhere", func(t *testing.T, doc map[string]any) {
+			findStatement(t, doc, "RotatorRole", "WriteLogs")["Resource"] = "*"
+		}, "want only the function's own log group"},
+		{"NotResource", func(t *testing.T, doc map[string]any) {
+			st := findStatement(t, doc, "RotatorRole", "RotateManagedSecrets")
+			st["NotResource"] = st["Resource"]
+		}, "uses NotResource"},
+		{"SAM policies on a function", func(t *testing.T, doc map[string]any) {
+			mapAt(doc, "Resources", "RotatorFunction", "Properties")["Policies"] = []any{"AWSSecretsManagerRotationPolicy"}
+		}, "RotatorFunction sets Policies"},
+		{"managed policy on a role", func(t *testing.T, doc map[string]any) {
+			mapAt(doc, "Resources", "RotatorRole", "Properties")["ManagedPolicyArns"] = []any{"arn:aws:iam::aws:policy/AdministratorAccess"}
+		}, "RotatorRole sets ManagedPolicyArns"},
+		{"extra policy resource", func(t *testing.T, doc map[string]any) {
+			mapAt(doc, "Resources")["Extra"] = map[string]any{"Type": "AWS::IAM::Policy", "Properties": map[string]any{}}
+		}, "unexpected AWS::IAM::Policy Extra"},
+		{"shared role", func(t *testing.T, doc map[string]any) {
+			mapAt(doc, "Resources", "RotatorFunction", "Properties")["Role"] = map[string]any{"Fn::GetAtt": []any{"ProvisionerRole", "Arn"}}
+		}, "shares role ProvisionerRole"},
+		{"role trusted by another service", func(t *testing.T, doc map[string]any) {
+			st := list(get(doc, "Resources", "RotatorRole", "Properties", "AssumeRolePolicyDocument", "Statement"))[0]
+			mapAt(st, "Principal")["Service"] = []any{"lambda.amazonaws.com", "ec2.amazonaws.com"}
+		}, "trust policy must let only lambda.amazonaws.com"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := loadRel(t, "template.yaml")
+			tc.mutate(t, doc)
+			probs := iamProblems(doc)
+			if !slices.ContainsFunc(probs, func(p string) bool { return strings.Contains(p, tc.want) }) {
+				t.Errorf("no problem containing %q; got %q", tc.want, probs)
+			}
+		})
+	}
+}

@@ -1,0 +1,520 @@
+package templatecheck
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+)
+
+var upstreams = []string{ptcsecret.UpstreamDockerHub, ptcsecret.UpstreamGHCR, ptcsecret.UpstreamACR, ptcsecret.UpstreamGitLab}
+
+func TestLoadTurnsShortFormTagsIntoLongForm(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.yaml")
+	src := `A: !Ref Param
+B: !GetAtt Fn.Arn
+C: !Sub "x-${AWS::Region}"
+D: !If [Cond, !Ref AWS::NoValue, [1, two]]
+E:
+  Fn::ImportValue: !Sub ${Stack}-ServiceToken
+F: !Condition IsProd
+G: !GetAtt [Res, Nested.Attr]
+H: "2010-09-09"
+`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]any
+	if err := json.Unmarshal([]byte(`{
+		"A": {"Ref": "Param"},
+		"B": {"Fn::GetAtt": ["Fn", "Arn"]},
+		"C": {"Fn::Sub": "x-${AWS::Region}"},
+		"D": {"Fn::If": ["Cond", {"Ref": "AWS::NoValue"}, [1, "two"]]},
+		"E": {"Fn::ImportValue": {"Fn::Sub": "${Stack}-ServiceToken"}},
+		"F": {"Condition": "IsProd"},
+		"G": {"Fn::GetAtt": ["Res", "Nested.Attr"]},
+		"H": "2010-09-09"
+	}`), &want); err != nil {
+		t.Fatal(err)
+	}
+	gb, _ := json.Marshal(got)
+	wb, _ := json.Marshal(want)
+	if !bytes.Equal(gb, wb) {
+		t.Errorf("Load =\n%s\nwant\n%s", gb, wb)
+	}
+}
+
+func TestLoadReportsBadYAMLWithThePath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(path, []byte("a: [unclosed\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil || !strings.Contains(err.Error(), path) || errors.Is(err, ErrNoPython) {
+		t.Errorf("Load(bad yaml) error = %v, want a parse error naming %s", err, path)
+	}
+}
+
+func TestFunctionsAreBuiltAndConfiguredAsSAMExpects(t *testing.T) {
+	doc := loadRel(t, "template.yaml")
+	if got := get(doc, "Transform"); render(got) != "AWS::Serverless-2016-10-31" {
+		t.Errorf("Transform = %v, want AWS::Serverless-2016-10-31", got)
+	}
+	for _, fn := range []string{"RotatorFunction", "ProvisionerFunction"} {
+		r := mapAt(doc, "Resources", fn)
+		p := mapAt(r, "Properties")
+		for _, c := range []struct{ field, got, want string }{
+			{"Type", render(r["Type"]), "AWS::Serverless::Function"},
+			{"Runtime", render(p["Runtime"]), "provided.al2023"},
+			{"Handler", render(p["Handler"]), "bootstrap"},
+			{"CodeUri", render(p["CodeUri"]), "."},
+			{"Metadata.BuildMethod", render(get(r, "Metadata", "BuildMethod")), "makefile"},
+			{"Architectures", strings.Join(renderAll(p["Architectures"]), ","), "${Architecture}"},
+			{"LoggingConfig.LogFormat", render(get(p, "LoggingConfig", "LogFormat")), "JSON"},
+			{"Environment LOG_LEVEL", render(get(p, "Environment", "Variables", "LOG_LEVEL")), "${LogLevel}"},
+		} {
+			if c.got != c.want {
+				t.Errorf("%s %s = %s, want %s", fn, c.field, c.got, c.want)
+			}
+		}
+		mem, _ := p["MemorySize"].(float64)
+		if mem < 128 || mem > 256 {
+			t.Errorf("%s MemorySize = %v, want 128-256", fn, p["MemorySize"])
+		}
+		// The rotator waits up to ~60 s for ACR passwords to replicate; the provisioner's deadline
+		// guard answers ~10 s before the deadline and needs real work time before that.
+		timeout, _ := p["Timeout"].(float64)
+		if timeout < 180 || timeout > 900 {
+			t.Errorf("%s Timeout = %v, want 180-900 s", fn, p["Timeout"])
+		}
+		// Lambda labels level-less lines (the EMF metrics) INFO; a WARN/ERROR filter in Lambda
+		// would drop every metric. The code filters its own logs by LOG_LEVEL instead.
+		level := get(p, "LoggingConfig", "ApplicationLogLevel")
+		if render(level) == "${LogLevel}" {
+			t.Errorf("%s ApplicationLogLevel follows LogLevel: WARN or ERROR would drop the EMF metrics", fn)
+		}
+		var levels []string
+		collectStrings(level, &levels)
+		for _, l := range levels {
+			if l != "DEBUG" && l != "INFO" && l != "TRACE" && l != "LogLevelIsDebug" {
+				t.Errorf("%s ApplicationLogLevel may become %q, which filters out the EMF metrics", fn, l)
+			}
+		}
+		lg := strings.TrimSuffix(strings.TrimPrefix(render(get(p, "LoggingConfig", "LogGroup")), "${"), "}")
+		if get(doc, "Resources", lg, "Type") != "AWS::Logs::LogGroup" {
+			t.Errorf("%s LoggingConfig.LogGroup = %s, want !Ref to a log group of this template", fn, lg)
+		} else if got := render(get(doc, "Resources", lg, "Properties", "RetentionInDays")); got != "${LogRetentionDays}" {
+			t.Errorf("%s RetentionInDays = %s, want !Ref LogRetentionDays", lg, got)
+		}
+	}
+	if got := render(get(doc, "Resources", "ProvisionerFunction", "Properties", "Environment", "Variables", "ROTATION_LAMBDA_ARN")); got != "${RotatorFunction.Arn}" {
+		t.Errorf("provisioner ROTATION_LAMBDA_ARN = %s, want !GetAtt RotatorFunction.Arn", got)
+	}
+}
+
+// collectStrings gathers every string literal inside v.
+func collectStrings(v any, out *[]string) {
+	switch x := v.(type) {
+	case string:
+		*out = append(*out, x)
+	case []any:
+		for _, e := range x {
+			collectStrings(e, out)
+		}
+	case map[string]any:
+		for _, e := range x {
+			collectStrings(e, out)
+		}
+	}
+}
+
+// permissionProblems checks who may invoke the functions.
+func permissionProblems(doc map[string]any) []string {
+	var probs []string
+	rotatorPerms := 0
+	for _, id := range resourcesOfType(doc, "AWS::Lambda::Permission") {
+		p := mapAt(doc, "Resources", id, "Properties")
+		fn := render(p["FunctionName"])
+		if fn != "${RotatorFunction.Arn}" && fn != "${RotatorFunction}" {
+			probs = append(probs, fmt.Sprintf("%s lets %s invoke %s: only the rotator needs a resource policy", id, render(p["Principal"]), fn))
+			continue
+		}
+		rotatorPerms++
+		if got := render(p["Principal"]); got != "secretsmanager.amazonaws.com" {
+			probs = append(probs, fmt.Sprintf("%s Principal = %s, want secretsmanager.amazonaws.com", id, got))
+		}
+		if got := render(p["SourceAccount"]); got != "${AWS::AccountId}" {
+			probs = append(probs, fmt.Sprintf("%s SourceAccount = %s, want !Ref AWS::AccountId", id, got))
+		}
+		if got := render(p["Action"]); got != "lambda:InvokeFunction" {
+			probs = append(probs, fmt.Sprintf("%s Action = %s, want lambda:InvokeFunction", id, got))
+		}
+	}
+	if rotatorPerms != 1 {
+		probs = append(probs, fmt.Sprintf("%d Lambda permissions for the rotator, want exactly 1", rotatorPerms))
+	}
+	return probs
+}
+
+func TestOnlySecretsManagerOfThisAccountMayInvokeTheRotator(t *testing.T) {
+	for _, p := range permissionProblems(loadRel(t, "template.yaml")) {
+		t.Error(p)
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(p map[string]any)
+		want   string
+	}{
+		{"any principal", func(p map[string]any) { p["Principal"] = "*" }, "Principal = *"},
+		{"no source account", func(p map[string]any) { delete(p, "SourceAccount") }, "SourceAccount = <null>"},
+		{"other account", func(p map[string]any) { p["SourceAccount"] = "111122223333" }, "SourceAccount = 111122223333"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := loadRel(t, "template.yaml")
+			tc.mutate(mapAt(doc, "Resources", "RotatorInvokePermission", "Properties"))
+			probs := permissionProblems(doc)
+			if !slices.ContainsFunc(probs, func(p string) bool { return strings.Contains(p, tc.want) }) {
+				t.Errorf("no problem containing %q; got %q", tc.want, probs)
+			}
+		})
+	}
+}
+
+func TestParametersConstrainTheirValues(t *testing.T) {
+	doc := loadRel(t, "template.yaml")
+	params := mapAt(doc, "Parameters")
+	for name, p := range params {
+		if render(get(p, "Description")) == "<null>" {
+			t.Errorf("parameter %s has no Description", name)
+		}
+	}
+	for _, c := range []struct {
+		name, def string
+		allowed   []string
+	}{
+		{"Architecture", "arm64", []string{"arm64", "x86_64"}},
+		{"LogLevel", "INFO", []string{"DEBUG", "INFO", "WARN", "ERROR"}},
+	} {
+		if got := render(get(params, c.name, "Default")); got != c.def {
+			t.Errorf("%s Default = %s, want %s", c.name, got, c.def)
+		}
+		if got := renderAll(get(params, c.name, "AllowedValues")); !slices.Equal(got, c.allowed) {
+			t.Errorf("%s AllowedValues = %v, want %v", c.name, got, c.allowed)
+		}
+	}
+	if got := render(get(params, "LogRetentionDays", "Default")); got != "30" {
+		t.Errorf("LogRetentionDays Default = %s, want 30", got)
+	}
+	if got := render(get(params, "SourceSecretPrefix", "Default")); got != "ptc-source/" {
+		t.Errorf("SourceSecretPrefix Default = %s, want ptc-source/", got)
+	}
+
+	// The prefix lands in "secret:${SourceSecretPrefix}*": a value that widens that grant, or
+	// reaches into the prefix ECR's service role reads, must be refused at deploy time.
+	// CloudFormation matches AllowedPattern with Java regular expressions against the whole
+	// value; Python's re.fullmatch agrees on this pattern (Go's regexp has no lookahead).
+	pattern := render(get(params, "SourceSecretPrefix", "AllowedPattern"))
+	cases := map[string]bool{
+		"ptc-source/":                    true,
+		"team-a/ptc/":                    true,
+		"":                               false,
+		"*":                              false,
+		"/":                              false,
+		"ptc-source":                     false, // no trailing slash: would also match ptc-sourcery
+		"ptc-*/":                         false,
+		ptcsecret.Prefix:                 false,
+		ptcsecret.Prefix + "sources/":    false,
+		"a//":                            false,
+		"ptc-source/\n":                  false,
+		"arn:aws:secretsmanager:x/":      false,
+		"ptc-source/" + ptcsecret.Prefix: true, // a path below another prefix is not ECR's
+		"ptc_source.+=@-/nested/deeper/": true,
+	}
+	values := slices.Sorted(maps.Keys(cases))
+	for i, got := range pyFullMatch(t, pattern, values) {
+		if want := cases[values[i]]; got != want {
+			t.Errorf("SourceSecretPrefix pattern accepts %q = %v, want %v", values[i], got, want)
+		}
+	}
+	email := regexp.MustCompile(`^(?:` + render(get(params, "AlarmEmail", "AllowedPattern")) + `)$`)
+	for value, want := range map[string]bool{"": true, "ops@example.com": true, "not-an-email": false, "a b@example.com": false} {
+		if got := email.MatchString(value); got != want {
+			t.Errorf("AlarmEmail pattern accepts %q = %v, want %v", value, got, want)
+		}
+	}
+}
+
+// pyFullMatch reports, for each value, whether Python's re.fullmatch(pattern, value) matches
+// (one interpreter start for all of them).
+func pyFullMatch(t *testing.T, pattern string, values []string) []bool {
+	t.Helper()
+	in, err := json.Marshal(map[string]any{"pattern": pattern, "values": values})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("python3", "-c", `
+import json, re, sys
+req = json.load(sys.stdin)
+json.dump([re.fullmatch(req["pattern"], v) is not None for v in req["values"]], sys.stdout)
+`)
+	cmd.Stdin = bytes.NewReader(in)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3 re.fullmatch: %v", err)
+	}
+	var got []bool
+	if err := json.Unmarshal(out, &got); err != nil || len(got) != len(values) {
+		t.Fatalf("python3 re.fullmatch answered %s (%v)", out, err)
+	}
+	return got
+}
+
+func TestAlarmsWatchEveryFailureMetricOfEveryUpstream(t *testing.T) {
+	doc := loadRel(t, "template.yaml")
+	type key struct{ metric, upstream string }
+	alarms := map[key]map[string]any{}
+	for _, id := range resourcesOfType(doc, "AWS::CloudWatch::Alarm") {
+		p := mapAt(doc, "Resources", id, "Properties")
+		if got := render(p["AlarmActions"]); !strings.Contains(got, "AlarmTopic") {
+			t.Errorf("alarm %s AlarmActions = %s, want the AlarmTopic (when AlarmEmail is set)", id, got)
+		}
+		if render(p["Namespace"]) != metrics.Namespace {
+			continue
+		}
+		dims := list(p["Dimensions"])
+		if len(dims) != 1 || render(get(dims[0], "Name")) != "Upstream" {
+			t.Errorf("alarm %s dimensions = %s, want exactly [Upstream] as the code emits", id, render(p["Dimensions"]))
+			continue
+		}
+		alarms[key{render(p["MetricName"]), render(get(dims[0], "Value"))}] = p
+	}
+	for _, up := range upstreams {
+		for _, m := range []string{metrics.RotationStepFailed, metrics.VerificationFailed, metrics.RevocationFailed, metrics.ProvisionFailed} {
+			p, ok := alarms[key{m, up}]
+			if !ok {
+				t.Errorf("no alarm on %s/%s with Upstream=%s", metrics.Namespace, m, up)
+				continue
+			}
+			for _, c := range []struct{ field, want string }{
+				{"Statistic", "Sum"}, {"ComparisonOperator", "GreaterThanThreshold"},
+				{"Threshold", "0"}, {"TreatMissingData", "notBreaching"},
+			} {
+				if got := render(p[c.field]); got != c.want {
+					t.Errorf("alarm %s/%s %s = %s, want %s", m, up, c.field, got, c.want)
+				}
+			}
+		}
+	}
+	p, ok := alarms[key{metrics.TokenDaysToExpiry, ptcsecret.UpstreamGHCR}]
+	if !ok {
+		t.Errorf("no alarm on %s for %s", metrics.TokenDaysToExpiry, ptcsecret.UpstreamGHCR)
+	} else if render(p["ComparisonOperator"]) != "LessThanThreshold" || render(p["Threshold"]) != "14" || render(p["Statistic"]) != "Minimum" {
+		t.Errorf("GHCR expiry alarm = %s %s %s, want Minimum LessThanThreshold 14",
+			render(p["Statistic"]), render(p["ComparisonOperator"]), render(p["Threshold"]))
+	}
+
+	var rotatorErrors bool
+	for _, id := range resourcesOfType(doc, "AWS::CloudWatch::Alarm") {
+		p := mapAt(doc, "Resources", id, "Properties")
+		dims := list(p["Dimensions"])
+		if render(p["Namespace"]) == "AWS/Lambda" && render(p["MetricName"]) == "Errors" && len(dims) == 1 &&
+			render(get(dims[0], "Value")) == "${RotatorFunction}" && render(p["Threshold"]) == "0" &&
+			render(p["ComparisonOperator"]) == "GreaterThanThreshold" && render(p["TreatMissingData"]) == "notBreaching" {
+			rotatorErrors = true
+		}
+	}
+	if !rotatorErrors {
+		t.Error("no AWS/Lambda Errors > 0 alarm on the rotator")
+	}
+	if render(get(doc, "Resources", "AlarmTopic", "Condition")) != "HasAlarmEmail" ||
+		render(get(doc, "Resources", "AlarmEmailSubscription", "Condition")) != "HasAlarmEmail" {
+		t.Error("the SNS topic and email subscription must exist only when AlarmEmail is set (Condition HasAlarmEmail)")
+	}
+}
+
+func TestOutputsExportServiceTokenAndRotatorArn(t *testing.T) {
+	doc := loadRel(t, "template.yaml")
+	// <stack>-X by default; <ExportPrefix>-X when set, because StackSets give their stacks
+	// unpredictable names (StackSet-<set>-<uuid>) that no importing stack could spell.
+	if render(get(doc, "Parameters", "ExportPrefix", "Default")) != "" {
+		t.Error("ExportPrefix must default to empty (exports named after the stack)")
+	}
+	for _, c := range []struct{ output, value string }{
+		{"ServiceToken", "${ProvisionerFunction.Arn}"},
+		{"RotatorArn", "${RotatorFunction.Arn}"},
+	} {
+		o := mapAt(doc, "Outputs", c.output)
+		if got := render(o["Value"]); got != c.value {
+			t.Errorf("output %s Value = %s, want %s", c.output, got, c.value)
+		}
+		name := list(get(o, "Export", "Name", "Fn::If"))
+		if len(name) != 3 || render(name[0]) != "HasExportPrefix" ||
+			render(name[1]) != "${ExportPrefix}-"+c.output || render(name[2]) != "${AWS::StackName}-"+c.output {
+			t.Errorf("output %s Export.Name = %s, want !If [HasExportPrefix, ${ExportPrefix}-%s, ${AWS::StackName}-%s]",
+				c.output, render(get(o, "Export", "Name")), c.output, c.output)
+		}
+	}
+}
+
+func TestExamplesDeclareOneCompleteRuleEach(t *testing.T) {
+	provisionerTimeout, _ := get(loadRel(t, "template.yaml"), "Resources", "ProvisionerFunction", "Properties", "Timeout").(float64)
+	schedule := regexp.MustCompile(`^(rate\([1-9][0-9]* (hours|days)\)|cron\(.+\))$`)
+	for _, up := range upstreams {
+		t.Run(up, func(t *testing.T) {
+			doc := loadRel(t, filepath.Join("examples", up+".yaml"))
+			ids := resourcesOfType(doc, "Custom::PullThroughCache")
+			if len(ids) != 1 {
+				t.Fatalf("Custom::PullThroughCache resources = %v, want one", ids)
+			}
+			id := ids[0]
+			p := mapAt(doc, "Resources", id, "Properties")
+			if got := render(get(p, "ServiceToken", "Fn::ImportValue")); got != "${PtcStackName}-ServiceToken" {
+				t.Errorf("ServiceToken imports %s, want ${PtcStackName}-ServiceToken", got)
+			}
+			if mapAt(doc, "Parameters", "PtcStackName") == nil {
+				t.Error("no PtcStackName parameter")
+			}
+			if got := render(p["UpstreamRegistry"]); got != up {
+				t.Errorf("UpstreamRegistry = %s, want %s", got, up)
+			}
+			for _, k := range []string{"EcrRepositoryPrefix", "UpstreamRegistryUrl", "UpstreamRepositoryPrefix", "SourceSecretArn", "SecretName", "RotationSchedule", "RecoveryWindowInDays", "Tags"} {
+				if _, ok := p[k]; !ok {
+					t.Errorf("property %s missing (every example shows every property)", k)
+				}
+			}
+			if s := render(p["RotationSchedule"]); !schedule.MatchString(s) {
+				t.Errorf("RotationSchedule = %q, want rate(N hours|days) or cron(...)", s)
+			}
+			if days, _ := p["RecoveryWindowInDays"].(float64); days < 7 || days > 30 {
+				t.Errorf("RecoveryWindowInDays = %v, want 7-30", p["RecoveryWindowInDays"])
+			}
+			for _, tag := range list(p["Tags"]) {
+				if m, _ := tag.(map[string]any); len(m) != 2 || m["Key"] == nil || m["Value"] == nil {
+					t.Errorf("tag %s, want {Key, Value}", render(tag))
+				}
+			}
+			// The provisioner's guard answers shortly before the earlier of its Lambda deadline and
+			// ServiceTimeout; a ServiceTimeout above the Lambda timeout only makes a lost request
+			// hang longer, and one under a minute leaves no time for the work.
+			st, _ := p["ServiceTimeout"].(float64)
+			if st < 60 || st > provisionerTimeout {
+				t.Errorf("ServiceTimeout = %v, want 60 to the provisioner's Timeout (%v)", p["ServiceTimeout"], provisionerTimeout)
+			}
+			if up == ptcsecret.UpstreamACR {
+				param := strings.TrimSuffix(strings.TrimPrefix(render(p["UpstreamRegistryUrl"]), "${"), "}")
+				pat := render(get(doc, "Parameters", param, "AllowedPattern"))
+				if !strings.Contains(pat, `azurecr\.io`) || render(get(doc, "Parameters", param, "Default")) != "<null>" {
+					t.Errorf("ACR UpstreamRegistryUrl must be a required parameter matching <name>.azurecr.io, got %s with pattern %s", param, pat)
+				}
+			}
+			var outs []string
+			for _, o := range mapAt(doc, "Outputs") {
+				outs = append(outs, render(get(o, "Value")))
+			}
+			for _, attr := range []string{"RepositoryUriPrefix", "SecretArn"} {
+				if !slices.Contains(outs, "${"+id+"."+attr+"}") {
+					t.Errorf("no output of !GetAtt %s.%s", id, attr)
+				}
+			}
+		})
+	}
+}
+
+// The same lint `make lint` runs, so `go test ./...` alone catches a broken template.
+func TestCfnLintPasses(t *testing.T) {
+	t.Parallel() // cfn-lint needs a few seconds of its own
+	lint, err := exec.LookPath("cfn-lint")
+	if err != nil {
+		t.Skip("cfn-lint is not installed (pip install cfn-lint); skipping the template lint")
+	}
+	root := repoRoot(t)
+	examples, err := filepath.Glob(filepath.Join(root, "examples", "*.yaml"))
+	if err != nil || len(examples) == 0 {
+		t.Fatalf("no examples/*.yaml (%v)", err)
+	}
+	args := []string{"template.yaml"}
+	for _, e := range examples {
+		args = append(args, filepath.Join("examples", filepath.Base(e)))
+	}
+	cmd := exec.Command(lint, args...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cfn-lint %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// The "*" exemptions rest on the Service Authorization Reference saying these actions have no
+// resource type. cfn-lint ships that data; if AWS adds resource types, this fails and says so.
+// Every other action the roles grant must exist there too (catches misspelt actions).
+func TestWildcardExemptionsMatchServiceAuthorizationData(t *testing.T) {
+	if _, err := exec.LookPath("cfn-lint"); err != nil {
+		t.Skip("cfn-lint is not installed; its IAM authorization data is what this test reads")
+	}
+	doc := loadRel(t, "template.yaml")
+	actions := map[string]bool{}
+	for _, role := range resourcesOfType(doc, "AWS::IAM::Role") {
+		for _, st := range roleStatements(doc, role) {
+			for _, a := range st.actions {
+				actions[a] = true
+			}
+		}
+	}
+	for _, a := range noResourceTypeActions {
+		actions[a] = true
+	}
+	args := []string{"-c", `
+import importlib.util, json, os, sys
+# Locate cfnlint's data without importing the package (its import alone takes seconds).
+spec = importlib.util.find_spec("cfnlint")
+if spec is None:
+    sys.exit("No module named 'cfnlint'")
+path = os.path.join(list(spec.submodule_search_locations)[0], "data", "AdditionalSpecs", "Policies.json")
+with open(path, encoding="utf-8") as f:
+    data = json.load(f)
+out = {}
+for a in sys.argv[1:]:
+    service, name = a.split(":", 1)
+    info = data.get(service, {}).get("Actions", {}).get(name.lower())
+    out[a] = None if info is None else info.get("Resources", [])
+json.dump(out, sys.stdout)
+`}
+	for a := range actions {
+		args = append(args, a)
+	}
+	out, err := exec.Command("python3", args...).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && strings.Contains(string(ee.Stderr), "No module named 'cfnlint'") {
+			t.Skip("cfn-lint's Python package is not importable by python3")
+		}
+		t.Fatalf("reading cfn-lint's IAM data: %v", err)
+	}
+	var resources map[string][]string
+	if err := json.Unmarshal(out, &resources); err != nil {
+		t.Fatalf("decoding cfn-lint's IAM data: %v", err)
+	}
+	for a, types := range resources {
+		if types == nil {
+			t.Errorf("%s is not a known IAM action", a)
+			continue
+		}
+		if slices.Contains(noResourceTypeActions, a) && len(types) > 0 {
+			t.Errorf("%s now supports resource types %v: scope it instead of \"*\" and drop it from noResourceTypeActions", a, types)
+		}
+	}
+}
