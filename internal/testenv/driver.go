@@ -26,6 +26,10 @@ const FakeRotationLambdaARN = "arn:aws:lambda:us-east-1:123456789012:function:pt
 // (AWS documents the opposite: that state is a finished rotation), so the leftover label is
 // removed first.
 func BeginRotation(ctx context.Context, sm *secretsmanager.Client, secretID, token string, immediately bool) error {
+	return beginRotation(ctx, sm, secretID, token, immediately, 30)
+}
+
+func beginRotation(ctx context.Context, sm *secretsmanager.Client, secretID, token string, immediately bool, days int64) error {
 	d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secretID)})
 	if err != nil {
 		return err
@@ -43,7 +47,7 @@ func BeginRotation(ctx context.Context, sm *secretsmanager.Client, secretID, tok
 		SecretId:           aws.String(secretID),
 		ClientRequestToken: aws.String(token),
 		RotationLambdaARN:  aws.String(FakeRotationLambdaARN),
-		RotationRules:      &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)},
+		RotationRules:      &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(days)},
 		RotateImmediately:  aws.Bool(immediately),
 	})
 	var nf *smtypes.ResourceNotFoundException
