@@ -6,6 +6,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/dockerhub"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/ghcr"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/gitlab"
 )
 
 // All returns a fresh map of every supported provider.
@@ -14,6 +15,7 @@ func All() map[string]upstream.Provider {
 	for _, p := range []upstream.Provider{
 		dockerhub.Provider,
 		ghcr.Provider,
+		gitlab.Provider,
 	} {
 		m[p.Registry] = p
 	}
