@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 )
@@ -85,10 +87,22 @@ type Provisioner struct {
 	Now func() time.Time
 	// Sleep is handed to upstreams for retries; nil means real waiting.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// OnSecret is told every secret value the request handles (source credential fields, the
+	// minted token) before it could reach an error, so the response layer can scrub them
+	// (customresource.AddSecrets). Nil: nobody is told.
+	OnSecret func(ctx context.Context, values ...string)
+	// Metrics receives ProvisionFailed; nil discards.
+	Metrics *metrics.Emitter
 }
 
 // Handle dispatches on the request type.
-func (p *Provisioner) Handle(ctx context.Context, req Request) (Result, error) {
+func (p *Provisioner) Handle(ctx context.Context, req Request) (res Result, err error) {
+	defer func() {
+		if err != nil {
+			reg, _ := req.Properties["UpstreamRegistry"].(string)
+			p.Metrics.Emit(metrics.ProvisionFailed, 1, metrics.Count, reg, map[string]any{"request": req.Type, "logical_id": req.LogicalID})
+		}
+	}()
 	switch req.Type {
 	case "Create":
 		return p.Create(ctx, req)
@@ -98,6 +112,28 @@ func (p *Provisioner) Handle(ctx context.Context, req Request) (Result, error) {
 		return p.Delete(ctx, req)
 	}
 	return Result{}, fmt.Errorf("RequestType %q: expected Create, Update or Delete", req.Type)
+}
+
+// secrets tells OnSecret about values that must not reach a response.
+func (p *Provisioner) secrets(ctx context.Context, values ...string) {
+	if p.OnSecret != nil {
+		p.OnSecret(ctx, values...)
+	}
+}
+
+// sourceSecrets tells OnSecret about every string in a source secret's JSON: which fields are
+// secret differs per upstream, and none of them belongs in a response.
+func (p *Provisioner) sourceSecrets(ctx context.Context, doc string) {
+	var m map[string]any
+	if json.Unmarshal([]byte(doc), &m) != nil {
+		p.secrets(ctx, doc)
+		return
+	}
+	for _, v := range m {
+		if s, ok := v.(string); ok && len(s) >= 6 && !strings.HasPrefix(s, "http") {
+			p.secrets(ctx, s)
+		}
+	}
 }
 
 // stack is what the stack id tells.
@@ -273,6 +309,7 @@ func (p *Provisioner) createSecret(ctx context.Context, st stack, owner string, 
 	if minted.Token.ID != "" {
 		u.add("revoke token "+minted.Token.Label, func(ctx context.Context) error { return up.Revoke(ctx, minted.Token) })
 	}
+	p.secrets(ctx, minted.Credential.AccessToken)
 	log.Info("minted first token", "token_label", minted.Token.Label, "token_id", minted.Token.ID, "username", minted.Credential.Username)
 	if _, err := up.Verify(ctx, minted.Credential); err != nil {
 		return "", fmt.Errorf("the first %s token cannot log in to %s: %w", props.UpstreamRegistry, props.UpstreamRegistryURL, err)
@@ -507,6 +544,7 @@ func (p *Provisioner) revokeAll(ctx context.Context, st stack, secret *secretsma
 	if err != nil {
 		return fmt.Errorf("reading source secret %s to revoke tokens: %w", tags[ptcsecret.TagSourceSecret], err)
 	}
+	p.sourceSecrets(ctx, aws.ToString(src.SecretString))
 	up, err := prov.New([]byte(aws.ToString(src.SecretString)), p.upstreamOptions(tags[ptcsecret.TagRegistryURL]))
 	if err != nil {
 		log.Warn("source secret is unusable: upstream tokens cannot be revoked here", "error", err.Error())
@@ -534,6 +572,7 @@ func (p *Provisioner) upstream(ctx context.Context, props Properties) (upstream.
 	if out.SecretString == nil {
 		return nil, fmt.Errorf("SourceSecretArn %s has no string value; store the %s settings as JSON", props.SourceSecretArn, props.UpstreamRegistry)
 	}
+	p.sourceSecrets(ctx, aws.ToString(out.SecretString))
 	up, err := p.Providers[props.UpstreamRegistry].New([]byte(aws.ToString(out.SecretString)), p.upstreamOptions(props.UpstreamRegistryURL))
 	if err != nil {
 		return nil, fmt.Errorf("SourceSecretArn %s: %w", props.SourceSecretArn, err)
