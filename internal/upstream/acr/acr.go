@@ -1,0 +1,399 @@
+// Package acr mints Azure Container Registry (ACR) token passwords for the
+// azure-container-registry pull-through cache rule.
+//
+// An ACR token (a repository-scoped username, created once by a person with a scope map) has
+// exactly two password slots, password1 and password2. Minting regenerates one slot through the
+// Azure Resource Manager (ARM) action Registries_GenerateCredentials, authenticated as a service
+// principal with the Microsoft Entra ID client-credentials grant. Two plain HTTPS calls; the
+// official Azure SDK would add over 1 MiB to a Lambda binary that has no room for it
+// (docs/dependencies-acr.md).
+//
+// # Source secret
+//
+//	{
+//	  "tenantId": "<directory (tenant) id>",
+//	  "clientId": "<application (client) id of the service principal>",
+//	  "clientSecret": "<client secret value>",
+//	  "tokenId": "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.ContainerRegistry/registries/<reg>/tokens/<name>",
+//	  "loginServer": "<reg>.azurecr.io",          // optional, default from tokenId
+//	  "passwordLifetimeDays": 90,                  // optional; -1: passwords never expire
+//	  "checkRepository": "hello-world",            // optional, see below
+//	  "authorityUrl": "https://login.microsoftonline.com",          // optional
+//	  "managementUrl": "https://management.azure.com",              // optional
+//	  "managementScope": "https://management.azure.com/.default"    // optional
+//	}
+//
+// The service principal needs Microsoft.ContainerRegistry/registries/generateCredentials/action
+// on the registry. The registry username is the token name. The login check asks ACR's token
+// endpoint for a pull scope on checkRepository (default "hello-world", the repository ACR's own
+// token-auth example uses); a valid password gets a token whether or not that repository exists,
+// so set it to a repository the token's scope map covers only if you want the check to name one.
+// The ptc:registry-url tag, when set, is where the login check goes instead of loginServer.
+// Sovereign clouds set authorityUrl, managementUrl and managementScope together.
+//
+// # Which slot, and what that means for overlap
+//
+// ACR passwords carry no labels, so the slot a secret version uses is recorded as a custom
+// staging label on that version: StagePassword1 or StagePassword2 (Minted.Stages, put with
+// AWSPENDING; Secrets Manager moves a label when it is put on another version). Mint regenerates
+// the slot the AWSCURRENT version does not carry, so the password ECR uses now keeps working
+// throughout the rotation. The choice, from MintRequest.CurrentStages:
+//
+//   - no stages at all (the secret does not exist yet: the provisioner's first password):
+//     password1;
+//   - AWSCURRENT carries StagePassword1: password2; carries StagePassword2: password1;
+//   - AWSCURRENT carries neither (a secret made by hand or adopted): password2, with a warning.
+//     People and `az acr token create` fill password1 first, so a hand-made secret most likely
+//     uses it, and regenerating password2 then breaks nothing; if it did use password2, the
+//     current password stops working until this rotation finishes;
+//   - AWSCURRENT carries both (edited by hand): an error, since either choice may break it.
+//
+// Tokens returns nil and Revoke does nothing: regenerating a slot is what invalidates its old
+// password, and there is no token to delete. The consequence, with only two slots: a rotation
+// overwrites the slot AWSPREVIOUS uses, so the previous password keeps working between
+// rotations but stops the moment the next rotation mints (at createSecret), not at
+// finishSecret. AWSCURRENT keeps working at every point, including a crash between
+// regenerating a slot and PutSecretValue: the retry regenerates the same, unused, slot again.
+//
+// New passwords take up to about a minute to replicate inside ACR, so Verify retries a refused
+// login with backoff until shortly before the Lambda deadline.
+//
+// An ACR token must belong to one managed secret only: two secrets rotating the same token
+// would regenerate each other's slots.
+package acr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/httpapi"
+)
+
+// The two password slots of an ACR token, and the custom staging labels that record which one a
+// secret version uses.
+const (
+	Password1      = "password1"
+	Password2      = "password2"
+	StagePassword1 = "ptc-acr-password1"
+	StagePassword2 = "ptc-acr-password2"
+)
+
+// Defaults for the source secret's optional fields.
+const (
+	DefaultAuthorityURL    = "https://login.microsoftonline.com"
+	DefaultManagementURL   = "https://management.azure.com"
+	DefaultManagementScope = "https://management.azure.com/.default"
+	DefaultLifetimeDays    = 90
+	DefaultCheckRepository = "hello-world"
+	// LoginServerSuffix follows the registry name in the default login server.
+	LoginServerSuffix = ".azurecr.io"
+)
+
+// Verify's retry schedule while a new password replicates.
+const (
+	// VerifyFirstWait is the first pause after a refused login; it doubles up to VerifyMaxWait.
+	VerifyFirstWait = 2 * time.Second
+	VerifyMaxWait   = 10 * time.Second
+	// VerifyMargin is left before ctx's deadline so the step can still report its error.
+	VerifyMargin = 10 * time.Second
+	// VerifyBudget caps the total wait (ACR documents about a minute; a credential that is
+	// simply wrong should not hold a Lambda for its whole timeout).
+	VerifyBudget = 3 * time.Minute
+)
+
+// Source is the source secret's JSON for azure-container-registry.
+type Source struct {
+	// TenantID is the Microsoft Entra directory (tenant) id, or its domain name.
+	TenantID string `json:"tenantId"`
+	// ClientID is the application (client) id of the service principal.
+	ClientID string `json:"clientId"`
+	// ClientSecret is the service principal's client secret value.
+	ClientSecret string `json:"clientSecret"`
+	// TokenID is the ARM resource id of the ACR token whose passwords are rotated.
+	TokenID string `json:"tokenId"`
+	// LoginServer is the registry host; default <registry>.azurecr.io from TokenID.
+	LoginServer string `json:"loginServer,omitempty"`
+	// PasswordLifetimeDays sets each password's expiry; 0 means 90, -1 means never.
+	PasswordLifetimeDays int `json:"passwordLifetimeDays,omitempty"`
+	// CheckRepository is the repository the login check asks a pull scope for.
+	CheckRepository string `json:"checkRepository,omitempty"`
+	// AuthorityURL overrides https://login.microsoftonline.com.
+	AuthorityURL string `json:"authorityUrl,omitempty"`
+	// ManagementURL overrides https://management.azure.com.
+	ManagementURL string `json:"managementUrl,omitempty"`
+	// ManagementScope overrides https://management.azure.com/.default.
+	ManagementScope string `json:"managementScope,omitempty"`
+}
+
+var (
+	tenantRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,252}[a-zA-Z0-9])?$`)
+	repoRE   = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$`)
+)
+
+const errPrefix = "azure-container-registry source secret: "
+
+// ParseSource reads and checks the source secret. Errors name the field, never its value.
+func ParseSource(raw []byte) (Source, error) {
+	var s Source
+	if err := upstream.DecodeSource(raw, ptcsecret.UpstreamACR, &s); err != nil {
+		return Source{}, err
+	}
+	switch {
+	case strings.TrimSpace(s.TenantID) == "":
+		return Source{}, errors.New(errPrefix + `field "tenantId" is required (the Microsoft Entra directory (tenant) id)`)
+	case !tenantRE.MatchString(s.TenantID):
+		return Source{}, errors.New(errPrefix + `field "tenantId" must be a directory (tenant) id (a GUID) or the tenant's domain name`)
+	case strings.TrimSpace(s.ClientID) == "":
+		return Source{}, errors.New(errPrefix + `field "clientId" is required (the application (client) id of the service principal)`)
+	case !guidRE.MatchString(s.ClientID):
+		return Source{}, errors.New(errPrefix + `field "clientId" must be the application (client) id, a GUID`)
+	case s.ClientSecret == "":
+		return Source{}, errors.New(errPrefix + `field "clientSecret" is required (the service principal's client secret value)`)
+	case strings.TrimSpace(s.TokenID) == "":
+		return Source{}, errors.New(errPrefix + `field "tokenId" is required (the ACR token's resource id: az acr token show --query id)`)
+	}
+	tid, err := ParseTokenID(s.TokenID)
+	if err != nil {
+		return Source{}, fmt.Errorf(errPrefix+`field "tokenId" %v`, err)
+	}
+	s.TokenID = tid.String()
+	if s.LoginServer == "" {
+		s.LoginServer = strings.ToLower(tid.Registry) + LoginServerSuffix
+	}
+	if _, err := registryauth.ParseRegistry(s.LoginServer); err != nil {
+		return Source{}, errors.New(errPrefix + `field "loginServer" is not a registry host (use e.g. myregistry.azurecr.io)`)
+	}
+	switch {
+	case s.PasswordLifetimeDays == 0:
+		s.PasswordLifetimeDays = DefaultLifetimeDays
+	case s.PasswordLifetimeDays < -1 || s.PasswordLifetimeDays > 3650:
+		return Source{}, fmt.Errorf(errPrefix+`field "passwordLifetimeDays" is %d; use 1..3650 days, or -1 for passwords that never expire`, s.PasswordLifetimeDays)
+	}
+	if s.CheckRepository == "" {
+		s.CheckRepository = DefaultCheckRepository
+	}
+	if !repoRE.MatchString(s.CheckRepository) {
+		return Source{}, errors.New(errPrefix + `field "checkRepository" is not a repository name (lower-case path like hello-world or team/app)`)
+	}
+	for _, u := range []struct {
+		field string
+		val   *string
+		def   string
+	}{{"authorityUrl", &s.AuthorityURL, DefaultAuthorityURL}, {"managementUrl", &s.ManagementURL, DefaultManagementURL}} {
+		if *u.val == "" {
+			*u.val = u.def
+		}
+		if _, err := httpapi.BaseURL(errPrefix+`field "`+u.field+`"`, *u.val); err != nil {
+			return Source{}, err
+		}
+		*u.val = strings.TrimRight(strings.TrimSpace(*u.val), "/")
+	}
+	if s.ManagementScope == "" {
+		s.ManagementScope = DefaultManagementScope
+	}
+	if !strings.HasSuffix(s.ManagementScope, "/.default") || strings.ContainsAny(s.ManagementScope, " \t\n") {
+		return Source{}, errors.New(errPrefix + `field "managementScope" must be the management resource followed by /.default (e.g. https://management.azure.com/.default)`)
+	}
+	return s, nil
+}
+
+// ACR is the azure-container-registry upstream.
+type ACR struct {
+	src        Source
+	token      TokenID
+	registry   string
+	authority  string
+	management string
+	entra      *httpapi.Caller
+	mgmt       *httpapi.Caller
+	opts       upstream.Options
+
+	mu         sync.Mutex
+	aadToken   string // Entra ID access token for ARM, reused within the process
+	aadExpires time.Time
+}
+
+var _ upstream.Upstream = (*ACR)(nil)
+
+// New builds the upstream from the source secret's JSON.
+func New(source []byte, opts upstream.Options) (*ACR, error) {
+	src, err := ParseSource(source)
+	if err != nil {
+		return nil, err
+	}
+	tid, err := ParseTokenID(src.TokenID)
+	if err != nil { // ParseSource checked it; keep the two in step all the same
+		return nil, fmt.Errorf(errPrefix+`field "tokenId" %v`, err)
+	}
+	reg := opts.RegistryURL
+	if reg == "" {
+		reg = src.LoginServer
+	}
+	if _, err := registryauth.ParseRegistry(reg); err != nil {
+		return nil, fmt.Errorf("azure-container-registry: tag %s: %w", ptcsecret.TagRegistryURL, err)
+	}
+	return &ACR{
+		src:        src,
+		token:      tid,
+		registry:   reg,
+		authority:  src.AuthorityURL,
+		management: src.ManagementURL,
+		opts:       opts,
+		entra:      &httpapi.Caller{Service: "Microsoft Entra ID", Client: opts.Client(), Now: opts.Clock(), Sleep: opts.Wait},
+		mgmt:       &httpapi.Caller{Service: "Azure Resource Manager", Client: opts.Client(), Now: opts.Clock(), Sleep: opts.Wait},
+	}, nil
+}
+
+// Provider describes azure-container-registry to the rotation engine and the provisioner.
+var Provider = upstream.Provider{
+	Registry:      ptcsecret.UpstreamACR,
+	New:           func(source []byte, opts upstream.Options) (upstream.Upstream, error) { return New(source, opts) },
+	FixedUsername: true, // every password of the token logs in as the token name
+	// No default: every registry has its own <name>.azurecr.io host.
+	DefaultRegistryURL: "",
+}
+
+// Registry implements upstream.Upstream.
+func (a *ACR) Registry() string { return ptcsecret.UpstreamACR }
+
+// Username is the registry login name of the passwords this upstream mints: the token name.
+func (a *ACR) Username() string { return a.token.Name }
+
+// Retries reports how many API calls were retried (429 or transient), for logs and benchmarks.
+func (a *ACR) Retries() int { return a.entra.Retries + a.mgmt.Retries }
+
+// StageFor returns the custom staging label that records slot.
+func StageFor(slot string) string {
+	if slot == Password2 {
+		return StagePassword2
+	}
+	return StagePassword1
+}
+
+// ChooseSlot returns the slot to regenerate given the AWSCURRENT version's staging labels (see
+// the package documentation); guessed reports that AWSCURRENT carries no slot label, so the
+// choice is an assumption worth a warning.
+func ChooseSlot(currentStages []string) (slot string, guessed bool, err error) {
+	has1, has2 := slices.Contains(currentStages, StagePassword1), slices.Contains(currentStages, StagePassword2)
+	switch {
+	case has1 && has2:
+		return "", false, fmt.Errorf("azure-container-registry: the AWSCURRENT version carries both %s and %s, so the password slot it uses is unknown; remove the wrong label with UpdateSecretVersionStage", StagePassword1, StagePassword2)
+	case has1:
+		return Password2, false, nil
+	case has2:
+		return Password1, false, nil
+	case len(currentStages) == 0:
+		return Password1, false, nil // no secret yet: the provisioner's first password
+	default:
+		return Password2, true, nil
+	}
+}
+
+// Mint implements upstream.Upstream: regenerate the slot AWSCURRENT does not use.
+func (a *ACR) Mint(ctx context.Context, req upstream.MintRequest) (upstream.Minted, error) {
+	slot, guessed, err := ChooseSlot(req.CurrentStages)
+	if err != nil {
+		return upstream.Minted{}, err
+	}
+	log := a.opts.Log()
+	if guessed {
+		log.WarnContext(ctx, "AWSCURRENT carries no ACR slot label; assuming it uses password1 and regenerating password2 (if it used password2 it stops working until this rotation finishes)",
+			"token", a.token.Name, "registry", a.token.Registry, "slot", slot)
+	}
+	var expiry time.Time
+	if a.src.PasswordLifetimeDays > 0 {
+		expiry = a.opts.Clock()().UTC().Add(time.Duration(a.src.PasswordLifetimeDays) * 24 * time.Hour).Truncate(time.Second)
+	}
+	res, err := a.generateCredentials(ctx, slot, expiry)
+	if err != nil {
+		return upstream.Minted{}, err
+	}
+	var value, expiresAt string
+	for _, p := range res.Passwords {
+		if strings.EqualFold(p.Name, slot) {
+			value, expiresAt = p.Value, p.Expiry
+		}
+	}
+	if value == "" {
+		return upstream.Minted{}, fmt.Errorf("Azure Resource Manager: generate %s of ACR token %s: the answer carried no value for %s", slot, a.token.Name, slot)
+	}
+	username := res.Username
+	if username == "" {
+		username = a.token.Name
+	}
+	tok := upstream.Token{ID: slot, Label: req.Label, ExpiresAt: expiry}
+	if t, err := time.Parse(time.RFC3339, expiresAt); err == nil {
+		tok.ExpiresAt = t
+	}
+	log.InfoContext(ctx, "regenerated ACR token password", "token", a.token.Name, "registry", a.token.Registry, "slot", slot, "expires_at", timeOrEmpty(tok.ExpiresAt))
+	return upstream.Minted{
+		Credential: upstream.Credential{Username: username, AccessToken: value},
+		Token:      tok,
+		Stages:     []string{StageFor(slot)},
+	}, nil
+}
+
+// Tokens implements upstream.Upstream. ACR passwords carry no labels and nothing is ever left
+// to revoke: regenerating a slot replaces its password.
+func (a *ACR) Tokens(context.Context, string) ([]upstream.Token, error) { return nil, nil }
+
+// Revoke implements upstream.Upstream as a no-op: the next rotation's regeneration of the slot
+// is what invalidates a password (see the package documentation).
+func (a *ACR) Revoke(context.Context, upstream.Token) error { return nil }
+
+// Verify implements upstream.Upstream: a pull token from the registry's token endpoint with
+// Basic tokenName:password. A refused or unreachable login is retried with backoff while a new
+// password replicates, until shortly before ctx's deadline (at most VerifyBudget of waiting).
+func (a *ACR) Verify(ctx context.Context, cred upstream.Credential) (upstream.Verification, error) {
+	target := registryauth.Target{Registry: a.registry, Repository: a.src.CheckRepository}
+	rc := registryauth.Credential{Username: cred.Username, Password: cred.AccessToken}
+	budget := VerifyBudget
+	dl, hasDL := ctx.Deadline()
+	if hasDL {
+		budget = min(budget, time.Until(dl)-VerifyMargin)
+	}
+	var waited time.Duration
+	wait := VerifyFirstWait
+	for attempt := 1; ; attempt++ {
+		err := registryauth.Check(ctx, a.opts.Client(), target, rc)
+		if err == nil {
+			if attempt > 1 {
+				a.opts.Log().InfoContext(ctx, "ACR accepted the new password", "attempts", attempt, "waited", waited.String())
+			}
+			return upstream.Verification{}, nil
+		}
+		refused := errors.Is(err, registryauth.ErrBadCredentials)
+		if !refused && !errors.Is(err, registryauth.ErrUnreachable) {
+			return upstream.Verification{}, err
+		}
+		outOfTime := ctx.Err() != nil || waited+wait > budget || (hasDL && time.Until(dl)-VerifyMargin < wait)
+		if !outOfTime {
+			a.opts.Log().InfoContext(ctx, "ACR login not accepted yet; waiting for the new password to replicate", "attempt", attempt, "wait", wait.String())
+			if werr := a.opts.Wait(ctx, wait); werr == nil {
+				waited += wait
+				wait = min(wait*2, VerifyMaxWait)
+				continue
+			}
+		}
+		if refused {
+			return upstream.Verification{}, fmt.Errorf("the new ACR password was still refused after %d attempts over %s; ACR can take about a minute to replicate a new password — the rotation will be retried: %w", attempt, waited, err)
+		}
+		return upstream.Verification{}, fmt.Errorf("the ACR registry could not be reached after %d attempts over %s — the rotation will be retried: %w", attempt, waited, err)
+	}
+}
+
+func timeOrEmpty(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}

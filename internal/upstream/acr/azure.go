@@ -1,0 +1,299 @@
+package acr
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/httpapi"
+)
+
+// APIVersion is the Microsoft.ContainerRegistry api-version this package speaks.
+const APIVersion = "2023-07-01"
+
+const (
+	// tokenMargin is how long before its expiry an Entra ID token is replaced.
+	tokenMargin = 5 * time.Minute
+	// maxPolls bounds how often a long-running generateCredentials is polled (ctx bounds it too).
+	maxPolls = 60
+	// defaultPollWait is used when a 202 carries no Retry-After; maxPollWait caps a hint.
+	defaultPollWait = 2 * time.Second
+	maxPollWait     = 30 * time.Second
+	// mintAttempts bounds tries of generateCredentials on 5xx and network errors (httpapi
+	// retries only idempotent methods; regenerating the unused slot again is harmless).
+	mintAttempts = 3
+)
+
+// armToken returns an Entra ID access token for Azure Resource Manager, reusing the one this
+// process already has until shortly before it expires.
+func (a *ACR) armToken(ctx context.Context) (string, error) {
+	a.mu.Lock()
+	tok, exp := a.aadToken, a.aadExpires
+	a.mu.Unlock()
+	now := a.opts.Clock()()
+	if tok != "" && now.Before(exp.Add(-tokenMargin)) {
+		return tok, nil
+	}
+	var out struct {
+		AccessToken string          `json:"access_token"`
+		ExpiresIn   json.RawMessage `json:"expires_in"`
+	}
+	err := a.retrySafe(ctx, func() error {
+		_, err := a.entra.Do(ctx, "get a token for Azure Resource Manager", httpapi.Request{
+			Method: http.MethodPost,
+			URL:    a.authority + "/" + url.PathEscape(a.src.TenantID) + "/oauth2/v2.0/token",
+			Form: url.Values{
+				"grant_type":    {"client_credentials"},
+				"client_id":     {a.src.ClientID},
+				"client_secret": {a.src.ClientSecret},
+				"scope":         {a.src.ManagementScope},
+			},
+		}, &out)
+		return err
+	})
+	if err != nil {
+		if httpapi.IsStatus(err, http.StatusBadRequest, http.StatusUnauthorized) {
+			return "", fmt.Errorf(`%w: check the source secret's fields "tenantId", "clientId" and "clientSecret" (a client secret expires; use its value, not its id)`, err)
+		}
+		return "", err
+	}
+	if out.AccessToken == "" {
+		return "", errors.New("Microsoft Entra ID: get a token for Azure Resource Manager: the answer carried no access_token")
+	}
+	// expires_in is a number on the v2.0 endpoint and a string on v1; accept both.
+	secs, perr := strconv.Atoi(strings.Trim(string(out.ExpiresIn), `"`))
+	if perr != nil || secs <= 0 {
+		secs = 600 // unknown lifetime: reuse briefly rather than not at all
+	}
+	a.mu.Lock()
+	a.aadToken, a.aadExpires = out.AccessToken, now.Add(time.Duration(secs)*time.Second)
+	a.mu.Unlock()
+	return out.AccessToken, nil
+}
+
+func (a *ACR) dropToken() {
+	a.mu.Lock()
+	a.aadToken, a.aadExpires = "", time.Time{}
+	a.mu.Unlock()
+}
+
+// arm makes one Azure Resource Manager call with the Entra ID token. A 401 means the cached
+// token expired or was revoked: get a fresh one and repeat the call once (a 401 request was not
+// processed, so any method may be repeated).
+func (a *ACR) arm(ctx context.Context, op string, req httpapi.Request, out any) (httpapi.Response, error) {
+	for attempt := 1; ; attempt++ {
+		tok, err := a.armToken(ctx)
+		if err != nil {
+			return httpapi.Response{}, err
+		}
+		req.Header = http.Header{"Authorization": {"Bearer " + tok}}
+		resp, err := a.mgmt.Do(ctx, op, req, out)
+		if httpapi.IsStatus(err, http.StatusUnauthorized) {
+			a.dropToken()
+			if attempt == 1 {
+				a.opts.Log().InfoContext(ctx, "Azure Resource Manager refused the cached Entra ID token; getting a new one", "op", op)
+				continue
+			}
+		}
+		return resp, err
+	}
+}
+
+// retrySafe repeats call on 5xx answers and network errors, for requests that are safe to repeat
+// even though they are POSTs: an Entra ID token request, and regenerating the slot no stored
+// version uses.
+func (a *ACR) retrySafe(ctx context.Context, call func() error) error {
+	wait := time.Second
+	for attempt := 1; ; attempt++ {
+		err := call()
+		if err == nil || attempt >= mintAttempts || ctx.Err() != nil || !transient(err) {
+			return err
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return err
+		}
+		if werr := a.opts.Wait(ctx, wait); werr != nil {
+			return err
+		}
+		wait *= 2
+	}
+}
+
+func transient(err error) bool {
+	var se *httpapi.StatusError
+	if errors.As(err, &se) {
+		return se.StatusCode >= 500
+	}
+	var ue *url.Error
+	return errors.As(err, &ue)
+}
+
+// generateResult is the GenerateCredentialsResult of the ARM API.
+type generateResult struct {
+	Username  string `json:"username"`
+	Passwords []struct {
+		Name         string `json:"name"`
+		Value        string `json:"value"`
+		Expiry       string `json:"expiry"`
+		CreationTime string `json:"creationTime"`
+	} `json:"passwords"`
+}
+
+// generateCredentials regenerates one password slot of the token and returns ARM's answer,
+// following the long-running form (202) to its end.
+func (a *ACR) generateCredentials(ctx context.Context, slot string, expiry time.Time) (generateResult, error) {
+	body := map[string]any{"tokenId": a.token.String(), "name": slot}
+	if !expiry.IsZero() {
+		body["expiry"] = expiry.UTC().Format(time.RFC3339)
+	}
+	u := a.management + pathEscapeAll(a.token.registryPath()) + "/generateCredentials?api-version=" + APIVersion
+	op := "generate " + slot + " of ACR token " + a.token.Name
+	var raw json.RawMessage
+	var resp httpapi.Response
+	err := a.retrySafe(ctx, func() error {
+		raw = nil
+		var err error
+		resp, err = a.arm(ctx, op, httpapi.Request{Method: http.MethodPost, URL: u, JSON: body}, &raw)
+		return err
+	})
+	if err != nil {
+		return generateResult{}, a.explainARM(err)
+	}
+	if resp.StatusCode == http.StatusAccepted {
+		raw, err = a.pollLRO(ctx, op, u, resp)
+		if err != nil {
+			return generateResult{}, err
+		}
+	}
+	var out generateResult
+	if err := json.Unmarshal(raw, &out); err != nil || len(raw) == 0 {
+		return generateResult{}, fmt.Errorf("Azure Resource Manager: %s: the answer is not a GenerateCredentialsResult", op)
+	}
+	return out, nil
+}
+
+// explainARM adds what to fix to an ARM refusal.
+func (a *ACR) explainARM(err error) error {
+	var se *httpapi.StatusError
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.StatusCode {
+	case http.StatusUnauthorized:
+		return fmt.Errorf(`%w: Azure Resource Manager refused the Entra ID token; check that field "tenantId" is the tenant of the subscription in "tokenId" (and "managementScope" for a sovereign cloud)`, err)
+	case http.StatusForbidden:
+		return fmt.Errorf(`%w: the service principal of field "clientId" may not generate credentials on registry %s; give it a role with Microsoft.ContainerRegistry/registries/generateCredentials/action on that registry (Contributor does)`, err, a.token.Registry)
+	case http.StatusNotFound:
+		return fmt.Errorf(`%w: check field "tokenId": subscription %s, resource group %s, registry %s, token %s — one of them does not exist or the service principal cannot see it`, err, a.token.Subscription, a.token.ResourceGroup, a.token.Registry, a.token.Name)
+	case http.StatusBadRequest:
+		return fmt.Errorf(`%w: check fields "tokenId" and "passwordLifetimeDays"`, err)
+	}
+	return err
+}
+
+// pollLRO follows a 202 answer of generateCredentials to its result, as the Azure SDK's poller
+// does with final-state-via location: with an Azure-AsyncOperation header, poll it for
+// {"status"} and then GET the Location for the result; with a Location only, GET it until it
+// stops answering 202. Retry-After is honoured. The poll URLs come from the answer, so they must
+// be on the management host: the bearer token is never sent anywhere else.
+func (a *ACR) pollLRO(ctx context.Context, op, reqURL string, first httpapi.Response) (json.RawMessage, error) {
+	asyncURL, err := a.pollURL(reqURL, first.Header.Get("Azure-AsyncOperation"), "Azure-AsyncOperation")
+	if err != nil {
+		return nil, err
+	}
+	locURL, err := a.pollURL(reqURL, first.Header.Get("Location"), "Location")
+	if err != nil {
+		return nil, err
+	}
+	if asyncURL == "" && locURL == "" {
+		return nil, fmt.Errorf("Azure Resource Manager: %s: answered 202 (running) without a Location or Azure-AsyncOperation header to follow", op)
+	}
+	hint, skipWait := first.Header, false
+	for poll := 1; ; poll++ {
+		if poll > maxPolls {
+			return nil, fmt.Errorf("Azure Resource Manager: %s: still running after %d polls; the rotation will be retried", op, maxPolls)
+		}
+		if !skipWait {
+			wait := min(httpapi.RetryAfter(hint, a.opts.Clock()()), maxPollWait)
+			if wait <= 0 {
+				wait = defaultPollWait
+			}
+			if err := a.opts.Wait(ctx, wait); err != nil {
+				return nil, fmt.Errorf("Azure Resource Manager: %s: stopped waiting for the long-running operation: %w", op, err)
+			}
+		}
+		skipWait = false
+		if asyncURL != "" {
+			var st struct {
+				Status string `json:"status"`
+				Error  struct {
+					Code    string `json:"code"`
+					Message string `json:"message"`
+				} `json:"error"`
+			}
+			resp, err := a.arm(ctx, op+" (operation status)", httpapi.Request{Method: http.MethodGet, URL: asyncURL}, &st)
+			if err != nil {
+				return nil, a.explainARM(err)
+			}
+			hint = resp.Header
+			switch strings.ToLower(st.Status) {
+			case "succeeded":
+				if locURL == "" {
+					return nil, fmt.Errorf("Azure Resource Manager: %s: the operation succeeded but named no Location to read the new password from", op)
+				}
+				asyncURL, skipWait = "", true // read the result from Location now
+				continue
+			case "failed", "canceled", "cancelled":
+				return nil, fmt.Errorf("Azure Resource Manager: %s: the long-running operation ended %s: %s %s", op, st.Status, st.Error.Code, truncate(st.Error.Message, 300))
+			}
+			continue
+		}
+		var raw json.RawMessage
+		resp, err := a.arm(ctx, op+" (operation result)", httpapi.Request{Method: http.MethodGet, URL: locURL}, &raw)
+		if err != nil {
+			return nil, a.explainARM(err)
+		}
+		if resp.StatusCode == http.StatusAccepted {
+			hint = resp.Header
+			if loc := resp.Header.Get("Location"); loc != "" {
+				if locURL, err = a.pollURL(reqURL, loc, "Location"); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		return raw, nil
+	}
+}
+
+// pollURL resolves a poll URL from a response header and refuses one off the management host.
+func (a *ACR) pollURL(reqURL, raw, header string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	base, _ := url.Parse(reqURL)
+	u, err := base.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("Azure Resource Manager answered a %s header that is not a URL", header)
+	}
+	if u.Scheme != base.Scheme || !strings.EqualFold(u.Host, base.Host) {
+		return "", fmt.Errorf("Azure Resource Manager answered a %s header on another host (%s); refusing to send the Entra ID token there", header, u.Host)
+	}
+	return u.String(), nil
+}
+
+// pathEscapeAll escapes each segment of an ARM path (resource group names may hold parentheses
+// and letters outside ASCII).
+func pathEscapeAll(p string) string {
+	seg := strings.Split(p, "/")
+	for i, s := range seg {
+		seg[i] = url.PathEscape(s)
+	}
+	return strings.Join(seg, "/")
+}
