@@ -9,7 +9,6 @@ package dockerhub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -66,10 +65,8 @@ type Source struct {
 // ParseSource reads and checks the source secret. Errors name the field, never its value.
 func ParseSource(raw []byte) (Source, error) {
 	var s Source
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return Source{}, fmt.Errorf("docker-hub source secret: %s", describeJSONError(err))
+	if err := upstream.DecodeSource(raw, ptcsecret.UpstreamDockerHub, &s); err != nil {
+		return Source{}, err
 	}
 	switch {
 	case strings.TrimSpace(s.Username) == "":
@@ -107,20 +104,6 @@ func ParseSource(raw []byte) (Source, error) {
 		s.CheckRepository = DefaultCheckRepository
 	}
 	return s, nil
-}
-
-func describeJSONError(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("not valid JSON (syntax error at byte %d)", se.Offset)
-	case errors.As(err, &te):
-		return fmt.Sprintf("field %q must be a %s", te.Field, te.Type.String())
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown " + strings.TrimPrefix(err.Error(), "json: ") + " (check the spelling against the README)"
-	}
-	return "not a JSON object"
 }
 
 // DockerHub is the docker-hub upstream.

@@ -11,10 +11,8 @@ package ghcr
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -65,13 +63,8 @@ type Source struct {
 // ParseSource reads and checks the source secret. Errors name the field, never its value.
 func ParseSource(raw []byte) (Source, error) {
 	var s Source
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return Source{}, fmt.Errorf("github-container-registry source secret: %s", describeJSONError(err))
-	}
-	if dec.More() {
-		return Source{}, errors.New("github-container-registry source secret: more than one JSON value; store exactly one object")
+	if err := upstream.DecodeSource(raw, ptcsecret.UpstreamGHCR, &s); err != nil {
+		return Source{}, err
 	}
 	switch {
 	case strings.TrimSpace(s.Username) == "":
@@ -124,24 +117,6 @@ func checkRepository(repo string) error {
 		}
 	}
 	return nil
-}
-
-func describeJSONError(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("not valid JSON (syntax error at byte %d)", se.Offset)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "not valid JSON (it ends early)"
-	case errors.Is(err, io.EOF):
-		return "empty; store a JSON object with username and token"
-	case errors.As(err, &te) && te.Field != "":
-		return fmt.Sprintf("field %q must be a %s", te.Field, te.Type.String())
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown " + strings.TrimPrefix(err.Error(), "json: ") + " (expected username, token, apiUrl, checkRepository)"
-	}
-	return "not a JSON object"
 }
 
 // GHCR is the github-container-registry upstream.

@@ -22,7 +22,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -123,13 +122,8 @@ const errPrefix = "gitlab-container-registry source secret: "
 // ParseSource reads and checks the source secret. Errors name the field, never its value.
 func ParseSource(raw []byte) (Source, error) {
 	var r rawSource
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return Source{}, errors.New(errPrefix + describeJSONError(err))
-	}
-	if dec.More() {
-		return Source{}, errors.New(errPrefix + "not a single JSON object")
+	if err := upstream.DecodeSource(raw, ptcsecret.UpstreamGitLab, &r); err != nil {
+		return Source{}, err
 	}
 	s := Source{Token: r.Token, AccessLevel: r.AccessLevel, TokenLifetimeDays: r.TokenLifetimeDays,
 		APIURL: r.APIURL, CheckRepository: r.CheckRepository, Scopes: r.Scopes}
@@ -254,22 +248,6 @@ func parseID(field string, raw json.RawMessage) (string, error) {
 		return p, nil
 	}
 	return "", fmt.Errorf(errPrefix+"field %q must be a number or a string", field)
-}
-
-func describeJSONError(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("not valid JSON (syntax error at byte %d)", se.Offset)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "not valid JSON (it ends early)"
-	case errors.As(err, &te):
-		return fmt.Sprintf("field %q must be a %s", te.Field, te.Type.String())
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown " + strings.TrimPrefix(err.Error(), "json: ") + " (check the spelling against the README)"
-	}
-	return "not a JSON object"
 }
 
 // GitLab is the gitlab-container-registry upstream.

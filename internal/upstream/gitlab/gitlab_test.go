@@ -155,7 +155,7 @@ func TestParseSource(t *testing.T) {
 			}},
 		{name: "loopback http", json: `{"token":"t","groupId":1,"apiUrl":"http://127.0.0.1:8080"}`},
 		{name: "not JSON", json: `{"token":"` + planted, want: "not valid JSON"},
-		{name: "array", json: `[1]`, want: "must be a"},
+		{name: "array", json: `[1]`, want: "not a JSON object"},
 		{name: "unknown field", json: `{"token":"t","groupId":1,"group":"x"}`, want: `unknown field "group"`},
 		{name: "no token", json: `{"groupId":1}`, want: `field "token" is required`},
 		{name: "token with spaces", json: `{"token":" ` + planted + ` ","groupId":1}`, want: `field "token"`},

@@ -4,6 +4,7 @@ package providers
 
 import (
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/acr"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/dockerhub"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/ghcr"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/gitlab"
@@ -13,6 +14,7 @@ import (
 func All() map[string]upstream.Provider {
 	m := map[string]upstream.Provider{}
 	for _, p := range []upstream.Provider{
+		acr.Provider,
 		dockerhub.Provider,
 		ghcr.Provider,
 		gitlab.Provider,

@@ -1,0 +1,38 @@
+package providers
+
+import (
+	"testing"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+)
+
+func TestEveryCredentialedRegistryIsWired(t *testing.T) {
+	all := All()
+	for reg, fixed := range map[string]bool{
+		ptcsecret.UpstreamDockerHub: true,  // the account or organization name
+		ptcsecret.UpstreamACR:       true,  // the ACR token's name
+		ptcsecret.UpstreamGitLab:    false, // each access token has its own bot user
+		ptcsecret.UpstreamGHCR:      false, // a person may stage another account's PAT
+	} {
+		p, ok := all[reg]
+		if !ok {
+			t.Errorf("%s is not wired", reg)
+			continue
+		}
+		if p.Registry != reg || p.New == nil {
+			t.Errorf("%s: descriptor %+v", reg, p)
+		}
+		if p.FixedUsername != fixed {
+			t.Errorf("%s: FixedUsername = %v, want %v", reg, p.FixedUsername, fixed)
+		}
+		if reg != ptcsecret.UpstreamACR && p.DefaultRegistryURL == "" {
+			t.Errorf("%s has no default registry", reg)
+		}
+	}
+	if len(all) != 4 {
+		t.Errorf("%d providers, want 4", len(all))
+	}
+	if all[ptcsecret.UpstreamACR].DefaultRegistryURL != "" {
+		t.Error("ACR registries have no common host; UpstreamRegistryUrl must be required")
+	}
+}
