@@ -1,0 +1,43 @@
+package metrics
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func TestEmitWritesOneEMFRecord(t *testing.T) {
+	var buf bytes.Buffer
+	e := &Emitter{W: &buf, Now: func() time.Time { return time.UnixMilli(1700000000123) }}
+	e.Emit(TokenDaysToExpiry, 12.5, None, "github-container-registry", map[string]any{"secret": "ecr-pullthroughcache/ghcr", "Upstream": "overridden?"})
+	var rec map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &rec); err != nil {
+		t.Fatalf("not one JSON line: %q", buf.String())
+	}
+	aws := rec["_aws"].(map[string]any)
+	if aws["Timestamp"].(float64) != 1700000000123 {
+		t.Errorf("timestamp %v", aws["Timestamp"])
+	}
+	cw := aws["CloudWatchMetrics"].([]any)[0].(map[string]any)
+	if cw["Namespace"] != Namespace {
+		t.Errorf("namespace %v", cw["Namespace"])
+	}
+	if dims := cw["Dimensions"].([]any)[0].([]any); len(dims) != 1 || dims[0] != "Upstream" {
+		t.Errorf("dimensions %v", cw["Dimensions"])
+	}
+	m := cw["Metrics"].([]any)[0].(map[string]any)
+	if m["Name"] != TokenDaysToExpiry || m["Unit"] != "None" {
+		t.Errorf("metric %v", m)
+	}
+	// EMF reads the value and the dimension from top-level members; props never replace them.
+	if rec[TokenDaysToExpiry] != 12.5 || rec["Upstream"] != "github-container-registry" || rec["secret"] != "ecr-pullthroughcache/ghcr" {
+		t.Errorf("members %v", rec)
+	}
+}
+
+func TestNilEmitterDiscards(t *testing.T) {
+	var e *Emitter
+	e.Emit(RotationSucceeded, 1, Count, "docker-hub", nil) // must not panic
+	(&Emitter{}).Emit(RotationSucceeded, 1, Count, "docker-hub", nil)
+}
