@@ -19,7 +19,6 @@ package acr
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -29,6 +28,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/emulators/emukit"
 )
 
 // Constants of the protocols the emulator speaks.
@@ -103,16 +104,6 @@ type Generation struct {
 	At     time.Time
 }
 
-// Call is one recorded request.
-type Call struct {
-	Method string
-	Path   string
-	// Auth is the Authorization scheme sent ("Bearer", "Basic" or "").
-	Auth string
-	// Status is what the emulator answered.
-	Status int
-}
-
 type token struct {
 	name      string
 	disabled  bool
@@ -125,13 +116,12 @@ type operation struct {
 	pollsLeft int
 }
 
-type fault struct {
-	method, prefix string
-	status, times  int
-}
+// Call is one request the emulator answered.
+type Call = emukit.Call
 
 // Server is the emulator. Create it with New.
 type Server struct {
+	emukit.Recorder
 	opts Options
 
 	mu          sync.Mutex
@@ -141,8 +131,6 @@ type Server struct {
 	ops         map[string]*operation
 	generations []Generation
 	issued      []string // every secret value handed out, for leak scans
-	calls       []Call
-	faults      []*fault
 }
 
 // New returns an emulator whose registry has the named tokens (without passwords yet).
@@ -227,28 +215,6 @@ func (s *Server) Issued() []string {
 	return slices.Clone(s.issued)
 }
 
-// Inject makes the next `times` requests whose method matches (empty: any) and whose path starts
-// with prefix answer status instead.
-func (s *Server) Inject(method, prefix string, status, times int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{method: method, prefix: prefix, status: status, times: times})
-}
-
-// Calls returns the recorded requests.
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.calls)
-}
-
-// ResetCalls forgets the recorded requests (not the generations).
-func (s *Server) ResetCalls() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = nil
-}
-
 func (s *Server) now() time.Time {
 	if s.opts.Now != nil {
 		return s.opts.Now()
@@ -258,27 +224,12 @@ func (s *Server) now() time.Time {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &statusRecorder{ResponseWriter: w, status: 200}
-	s.serve(rec, r)
-	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	s.mu.Lock()
-	s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Auth: scheme, Status: rec.status})
-	s.mu.Unlock()
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
+	s.Record(w, r, emukit.AuthScheme(r), s.serve)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
-	if st := s.takeFault(r); st != 0 {
+	if st := s.TakeFault(r); st != 0 {
 		if st == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
 		}
@@ -295,30 +246,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(strings.ToLower(p), "/subscriptions/"):
 		s.arm(w, r)
 	default:
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{"code": "NotFound", "message": "no such endpoint"}})
+		emukit.WriteJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{"code": "NotFound", "message": "no such endpoint"}})
 	}
-}
-
-func (s *Server) takeFault(r *http.Request) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.faults {
-		if (f.method == "" || f.method == r.Method) && strings.HasPrefix(r.URL.Path, f.prefix) {
-			f.times--
-			if f.times <= 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-			return f.status
-		}
-	}
-	return 0
 }
 
 // entraToken is POST /{tenant}/oauth2/v2.0/token with the client-credentials grant. Error
 // answers carry the AADSTS codes Entra ID uses for each mistake.
 func (s *Server) entraToken(w http.ResponseWriter, r *http.Request, tenant string) {
 	aad := func(status int, code, desc string) {
-		writeJSON(w, status, map[string]any{"error": code, "error_description": desc, "error_codes": []int{}, "timestamp": s.now().UTC().Format("2006-01-02 15:04:05Z")})
+		emukit.WriteJSON(w, status, map[string]any{"error": code, "error_description": desc, "error_codes": []int{}, "timestamp": s.now().UTC().Format("2006-01-02 15:04:05Z")})
 	}
 	if r.Method != http.MethodPost {
 		aad(http.StatusMethodNotAllowed, "invalid_request", "AADSTS900561: The endpoint only accepts POST requests.")
@@ -346,17 +282,17 @@ func (s *Server) entraToken(w http.ResponseWriter, r *http.Request, tenant strin
 		aad(http.StatusBadRequest, "invalid_scope", "AADSTS70011: The provided value for the input parameter 'scope' is not valid.")
 	default:
 		s.mu.Lock()
-		tok := "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.aad-" + randHex(24)
+		tok := "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.aad-" + emukit.RandHex(24)
 		s.aadTokens[tok] = s.now().Add(s.opts.AADTokenLifetime)
 		s.issued = append(s.issued, tok)
 		s.mu.Unlock()
 		secs := int(s.opts.AADTokenLifetime / time.Second)
-		writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": tok})
+		emukit.WriteJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": tok})
 	}
 }
 
 func armError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": msg}})
+	emukit.WriteJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": msg}})
 }
 
 // checkBearer answers 401 and returns false unless r carries a live Entra ID token.
@@ -492,10 +428,10 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request) {
 	s.generations = append(s.generations, g)
 	result := map[string]any{"username": tok.name, "passwords": passwords}
 	if s.opts.Async == Sync {
-		writeJSON(w, http.StatusOK, result)
+		emukit.WriteJSON(w, http.StatusOK, result)
 		return
 	}
-	opID := randHex(16)
+	opID := emukit.RandHex(16)
 	s.ops[opID] = &operation{token: tok.name, result: result, pollsLeft: s.opts.AsyncPolls}
 	s.setLROHeaders(w, r, opID)
 	w.WriteHeader(http.StatusAccepted)
@@ -523,10 +459,10 @@ func (s *Server) operationStatus(w http.ResponseWriter, r *http.Request, id stri
 	if op.pollsLeft > 0 {
 		op.pollsLeft--
 		w.Header().Set("Retry-After", strconv.Itoa(s.opts.RetryAfter))
-		writeJSON(w, http.StatusOK, map[string]any{"id": r.URL.Path, "status": "InProgress"})
+		emukit.WriteJSON(w, http.StatusOK, map[string]any{"id": r.URL.Path, "status": "InProgress"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": r.URL.Path, "status": "Succeeded"})
+	emukit.WriteJSON(w, http.StatusOK, map[string]any{"id": r.URL.Path, "status": "Succeeded"})
 }
 
 // operationResult is the Location URL: 202 while running, then 200 with the credentials.
@@ -546,7 +482,7 @@ func (s *Server) operationResult(w http.ResponseWriter, r *http.Request, id stri
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	writeJSON(w, http.StatusOK, op.result)
+	emukit.WriteJSON(w, http.StatusOK, op.result)
 }
 
 func scheme(r *http.Request) string {
@@ -564,7 +500,7 @@ func (s *Server) registryPing(w http.ResponseWriter, r *http.Request) {
 	valid := ok && strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") && s.now().Before(exp)
 	s.mu.Unlock()
 	if valid {
-		writeJSON(w, http.StatusOK, map[string]any{})
+		emukit.WriteJSON(w, http.StatusOK, map[string]any{})
 		return
 	}
 	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s://%s/oauth2/token",service="%s"`, scheme(r), r.Host, s.opts.LoginServer))
@@ -572,7 +508,7 @@ func (s *Server) registryPing(w http.ResponseWriter, r *http.Request) {
 }
 
 func registryError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]any{"errors": []map[string]any{{"code": "UNAUTHORIZED", "message": msg}}})
+	emukit.WriteJSON(w, status, map[string]any{"errors": []map[string]any{{"code": "UNAUTHORIZED", "message": msg}}})
 }
 
 // registryToken is GET /oauth2/token with Basic tokenName:password: a registry access token for
@@ -584,12 +520,12 @@ func (s *Server) registryToken(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	if !strings.EqualFold(q.Get("service"), s.opts.LoginServer) {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"errors": []map[string]any{{"code": "UNSUPPORTED", "message": "unknown service"}}})
+		emukit.WriteJSON(w, http.StatusBadRequest, map[string]any{"errors": []map[string]any{{"code": "UNSUPPORTED", "message": "unknown service"}}})
 		return
 	}
 	for _, sc := range q["scope"] {
 		if !strings.HasPrefix(sc, "repository:") || !strings.Contains(sc, ":pull") {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"errors": []map[string]any{{"code": "UNSUPPORTED", "message": "invalid scope"}}})
+			emukit.WriteJSON(w, http.StatusBadRequest, map[string]any{"errors": []map[string]any{{"code": "UNSUPPORTED", "message": "invalid scope"}}})
 			return
 		}
 	}
@@ -600,10 +536,10 @@ func (s *Server) registryToken(w http.ResponseWriter, r *http.Request) {
 		registryError(w, http.StatusUnauthorized, "authentication required, visit https://aka.ms/acr/authorization for more information.")
 		return
 	}
-	tok := "acr-access-" + randHex(20)
+	tok := "acr-access-" + emukit.RandHex(20)
 	s.regTokens[tok] = s.now().Add(75 * time.Minute)
 	s.issued = append(s.issued, tok)
-	writeJSON(w, http.StatusOK, map[string]any{"access_token": tok})
+	emukit.WriteJSON(w, http.StatusOK, map[string]any{"access_token": tok})
 }
 
 // validPassword needs s.mu held.
@@ -619,18 +555,6 @@ func (s *Server) validPassword(user, pass string) bool {
 		}
 	}
 	return false
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // newPassword looks like an ACR token password: 32 random bytes, base64 (44 characters).

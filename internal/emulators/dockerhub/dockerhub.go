@@ -8,8 +8,6 @@
 package dockerhub
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -21,6 +19,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/emulators/emukit"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/totp"
 )
@@ -68,29 +68,18 @@ type Token struct {
 	ExpiresAt time.Time // zero: never
 }
 
-// Call is one recorded request.
-type Call struct {
-	Method string
-	Path   string
-	// Auth is the Authorization scheme sent ("Bearer", "Basic" or "").
-	Auth string
-	// Status is what the emulator answered.
-	Status int
-}
-
 type session struct {
 	user    string
 	fromPAT bool
 	expires time.Time // zero: never
 }
 
-type fault struct {
-	method, prefix string
-	status, times  int
-}
+// Call is one request the emulator answered.
+type Call = emukit.Call
 
 // Server is the emulator. Create it with New.
 type Server struct {
+	emukit.Recorder
 	opts Options
 
 	mu          sync.Mutex
@@ -100,8 +89,6 @@ type Server struct {
 	tokens      map[string]*Token
 	order       []string // token ids in creation order
 	regTokens   map[string]time.Time
-	calls       []Call
-	faults      []*fault
 	windowStart time.Time
 	windowCount int
 }
@@ -135,21 +122,6 @@ func (s *Server) SetPassword(user, password string) {
 	}
 }
 
-// Inject makes the next `times` requests whose method matches (empty: any) and whose path starts
-// with prefix answer status instead.
-func (s *Server) Inject(method, prefix string, status, times int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{method: method, prefix: prefix, status: status, times: times})
-}
-
-// ClearFaults drops every pending injected fault.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
-
 // Tokens returns a copy of every stored access token (secrets included, for assertions).
 func (s *Server) Tokens() []Token {
 	s.mu.Lock()
@@ -165,20 +137,6 @@ func (s *Server) Tokens() []Token {
 	return out
 }
 
-// Calls returns the recorded requests.
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.calls)
-}
-
-// ResetCalls forgets the recorded requests.
-func (s *Server) ResetCalls() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = nil
-}
-
 func (s *Server) now() time.Time {
 	if s.opts.Now != nil {
 		return s.opts.Now()
@@ -188,27 +146,12 @@ func (s *Server) now() time.Time {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &statusRecorder{ResponseWriter: w, status: 200}
-	s.serve(rec, r)
-	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	s.mu.Lock()
-	s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Auth: scheme, Status: rec.status})
-	s.mu.Unlock()
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
+	s.Record(w, r, emukit.AuthScheme(r), s.serve)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if st := s.takeFault(r); st != 0 {
-		writeJSON(w, st, map[string]any{"detail": "injected failure"})
+	if st := s.TakeFault(r); st != 0 {
+		emukit.WriteJSON(w, st, map[string]any{"detail": "injected failure"})
 		return
 	}
 	p := r.URL.Path
@@ -229,7 +172,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		rest := strings.TrimPrefix(p, "/v2/orgs/")
 		org, tail, _ := strings.Cut(rest, "/")
 		if tail != "access-tokens" && !strings.HasPrefix(tail, "access-tokens/") {
-			writeJSON(w, http.StatusNotFound, map[string]any{"detail": "not found"})
+			emukit.WriteJSON(w, http.StatusNotFound, map[string]any{"detail": "not found"})
 			return
 		}
 		s.accessTokens(w, r, org, strings.TrimPrefix(strings.TrimPrefix(tail, "access-tokens"), "/"))
@@ -238,23 +181,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case p == "/token":
 		s.registryToken(w, r)
 	default:
-		writeJSON(w, http.StatusNotFound, map[string]any{"detail": "not found"})
+		emukit.WriteJSON(w, http.StatusNotFound, map[string]any{"detail": "not found"})
 	}
-}
-
-func (s *Server) takeFault(r *http.Request) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.faults {
-		if (f.method == "" || f.method == r.Method) && strings.HasPrefix(r.URL.Path, f.prefix) {
-			f.times--
-			if f.times <= 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-			return f.status
-		}
-	}
-	return 0
 }
 
 func (s *Server) rateLimited(w http.ResponseWriter) bool {
@@ -277,40 +205,40 @@ func (s *Server) rateLimited(w http.ResponseWriter) bool {
 	wait := int(math.Ceil(reset.Sub(now).Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(max(wait, 1)))
 	w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
-	writeJSON(w, http.StatusTooManyRequests, map[string]any{"detail": "too many requests"})
+	emukit.WriteJSON(w, http.StatusTooManyRequests, map[string]any{"detail": "too many requests"})
 	return true
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	var in struct{ Username, Password string }
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Username == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"detail": "username and password are required"})
+		emukit.WriteJSON(w, http.StatusBadRequest, map[string]any{"detail": "username and password are required"})
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.accounts[in.Username]
 	if !ok {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Incorrect authentication credentials"})
+		emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Incorrect authentication credentials"})
 		return
 	}
 	if in.Password == a.Password {
 		if a.TOTPSecret != "" {
-			t := "2fa_" + randHex(16)
+			t := "2fa_" + emukit.RandHex(16)
 			s.twoFA[t] = a.Username
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Require secondary authentication on MFA enabled account", "login_2fa_token": t})
+			emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Require secondary authentication on MFA enabled account", "login_2fa_token": t})
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"token": s.newSession(a.Username, false)})
+		emukit.WriteJSON(w, http.StatusOK, map[string]any{"token": s.newSession(a.Username, false)})
 		return
 	}
 	// Hub accepts a personal access token in place of the password, but such a session may
 	// not manage tokens.
 	if t := s.tokenBySecret(a.Username, in.Password); t != nil && !t.Org {
-		writeJSON(w, http.StatusOK, map[string]any{"token": s.newSession(a.Username, true)})
+		emukit.WriteJSON(w, http.StatusOK, map[string]any{"token": s.newSession(a.Username, true)})
 		return
 	}
-	writeJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Incorrect authentication credentials"})
+	emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Incorrect authentication credentials"})
 }
 
 func (s *Server) login2FA(w http.ResponseWriter, r *http.Request) {
@@ -324,18 +252,18 @@ func (s *Server) login2FA(w http.ResponseWriter, r *http.Request) {
 	user, ok := s.twoFA[in.Token]
 	a := s.accounts[user]
 	if !ok || a == nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"detail": "invalid or expired 2FA token"})
+		emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"detail": "invalid or expired 2FA token"})
 		return
 	}
 	now := s.now()
 	for _, skew := range []time.Duration{0, -30 * time.Second, 30 * time.Second} {
 		if c, err := totp.Code(a.TOTPSecret, now.Add(skew)); err == nil && c == in.Code {
 			delete(s.twoFA, in.Token)
-			writeJSON(w, http.StatusOK, map[string]any{"token": s.newSession(user, false)})
+			emukit.WriteJSON(w, http.StatusOK, map[string]any{"token": s.newSession(user, false)})
 			return
 		}
 	}
-	writeJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Incorrect authentication code"})
+	emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Incorrect authentication code"})
 }
 
 func (s *Server) authToken(w http.ResponseWriter, r *http.Request) {
@@ -346,17 +274,17 @@ func (s *Server) authToken(w http.ResponseWriter, r *http.Request) {
 	a, ok := s.accounts[in.Identifier]
 	switch {
 	case ok && in.Secret == a.Password && a.TOTPSecret == "":
-		writeJSON(w, http.StatusOK, map[string]any{"access_token": s.newSession(a.Username, false)})
+		emukit.WriteJSON(w, http.StatusOK, map[string]any{"access_token": s.newSession(a.Username, false)})
 	case ok && s.tokenBySecret(a.Username, in.Secret) != nil:
-		writeJSON(w, http.StatusOK, map[string]any{"access_token": s.newSession(a.Username, true)})
+		emukit.WriteJSON(w, http.StatusOK, map[string]any{"access_token": s.newSession(a.Username, true)})
 	default:
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Incorrect authentication credentials"})
+		emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Incorrect authentication credentials"})
 	}
 }
 
 // newSession needs s.mu held.
 func (s *Server) newSession(user string, fromPAT bool) string {
-	t := "jwt_" + randHex(20)
+	t := "jwt_" + emukit.RandHex(20)
 	sess := session{user: user, fromPAT: fromPAT}
 	if s.opts.SessionLifetime > 0 {
 		sess.expires = s.now().Add(s.opts.SessionLifetime)
@@ -383,22 +311,22 @@ func (s *Server) accessTokens(w http.ResponseWriter, r *http.Request, org, id st
 	auth := r.Header.Get("Authorization")
 	sess, ok := s.sessions[strings.TrimPrefix(auth, "Bearer ")]
 	if !strings.HasPrefix(auth, "Bearer ") || !ok {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Authentication credentials were not provided."})
+		emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Authentication credentials were not provided."})
 		return
 	}
 	if !sess.expires.IsZero() && !s.now().Before(sess.expires) {
 		delete(s.sessions, strings.TrimPrefix(auth, "Bearer "))
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Token has expired"})
+		emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Token has expired"})
 		return
 	}
 	if sess.fromPAT {
-		writeJSON(w, http.StatusForbidden, map[string]any{"detail": "token issued from personal access token is not allowed"})
+		emukit.WriteJSON(w, http.StatusForbidden, map[string]any{"detail": "token issued from personal access token is not allowed"})
 		return
 	}
 	owner := sess.user
 	if org != "" {
 		if !slices.Contains(s.accounts[sess.user].Orgs, org) {
-			writeJSON(w, http.StatusForbidden, map[string]any{"detail": "you are not an owner of organization " + org})
+			emukit.WriteJSON(w, http.StatusForbidden, map[string]any{"detail": "you are not an owner of organization " + org})
 			return
 		}
 		owner = org
@@ -411,12 +339,12 @@ func (s *Server) accessTokens(w http.ResponseWriter, r *http.Request, org, id st
 	case id != "":
 		t, ok := s.tokens[id]
 		if !ok || t.Owner != owner || t.Org != (org != "") {
-			writeJSON(w, http.StatusNotFound, map[string]any{"detail": "access token not found"})
+			emukit.WriteJSON(w, http.StatusNotFound, map[string]any{"detail": "access token not found"})
 			return
 		}
 		switch r.Method {
 		case http.MethodGet:
-			writeJSON(w, http.StatusOK, s.render(t, false))
+			emukit.WriteJSON(w, http.StatusOK, s.render(t, false))
 		case http.MethodPatch:
 			var in struct {
 				IsActive *bool `json:"is_active"`
@@ -425,16 +353,16 @@ func (s *Server) accessTokens(w http.ResponseWriter, r *http.Request, org, id st
 			if in.IsActive != nil {
 				t.Active = *in.IsActive
 			}
-			writeJSON(w, http.StatusOK, s.render(t, false))
+			emukit.WriteJSON(w, http.StatusOK, s.render(t, false))
 		case http.MethodDelete:
 			delete(s.tokens, id)
 			s.order = slices.DeleteFunc(s.order, func(x string) bool { return x == id })
 			w.WriteHeader(http.StatusNoContent)
 		default:
-			writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"detail": "method not allowed"})
+			emukit.WriteJSON(w, http.StatusMethodNotAllowed, map[string]any{"detail": "method not allowed"})
 		}
 	default:
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"detail": "method not allowed"})
+		emukit.WriteJSON(w, http.StatusMethodNotAllowed, map[string]any{"detail": "method not allowed"})
 	}
 }
 
@@ -452,20 +380,20 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, owner strin
 		} `json:"resources"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"detail": "invalid JSON"})
+		emukit.WriteJSON(w, http.StatusBadRequest, map[string]any{"detail": "invalid JSON"})
 		return
 	}
 	label, scopes := in.TokenLabel, in.Scopes
 	if org {
 		label = in.Label
 		if len(in.Resources) == 0 {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"detail": "resources are required"})
+			emukit.WriteJSON(w, http.StatusBadRequest, map[string]any{"detail": "resources are required"})
 			return
 		}
 		scopes = nil
 		for _, res := range in.Resources {
 			if res.Type != "TYPE_REPO" && res.Type != "TYPE_ORG" {
-				writeJSON(w, http.StatusBadRequest, map[string]any{"detail": "unknown resource type " + res.Type})
+				emukit.WriteJSON(w, http.StatusBadRequest, map[string]any{"detail": "unknown resource type " + res.Type})
 				return
 			}
 			scopes = append(scopes, res.Scopes...)
@@ -481,42 +409,42 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, owner strin
 			}
 		}
 		if n >= cap {
-			writeJSON(w, http.StatusForbidden, map[string]any{"detail": fmt.Sprintf("organization access token limit reached (%d)", cap)})
+			emukit.WriteJSON(w, http.StatusForbidden, map[string]any{"detail": fmt.Sprintf("organization access token limit reached (%d)", cap)})
 			return
 		}
 	} else {
 		for _, sc := range scopes {
 			if !slices.Contains(validScopes, sc) {
-				writeJSON(w, http.StatusBadRequest, map[string]any{"detail": "invalid scope " + sc})
+				emukit.WriteJSON(w, http.StatusBadRequest, map[string]any{"detail": "invalid scope " + sc})
 				return
 			}
 		}
 		if len(scopes) == 0 {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"detail": "scopes are required"})
+			emukit.WriteJSON(w, http.StatusBadRequest, map[string]any{"detail": "scopes are required"})
 			return
 		}
 	}
 	if len(label) < 1 || len(label) > 100 {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"detail": "token_label must be 1 to 100 characters"})
+		emukit.WriteJSON(w, http.StatusBadRequest, map[string]any{"detail": "token_label must be 1 to 100 characters"})
 		return
 	}
 	t := &Token{ID: uuid(), Owner: owner, Org: org, Label: label, Scopes: scopes, Active: true, CreatedAt: s.now().UTC()}
 	if in.ExpiresAt != "" {
 		exp, err := time.Parse(time.RFC3339, in.ExpiresAt)
 		if err != nil || !exp.After(s.now()) {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"detail": "expires_at must be an RFC 3339 time in the future"})
+			emukit.WriteJSON(w, http.StatusBadRequest, map[string]any{"detail": "expires_at must be an RFC 3339 time in the future"})
 			return
 		}
 		t.ExpiresAt = exp.UTC()
 	}
 	if org {
-		t.Secret = "dckr_oat_" + randHex(16)
+		t.Secret = "dckr_oat_" + emukit.RandHex(16)
 	} else {
-		t.Secret = "dckr_pat_" + randHex(16)
+		t.Secret = "dckr_pat_" + emukit.RandHex(16)
 	}
 	s.tokens[t.ID] = t
 	s.order = append(s.order, t.ID)
-	writeJSON(w, http.StatusCreated, s.render(t, true))
+	emukit.WriteJSON(w, http.StatusCreated, s.render(t, true))
 }
 
 // listTokens needs s.mu held.
@@ -559,7 +487,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, owner string
 	} else {
 		body["count"], body["active_count"] = len(mine), active
 	}
-	writeJSON(w, http.StatusOK, body)
+	emukit.WriteJSON(w, http.StatusOK, body)
 }
 
 // render needs s.mu held. The secret is shown only when the token is created.
@@ -586,23 +514,23 @@ func (s *Server) registryPing(w http.ResponseWriter, r *http.Request) {
 	valid := ok && s.now().Before(exp)
 	s.mu.Unlock()
 	if valid {
-		writeJSON(w, http.StatusOK, map[string]any{})
+		emukit.WriteJSON(w, http.StatusOK, map[string]any{})
 		return
 	}
 	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="%s"`, r.Host, RegistryService))
-	writeJSON(w, http.StatusUnauthorized, map[string]any{"errors": []map[string]any{{"code": "UNAUTHORIZED", "message": "authentication required"}}})
+	emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"errors": []map[string]any{{"code": "UNAUTHORIZED", "message": "authentication required"}}})
 }
 
 // registryToken is the distribution token endpoint: Basic credentials in, a bearer token out.
 func (s *Server) registryToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("service") != RegistryService {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"details": "unknown service"})
+		emukit.WriteJSON(w, http.StatusBadRequest, map[string]any{"details": "unknown service"})
 		return
 	}
 	for _, sc := range q["scope"] {
 		if !strings.HasPrefix(sc, "repository:") || !strings.HasSuffix(sc, ":pull") && !strings.Contains(sc, ":pull,") {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"details": "invalid scope " + url.QueryEscape(sc)})
+			emukit.WriteJSON(w, http.StatusBadRequest, map[string]any{"details": "invalid scope " + url.QueryEscape(sc)})
 			return
 		}
 	}
@@ -615,28 +543,16 @@ func (s *Server) registryToken(w http.ResponseWriter, r *http.Request) {
 			ok = true
 		}
 		if !ok {
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"details": "incorrect username or password"})
+			emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"details": "incorrect username or password"})
 			return
 		}
 	}
-	tok := "reg_" + randHex(16)
+	tok := "reg_" + emukit.RandHex(16)
 	s.regTokens[tok] = s.now().Add(5 * time.Minute)
-	writeJSON(w, http.StatusOK, map[string]any{"token": tok, "access_token": tok, "expires_in": 300, "issued_at": s.now().UTC().Format(time.RFC3339)})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	emukit.WriteJSON(w, http.StatusOK, map[string]any{"token": tok, "access_token": tok, "expires_in": 300, "issued_at": s.now().UTC().Format(time.RFC3339)})
 }
 
 func uuid() string {
-	h := randHex(16)
+	h := emukit.RandHex(16)
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

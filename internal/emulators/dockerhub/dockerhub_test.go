@@ -695,7 +695,7 @@ func TestCalls(t *testing.T) {
 	want := []Call{
 		{Method: "POST", Path: "/v2/users/login", Auth: "", Status: 200},
 		{Method: "GET", Path: "/v2/access-tokens", Auth: "Bearer", Status: 200},
-		{Method: "GET", Path: "/token", Auth: "Basic", Status: 200},
+		{Method: "GET", Path: "/token", Query: "scope=repository%3Alibrary%2Falpine%3Apull&service=registry.docker.io", Auth: "Basic", Status: 200},
 		{Method: "GET", Path: "/nowhere", Auth: "", Status: 404},
 	}
 	got := h.emu.Calls()

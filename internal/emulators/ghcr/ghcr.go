@@ -19,15 +19,14 @@
 package ghcr
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/emulators/emukit"
 )
 
 // RegistryService is the service name ghcr.io's challenge announces.
@@ -72,23 +71,12 @@ type Package struct {
 	Readers []string
 }
 
-// Call is one recorded request.
-type Call struct {
-	Method string
-	Path   string
-	// Auth is the Authorization scheme sent ("Bearer", "Basic", "token" or "").
-	Auth string
-	// Status is what the emulator answered.
-	Status int
-}
-
-type fault struct {
-	method, prefix string
-	status, times  int
-}
+// Call is one request the emulator answered.
+type Call = emukit.Call
 
 // Server is the emulator. Create it with New.
 type Server struct {
+	emukit.Recorder
 	opts Options
 
 	mu        sync.Mutex
@@ -96,8 +84,6 @@ type Server struct {
 	order     []string
 	packages  map[string]Package
 	regTokens map[string]time.Time
-	calls     []Call
-	faults    []*fault
 }
 
 // New returns an emulator holding the given tokens.
@@ -167,29 +153,6 @@ func (s *Server) RegistryTokens() []string {
 	return out
 }
 
-// Inject makes the next `times` requests whose method matches (empty: any) and whose path starts
-// with prefix answer status instead. An injected 429 carries Retry-After: 1, as GitHub's
-// secondary rate limit does.
-func (s *Server) Inject(method, prefix string, status, times int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{method: method, prefix: prefix, status: status, times: times})
-}
-
-// Calls returns the recorded requests.
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.calls)
-}
-
-// ResetCalls forgets the recorded requests.
-func (s *Server) ResetCalls() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = nil
-}
-
 func (s *Server) now() time.Time {
 	if s.opts.Now != nil {
 		return s.opts.Now()
@@ -199,33 +162,18 @@ func (s *Server) now() time.Time {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	s.serve(rec, r)
-	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	s.mu.Lock()
-	s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.Path, Auth: scheme, Status: rec.status})
-	s.mu.Unlock()
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
+	s.Record(w, r, emukit.AuthScheme(r), s.serve)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if st := s.takeFault(r); st != 0 {
+	if st := s.TakeFault(r); st != 0 {
 		if st == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
 		}
 		if strings.HasPrefix(r.URL.Path, "/v2") || r.URL.Path == "/token" {
-			writeJSON(w, st, registryErrors("UNKNOWN", "injected failure"))
+			emukit.WriteJSON(w, st, registryErrors("UNKNOWN", "injected failure"))
 		} else {
-			writeJSON(w, st, map[string]any{"message": "injected failure", "documentation_url": "https://docs.github.com/rest"})
+			emukit.WriteJSON(w, st, map[string]any{"message": "injected failure", "documentation_url": "https://docs.github.com/rest"})
 		}
 		return
 	}
@@ -237,23 +185,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case p == "/token":
 		s.registryToken(w, r)
 	default:
-		writeJSON(w, http.StatusNotFound, map[string]any{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+		emukit.WriteJSON(w, http.StatusNotFound, map[string]any{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
 	}
-}
-
-func (s *Server) takeFault(r *http.Request) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.faults {
-		if (f.method == "" || f.method == r.Method) && strings.HasPrefix(r.URL.Path, f.prefix) {
-			f.times--
-			if f.times <= 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-			return f.status
-		}
-	}
-	return 0
 }
 
 // valid needs s.mu held.
@@ -269,12 +202,12 @@ func (s *Server) valid(value string) *Token {
 // classic scopes and expiry in response headers.
 func (s *Server) user(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		writeJSON(w, http.StatusNotFound, map[string]any{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+		emukit.WriteJSON(w, http.StatusNotFound, map[string]any{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
 		return
 	}
 	if r.UserAgent() == "" {
 		// GitHub refuses requests without a User-Agent.
-		writeJSON(w, http.StatusForbidden, map[string]any{"message": "Request forbidden by administrative rules. Please make sure your request has a User-Agent header"})
+		emukit.WriteJSON(w, http.StatusForbidden, map[string]any{"message": "Request forbidden by administrative rules. Please make sure your request has a User-Agent header"})
 		return
 	}
 	scheme, value, _ := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -292,11 +225,11 @@ func (s *Server) user(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-RateLimit-Limit", "5000")
 	h.Set("X-RateLimit-Remaining", "4999")
 	if scheme == "" {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Requires authentication", "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user", "status": "401"})
+		emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"message": "Requires authentication", "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user", "status": "401"})
 		return
 	}
 	if t == nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"})
+		emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"})
 		return
 	}
 	if !t.FineGrained {
@@ -306,7 +239,7 @@ func (s *Server) user(w http.ResponseWriter, r *http.Request) {
 	if !t.ExpiresAt.IsZero() {
 		h.Set("GitHub-Authentication-Token-Expiration", s.formatExpiry(t.ExpiresAt))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"login": t.User, "id": loginID(t.User), "type": "User", "site_admin": false})
+	emukit.WriteJSON(w, http.StatusOK, map[string]any{"login": t.User, "id": loginID(t.User), "type": "User", "site_admin": false})
 }
 
 func (s *Server) formatExpiry(t time.Time) string {
@@ -323,20 +256,20 @@ func (s *Server) registryPing(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
 	if valid {
-		writeJSON(w, http.StatusOK, map[string]any{})
+		emukit.WriteJSON(w, http.StatusOK, map[string]any{})
 		return
 	}
 	// ghcr.io puts a placeholder scope into its challenge; clients that honour it only do so
 	// after a 401 on a scoped request.
 	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/token",service="%s",scope="repository:user/image:pull"`, r.Host, RegistryService))
-	writeJSON(w, http.StatusUnauthorized, registryErrors("UNAUTHORIZED", "authentication required"))
+	emukit.WriteJSON(w, http.StatusUnauthorized, registryErrors("UNAUTHORIZED", "authentication required"))
 }
 
 // registryToken is the distribution token endpoint: Basic credentials in, a bearer token out.
 func (s *Server) registryToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("service") != RegistryService {
-		writeJSON(w, http.StatusBadRequest, registryErrors("UNSUPPORTED", "unknown service"))
+		emukit.WriteJSON(w, http.StatusBadRequest, registryErrors("UNSUPPORTED", "unknown service"))
 		return
 	}
 	type want struct {
@@ -349,7 +282,7 @@ func (s *Server) registryToken(w http.ResponseWriter, r *http.Request) {
 			rest, ok := strings.CutPrefix(sc, "repository:")
 			i := strings.LastIndexByte(rest, ':')
 			if !ok || i <= 0 {
-				writeJSON(w, http.StatusBadRequest, registryErrors("UNSUPPORTED", "invalid scope"))
+				emukit.WriteJSON(w, http.StatusBadRequest, registryErrors("UNSUPPORTED", "invalid scope"))
 				return
 			}
 			wt := want{repo: rest[:i]}
@@ -359,7 +292,7 @@ func (s *Server) registryToken(w http.ResponseWriter, r *http.Request) {
 				case "push", "delete", "*":
 					wt.push = true
 				default:
-					writeJSON(w, http.StatusBadRequest, registryErrors("UNSUPPORTED", "invalid scope"))
+					emukit.WriteJSON(w, http.StatusBadRequest, registryErrors("UNSUPPORTED", "invalid scope"))
 					return
 				}
 			}
@@ -373,23 +306,23 @@ func (s *Server) registryToken(w http.ResponseWriter, r *http.Request) {
 	if hasAuth {
 		t = s.valid(pass)
 		if t == nil || t.FineGrained || !strings.EqualFold(t.User, user) {
-			writeJSON(w, http.StatusForbidden, registryErrors("DENIED", "requested access to the resource is denied"))
+			emukit.WriteJSON(w, http.StatusForbidden, registryErrors("DENIED", "requested access to the resource is denied"))
 			return
 		}
 	}
 	for _, wt := range wants {
 		if !s.allowed(t, wt.repo, wt.push) {
 			if t == nil {
-				writeJSON(w, http.StatusUnauthorized, registryErrors("UNAUTHORIZED", "authentication required"))
+				emukit.WriteJSON(w, http.StatusUnauthorized, registryErrors("UNAUTHORIZED", "authentication required"))
 			} else {
-				writeJSON(w, http.StatusForbidden, registryErrors("DENIED", "requested access to the resource is denied"))
+				emukit.WriteJSON(w, http.StatusForbidden, registryErrors("DENIED", "requested access to the resource is denied"))
 			}
 			return
 		}
 	}
-	tok := "ghcr_reg_" + randHex(16)
+	tok := "ghcr_reg_" + emukit.RandHex(16)
 	s.regTokens[tok] = s.now().Add(5 * time.Minute)
-	writeJSON(w, http.StatusOK, map[string]any{"token": tok})
+	emukit.WriteJSON(w, http.StatusOK, map[string]any{"token": tok})
 }
 
 // allowed needs s.mu held; t nil means anonymous.
@@ -415,18 +348,6 @@ func (s *Server) allowed(t *Token, repo string, push bool) bool {
 
 func registryErrors(code, msg string) map[string]any {
 	return map[string]any{"errors": []map[string]any{{"code": code, "message": msg}}}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // loginID gives each login a stable numeric id, as GitHub's "id" field is.

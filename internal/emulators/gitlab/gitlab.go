@@ -29,7 +29,6 @@ package gitlab
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -40,6 +39,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/emulators/emukit"
 )
 
 // Access levels GitLab assigns to members and to access tokens.
@@ -135,25 +136,12 @@ type Token struct {
 // Active reports whether the token still authenticates at now.
 func (t Token) Active(now time.Time) bool { return !t.Revoked && now.Before(t.ExpiresAt) }
 
-// Call is one recorded request.
-type Call struct {
-	Method string
-	// Path is the escaped path, as sent ("/api/v4/groups/acme%2Fplatform/access_tokens").
-	Path string
-	// Query is the raw query string (never carries a credential here).
-	Query string
-	// Auth is how the request authenticated: "PRIVATE-TOKEN", "Bearer", "Basic" or "".
-	Auth   string
-	Status int
-}
-
-type fault struct {
-	method, prefix string
-	status, times  int
-}
+// Call is one request the emulator answered.
+type Call = emukit.Call
 
 // Server is the emulator. Create it with New.
 type Server struct {
+	emukit.Recorder
 	opts   Options
 	jwtKey []byte
 
@@ -164,8 +152,6 @@ type Server struct {
 	tokens   []*Token // creation order
 	nextID   int
 	nextUser int
-	calls    []Call
-	faults   []*fault
 }
 
 // New returns an empty emulator; add users, groups and projects before use.
@@ -229,21 +215,6 @@ func (s *Server) SetMember(path, username string, level int) {
 	}
 }
 
-// Inject makes the next `times` requests whose method matches (empty: any) and whose escaped
-// path starts with prefix answer status instead.
-func (s *Server) Inject(method, prefix string, status, times int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, &fault{method: method, prefix: prefix, status: status, times: times})
-}
-
-// ClearFaults drops every injected fault not yet used up.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
-
 // Tokens returns a copy of every access token ever created (secrets included, for assertions).
 func (s *Server) Tokens() []Token {
 	s.mu.Lock()
@@ -255,20 +226,6 @@ func (s *Server) Tokens() []Token {
 		out = append(out, cp)
 	}
 	return out
-}
-
-// Calls returns the recorded requests.
-func (s *Server) Calls() []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.calls)
-}
-
-// ResetCalls forgets the recorded requests.
-func (s *Server) ResetCalls() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = nil
 }
 
 // Now is the emulator's clock.
@@ -288,36 +245,19 @@ func (s *Server) maxLifetimeDays() int {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	s.serve(rec, r)
-	auth := ""
-	switch {
-	case r.Header.Get("PRIVATE-TOKEN") != "":
+	auth := emukit.AuthScheme(r)
+	if r.Header.Get("PRIVATE-TOKEN") != "" {
 		auth = "PRIVATE-TOKEN"
-	case r.Header.Get("Authorization") != "":
-		auth, _, _ = strings.Cut(r.Header.Get("Authorization"), " ")
 	}
-	s.mu.Lock()
-	s.calls = append(s.calls, Call{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery, Auth: auth, Status: rec.status})
-	s.mu.Unlock()
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
-	r.ResponseWriter.WriteHeader(code)
+	s.Record(w, r, auth, s.serve)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if st := s.takeFault(r); st != 0 {
+	if st := s.TakeFault(r); st != 0 {
 		if st == http.StatusTooManyRequests {
 			w.Header().Set("Retry-After", "1")
 		}
-		writeJSON(w, st, map[string]any{"message": fmt.Sprintf("%d injected failure", st)})
+		emukit.WriteJSON(w, st, map[string]any{"message": fmt.Sprintf("%d injected failure", st)})
 		return
 	}
 	p := r.URL.EscapedPath()
@@ -333,23 +273,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, "/v2/"):
 		s.registryResource(w, r)
 	default:
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": "404 Not Found"})
+		emukit.WriteJSON(w, http.StatusNotFound, map[string]any{"error": "404 Not Found"})
 	}
-}
-
-func (s *Server) takeFault(r *http.Request) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.faults {
-		if (f.method == "" || f.method == r.Method) && strings.HasPrefix(r.URL.EscapedPath(), f.prefix) {
-			f.times--
-			if f.times <= 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-			return f.status
-		}
-	}
-	return 0
 }
 
 // principal is who authenticated an API or registry request.
@@ -476,7 +401,7 @@ func (s *Server) resourceAPI(w http.ResponseWriter, r *http.Request, kind, rest 
 	rawID, tail, _ := strings.Cut(rest, "/")
 	id, err := url.PathUnescape(rawID)
 	if err != nil || (tail != "access_tokens" && !strings.HasPrefix(tail, "access_tokens/")) {
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": "404 Not Found"})
+		emukit.WriteJSON(w, http.StatusNotFound, map[string]any{"error": "404 Not Found"})
 		return
 	}
 	tail = strings.TrimPrefix(strings.TrimPrefix(tail, "access_tokens"), "/")
@@ -492,7 +417,7 @@ func (s *Server) resourceAPI(w http.ResponseWriter, r *http.Request, kind, rest 
 	}
 	p := s.authenticate(secret)
 	if p == nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "401 Unauthorized"})
+		emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"message": "401 Unauthorized"})
 		return
 	}
 	write := r.Method != http.MethodGet && r.Method != http.MethodHead
@@ -501,14 +426,14 @@ func (s *Server) resourceAPI(w http.ResponseWriter, r *http.Request, kind, rest 
 		if !write {
 			need = "api read_api"
 		}
-		writeJSON(w, http.StatusForbidden, map[string]any{"error": "insufficient_scope",
+		emukit.WriteJSON(w, http.StatusForbidden, map[string]any{"error": "insufficient_scope",
 			"error_description": "The request requires higher privileges than provided by the access token.", "scope": need})
 		return
 	}
 	res, ok := s.find(kind, id)
 	if !ok || s.level(p, kind, res.path) == 0 {
 		// GitLab hides what the user may not see.
-		writeJSON(w, http.StatusNotFound, map[string]any{"message": "404 " + strings.ToUpper(kind[:1]) + singular(kind)[1:] + " Not Found"})
+		emukit.WriteJSON(w, http.StatusNotFound, map[string]any{"message": "404 " + strings.ToUpper(kind[:1]) + singular(kind)[1:] + " Not Found"})
 		return
 	}
 	switch {
@@ -518,21 +443,21 @@ func (s *Server) resourceAPI(w http.ResponseWriter, r *http.Request, kind, rest 
 		s.create(w, r, p, res)
 	case tokenID != "" && action == "" && r.Method == http.MethodGet:
 		if !s.canManage(p, res) {
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "401 Unauthorized"})
+			emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"message": "401 Unauthorized"})
 			return
 		}
 		t := s.tokenOf(res, tokenID)
 		if t == nil {
-			writeJSON(w, http.StatusNotFound, map[string]any{"message": "404 " + singular(kind) + " Access Token Not Found"})
+			emukit.WriteJSON(w, http.StatusNotFound, map[string]any{"message": "404 " + singular(kind) + " Access Token Not Found"})
 			return
 		}
-		writeJSON(w, http.StatusOK, s.render(t, false))
+		emukit.WriteJSON(w, http.StatusOK, s.render(t, false))
 	case tokenID != "" && action == "" && r.Method == http.MethodDelete:
 		s.revoke(w, p, res, tokenID)
 	case tokenID != "" && action == "rotate" && r.Method == http.MethodPost:
 		s.rotate(w, r, p, res, tokenID)
 	default:
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "405 Method Not Allowed"})
+		emukit.WriteJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "405 Method Not Allowed"})
 	}
 }
 
@@ -561,7 +486,7 @@ func (s *Server) listed(t *Token) bool {
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, p *principal, res resource) {
 	if !s.canManage(p, res) {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "401 Unauthorized"})
+		emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"message": "401 Unauthorized"})
 		return
 	}
 	q := r.URL.Query()
@@ -633,16 +558,16 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, p *principal, res 
 	}
 	links = append(links, link(1, "first"), link(pages, "last"))
 	h.Set("Link", strings.Join(links, ", "))
-	writeJSON(w, http.StatusOK, out)
+	emukit.WriteJSON(w, http.StatusOK, out)
 }
 
 func badRequest(w http.ResponseWriter, msg string) {
-	writeJSON(w, http.StatusBadRequest, map[string]any{"message": "400 Bad request - " + msg})
+	emukit.WriteJSON(w, http.StatusBadRequest, map[string]any{"message": "400 Bad request - " + msg})
 }
 
 // validationError is Grape's answer to a parameter that fails declaration.
 func validationError(w http.ResponseWriter, msg string) {
-	writeJSON(w, http.StatusBadRequest, map[string]any{"error": msg})
+	emukit.WriteJSON(w, http.StatusBadRequest, map[string]any{"error": msg})
 }
 
 // expiry parses expires_at and applies GitLab.com's limits; ok is false once it answered.
@@ -727,24 +652,24 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, p *principal, re
 	t := &Token{
 		Kind: res.kind, ResourceID: res.id, ResourcePath: res.path, Name: *in.Name, Description: in.Description,
 		Scopes: slices.Clone(*in.Scopes), AccessLevel: level, ExpiresAt: exp, CreatedAt: s.Now().UTC(),
-		BotUserID: s.nextUser, BotUsername: fmt.Sprintf("%s_%d_bot_%s", singular(res.kind), res.id, randHex(16)),
+		BotUserID: s.nextUser, BotUsername: fmt.Sprintf("%s_%d_bot_%s", singular(res.kind), res.id, emukit.RandHex(16)),
 	}
 	s.store(t)
-	writeJSON(w, http.StatusCreated, s.render(t, true))
+	emukit.WriteJSON(w, http.StatusCreated, s.render(t, true))
 }
 
 // store needs s.mu held: give t an id and a secret and keep it.
 func (s *Server) store(t *Token) {
 	s.nextID++
 	t.ID = s.nextID
-	t.Secret = "glpat-" + randHex(10)
+	t.Secret = "glpat-" + emukit.RandHex(10)
 	s.tokens = append(s.tokens, t)
 }
 
 func (s *Server) revoke(w http.ResponseWriter, p *principal, res resource, tokenID string) {
 	t := s.tokenOf(res, tokenID)
 	if t == nil {
-		writeJSON(w, http.StatusNotFound, map[string]any{"message": "404 " + singular(res.kind) + " Access Token Not Found"})
+		emukit.WriteJSON(w, http.StatusNotFound, map[string]any{"message": "404 " + singular(res.kind) + " Access Token Not Found"})
 		return
 	}
 	if !s.canManage(p, res) {
@@ -768,7 +693,7 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request, p *principal, re
 		t = s.tokenOf(res, tokenID)
 	}
 	if t == nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "401 Unauthorized"})
+		emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"message": "401 Unauthorized"})
 		return
 	}
 	var in struct {
@@ -790,7 +715,7 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request, p *principal, re
 		BotUserID: t.BotUserID, BotUsername: t.BotUsername,
 	}
 	s.store(nt)
-	writeJSON(w, http.StatusOK, s.render(nt, true))
+	emukit.WriteJSON(w, http.StatusOK, s.render(nt, true))
 }
 
 // render needs s.mu held. The secret is shown only when a token is created or rotated.
@@ -805,16 +730,4 @@ func (s *Server) render(t *Token, withSecret bool) map[string]any {
 		m["token"] = t.Secret
 	}
 	return m
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/emulators/emukit"
 )
 
 // RegistryService is the service name GitLab's registry challenge announces.
@@ -35,14 +37,14 @@ type registryClaims struct {
 
 func (s *Server) challenge(w http.ResponseWriter, r *http.Request, extra string) {
 	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="http://%s/jwt/auth",service="%s"%s`, r.Host, RegistryService, extra))
-	writeJSON(w, http.StatusUnauthorized, map[string]any{"errors": []map[string]any{{"code": "UNAUTHORIZED", "message": "authentication required", "detail": nil}}})
+	emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"errors": []map[string]any{{"code": "UNAUTHORIZED", "message": "authentication required", "detail": nil}}})
 }
 
 // registryPing is GET /v2/: 200 with a valid registry token, else the challenge.
 func (s *Server) registryPing(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.registryToken(r); ok {
 		w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
-		writeJSON(w, http.StatusOK, map[string]any{})
+		emukit.WriteJSON(w, http.StatusOK, map[string]any{})
 		return
 	}
 	s.challenge(w, r, "")
@@ -59,7 +61,7 @@ func (s *Server) registryResource(w http.ResponseWriter, r *http.Request) {
 	case strings.Contains(rest, "/manifests/"):
 		name = rest[:strings.LastIndex(rest, "/manifests/")]
 	default:
-		writeJSON(w, http.StatusNotFound, map[string]any{"errors": []map[string]any{{"code": "NOT_FOUND", "message": "not found"}}})
+		emukit.WriteJSON(w, http.StatusNotFound, map[string]any{"errors": []map[string]any{{"code": "NOT_FOUND", "message": "not found"}}})
 		return
 	}
 	c, ok := s.registryToken(r)
@@ -68,10 +70,10 @@ func (s *Server) registryResource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if strings.HasSuffix(rest, "/tags/list") {
-		writeJSON(w, http.StatusOK, map[string]any{"name": name, "tags": []string{"latest"}})
+		emukit.WriteJSON(w, http.StatusOK, map[string]any{"name": name, "tags": []string{"latest"}})
 		return
 	}
-	writeJSON(w, http.StatusNotFound, map[string]any{"errors": []map[string]any{{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}}})
+	emukit.WriteJSON(w, http.StatusNotFound, map[string]any{"errors": []map[string]any{{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown"}}})
 }
 
 func grantsPull(access []Access, name string) bool {
@@ -87,7 +89,7 @@ func grantsPull(access []Access, name string) bool {
 func (s *Server) jwtAuth(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("service") != RegistryService {
-		writeJSON(w, http.StatusNotFound, map[string]any{"message": "404 Not Found"})
+		emukit.WriteJSON(w, http.StatusNotFound, map[string]any{"message": "404 Not Found"})
 		return
 	}
 	user, pass, hasAuth := r.BasicAuth()
@@ -101,12 +103,12 @@ func (s *Server) jwtAuth(w http.ResponseWriter, r *http.Request) {
 			p = s.authenticate(pass)
 		}
 		if p == nil {
-			writeJSON(w, http.StatusUnauthorized, map[string]any{"errors": []map[string]any{{"code": "UNAUTHORIZED",
+			emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"errors": []map[string]any{{"code": "UNAUTHORIZED",
 				"message": "HTTP Basic: Access denied. If a token was provided, it was either incorrect, expired, or improperly scoped."}}})
 			return
 		}
 		if !hasScope(p.scopes, "api", "read_registry", "write_registry") {
-			writeJSON(w, http.StatusForbidden, map[string]any{"errors": []map[string]any{{"code": "DENIED", "message": "access forbidden"}}})
+			emukit.WriteJSON(w, http.StatusForbidden, map[string]any{"errors": []map[string]any{{"code": "DENIED", "message": "access forbidden"}}})
 			return
 		}
 	}
@@ -122,7 +124,7 @@ func (s *Server) jwtAuth(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if p == nil && len(granted) == 0 {
-		writeJSON(w, http.StatusForbidden, map[string]any{"errors": []map[string]any{{"code": "DENIED", "message": "access forbidden"}}})
+		emukit.WriteJSON(w, http.StatusForbidden, map[string]any{"errors": []map[string]any{{"code": "DENIED", "message": "access forbidden"}}})
 		return
 	}
 	now := s.Now()
@@ -138,8 +140,8 @@ func (s *Server) jwtAuth(w http.ResponseWriter, r *http.Request) {
 		granted = []Access{} // GitLab answers 200 with "access": [] rather than refusing
 	}
 	tok := s.sign(registryClaims{Issuer: "gitlab-issuer", Audience: RegistryService, Subject: sub, IssuedAt: now.Unix(),
-		NotBefore: now.Add(-5 * time.Second).Unix(), Expires: now.Add(life).Unix(), ID: randHex(16), Access: granted})
-	writeJSON(w, http.StatusOK, map[string]any{"token": tok})
+		NotBefore: now.Add(-5 * time.Second).Unix(), Expires: now.Add(life).Unix(), ID: emukit.RandHex(16), Access: granted})
+	emukit.WriteJSON(w, http.StatusOK, map[string]any{"token": tok})
 }
 
 // mayPull needs s.mu held. name is an image path: the project is its longest prefix that is
