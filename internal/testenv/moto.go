@@ -147,3 +147,16 @@ func Context(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// RunWithMoto is a whole TestMain: it starts one moto_server for the package into *moto, runs
+// the tests and stops it. Use it as os.Exit(testenv.RunWithMoto(m, &moto)).
+func RunWithMoto(m *testing.M, moto **Moto) int {
+	started, err := StartMoto()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*moto = started
+	defer started.Stop()
+	return m.Run()
+}

@@ -27,17 +27,7 @@ import (
 
 var moto *testenv.Moto
 
-func TestMain(m *testing.M) {
-	var err error
-	moto, err = testenv.StartMoto()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	moto.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithMoto(m, &moto)) }
 
 // fixture is a managed ACR secret in moto, its source secret, and the ACR emulator behind it.
 type fixture struct {

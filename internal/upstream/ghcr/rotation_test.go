@@ -25,17 +25,7 @@ import (
 
 var moto *testenv.Moto
 
-func TestMain(m *testing.M) {
-	var err error
-	moto, err = testenv.StartMoto()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	moto.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testenv.RunWithMoto(m, &moto)) }
 
 // checkRepo is the default login-check repository for user (lower-cased namespace).
 const checkRepo = "octo-cat/" + ghcr.DefaultCheckImage
