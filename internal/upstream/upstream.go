@@ -8,11 +8,13 @@ package upstream
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 )
 
 // Credential is the username/token pair a registry login uses; it is exactly the managed
@@ -146,3 +148,16 @@ func (o Options) Log() *slog.Logger {
 }
 
 var defaultClient = &http.Client{Timeout: 30 * time.Second}
+
+// LoginRegistry is the registry an upstream checks logins at: the ptc:registry-url tag
+// (Options.RegistryURL) when set, else def. upstreamName starts the error.
+func (o Options) LoginRegistry(upstreamName, def string) (string, error) {
+	reg := o.RegistryURL
+	if reg == "" {
+		reg = def
+	}
+	if _, err := registryauth.ParseRegistry(reg); err != nil {
+		return "", fmt.Errorf("%s: tag %s: %w", upstreamName, ptcsecret.TagRegistryURL, err)
+	}
+	return reg, nil
+}

@@ -234,12 +234,9 @@ func New(source []byte, opts upstream.Options) (*ACR, error) {
 	if err != nil { // ParseSource checked it; keep the two in step all the same
 		return nil, fmt.Errorf(errPrefix+`field "tokenId" %v`, err)
 	}
-	reg := opts.RegistryURL
-	if reg == "" {
-		reg = src.LoginServer
-	}
-	if _, err := registryauth.ParseRegistry(reg); err != nil {
-		return nil, fmt.Errorf("azure-container-registry: tag %s: %w", ptcsecret.TagRegistryURL, err)
+	reg, err := opts.LoginRegistry("azure-container-registry", src.LoginServer)
+	if err != nil {
+		return nil, err
 	}
 	return &ACR{
 		src:        src,

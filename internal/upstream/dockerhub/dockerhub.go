@@ -124,12 +124,9 @@ func New(source []byte, opts upstream.Options) (*DockerHub, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg := opts.RegistryURL
-	if reg == "" {
-		reg = DefaultRegistry
-	}
-	if _, err := registryauth.ParseRegistry(reg); err != nil {
-		return nil, fmt.Errorf("docker-hub: tag %s: %w", ptcsecret.TagRegistryURL, err)
+	reg, err := opts.LoginRegistry("docker-hub", DefaultRegistry)
+	if err != nil {
+		return nil, err
 	}
 	return &DockerHub{
 		src:      src,

@@ -135,12 +135,9 @@ func New(source []byte, opts upstream.Options) (*GHCR, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg := opts.RegistryURL
-	if reg == "" {
-		reg = DefaultRegistry
-	}
-	if _, err := registryauth.ParseRegistry(reg); err != nil {
-		return nil, fmt.Errorf("github-container-registry: tag %s: %w", ptcsecret.TagRegistryURL, err)
+	reg, err := opts.LoginRegistry("github-container-registry", DefaultRegistry)
+	if err != nil {
+		return nil, err
 	}
 	return &GHCR{
 		src:      src,

@@ -267,12 +267,9 @@ func New(source []byte, opts upstream.Options) (*GitLab, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg := opts.RegistryURL
-	if reg == "" {
-		reg = DefaultRegistry
-	}
-	if _, err := registryauth.ParseRegistry(reg); err != nil {
-		return nil, fmt.Errorf("gitlab-container-registry: tag %s: %w", ptcsecret.TagRegistryURL, err)
+	reg, err := opts.LoginRegistry("gitlab-container-registry", DefaultRegistry)
+	if err != nil {
+		return nil, err
 	}
 	return &GitLab{
 		src: src,
