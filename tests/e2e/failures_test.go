@@ -1,0 +1,276 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/customresource"
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/rotationtest"
+	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+)
+
+// TestRotatorErrorsComeBackAsFunctionErrors: a rotation step that fails returns an error from the
+// handler, which the Lambda runtime reports as a function error (what makes Secrets Manager mark
+// the rotation failed and retry it), and nothing is changed.
+//
+// What aws-lambda-rie reports: HTTP 200 with the body {"errorMessage", "errorType"} that
+// aws-lambda-go posted to the Runtime API's /error route. Real Lambda adds the header
+// X-Amz-Function-Error: Unhandled; this RIE drops every header the runtime side sets (its
+// ResponseWriterProxy.Header returns a fresh map), so the header is accepted when absent or
+// Unhandled and the body is what is checked.
+func TestRotatorErrorsComeBackAsFunctionErrors(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	rot := w.start(fnRotator, nil)
+	before := w.describe(w.sourceARN)
+
+	for _, tc := range []struct {
+		name  string
+		event any
+		want  []string
+	}{
+		{
+			// A rotation event for a secret outside ecr-pullthroughcache/ — here the source secret,
+			// which ECR's service role must never be able to read.
+			name:  "secret outside the prefix",
+			event: rotationEvent("createSecret", w.sourceARN, rotationtest.NewID(), rotationtest.NewID()),
+			want:  []string{"is not a managed pull-through cache secret", ptcsecret.Prefix},
+		},
+		{
+			name:  "event without SecretId",
+			event: map[string]string{"Step": "createSecret", "ClientRequestToken": rotationtest.NewID()},
+			want:  []string{`field "SecretId" is missing`},
+		},
+		{
+			name:  "event that is not a rotation event",
+			event: []byte(`{"Step": 7}`),
+			want:  []string{"Step"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inv := w.invoke(rot, tc.event)
+			if inv.Status != http.StatusOK {
+				t.Fatalf("RIE answered %d %s", inv.Status, inv.Body)
+			}
+			if h := inv.Header.Get("X-Amz-Function-Error"); h != "" && h != "Unhandled" {
+				t.Errorf("X-Amz-Function-Error %q", h)
+			}
+			var fe functionError
+			if err := json.Unmarshal(inv.Body, &fe); err != nil || fe.ErrorMessage == "" || fe.ErrorType == "" {
+				t.Fatalf("answer %s is not a function error (%v)", inv.Body, err)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(fe.ErrorMessage, want) {
+					t.Errorf("errorMessage %q does not contain %q", fe.ErrorMessage, want)
+				}
+			}
+			t.Logf("RIE answered %d, X-Amz-Function-Error %q, body %s", inv.Status, inv.Header.Get("X-Amz-Function-Error"), inv.Body)
+		})
+	}
+
+	out := rot.out.String()
+	if !strings.Contains(out, `"msg":"rotation step failed"`) || !strings.Contains(out, `"RotationStepFailed":1`) {
+		t.Errorf("no error record or RotationStepFailed metric in the rotator output:\n%s", out)
+	}
+	after := w.describe(w.sourceARN)
+	if len(after.VersionIdsToStages) != len(before.VersionIdsToStages) || aws.ToBool(after.RotationEnabled) {
+		t.Errorf("the refused secret was changed: versions %v, rotation %v", after.VersionIdsToStages, aws.ToBool(after.RotationEnabled))
+	}
+	if n := len(w.hub.Tokens()); n != 0 {
+		t.Errorf("%d tokens minted by refused events", n)
+	}
+	w.assertNoLeak()
+}
+
+// TestProvisionerAnswersBeforeTheLambdaTimeout: a Create whose upstream hangs must still get
+// exactly one answer to CloudFormation — FAILED, from customresource's deadline guard — before the
+// function's timeout, and leave nothing behind.
+//
+// With AWS_LAMBDA_FUNCTION_TIMEOUT=3 the guard fires a third of the time before the deadline
+// (about 1 s early), the cancelled context aborts the hanging Hub call, Create's undo has nothing
+// to remove, and the invocation returns normally (JSON null) before RIE's timer: RIE never gets
+// to report "Task timed out after 3.00 seconds". Should the function ever run into the timeout
+// instead, the test reports that as a failure with RIE's answer.
+func TestProvisionerAnswersBeforeTheLambdaTimeout(t *testing.T) {
+	t.Parallel()
+	const timeout = 3 * time.Second
+	var (
+		blocked   atomic.Int32 // mint requests that arrived
+		abandoned = make(chan struct{}, 16)
+		release   = make(chan struct{})
+		once      sync.Once
+	)
+	w := newWorld(t, func(hub http.Handler) http.Handler {
+		return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			// Block the token API (minting); login, listing and the registry answer normally.
+			if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v2/access-tokens") {
+				blocked.Add(1)
+				// net/http notices a closed connection only once the body has been read.
+				_, _ = io.Copy(io.Discard, r.Body)
+				select {
+				case <-r.Context().Done(): // the function's client closed the connection
+					abandoned <- struct{}{}
+				case <-release:
+				}
+				return
+			}
+			hub.ServeHTTP(rw, r)
+		})
+	})
+	// Registered after the hub server's Close, so it runs first and unblocks the handler.
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	prov := w.start(fnProvisioner, map[string]string{"AWS_LAMBDA_FUNCTION_TIMEOUT": "3"})
+	prefix := newPrefix()
+
+	ev := w.cfnEvent("Create", "", w.props(prefix))
+	inv := w.invoke(prov, ev)
+	puts := w.cfn.forRequest(ev["RequestId"].(string))
+	if len(puts) != 1 {
+		t.Fatalf("CloudFormation got %d answers, want exactly one\noutput:\n%s", len(puts), prov.out.String())
+	}
+	ans := puts[0]
+	if ans.Status != "FAILED" || !strings.Contains(ans.Reason, "timed out") {
+		t.Fatalf("answer %s: %s", ans.Status, ans.Reason)
+	}
+	if !customresource.IsFailedCreateID(ans.PhysicalResourceID) {
+		t.Errorf("physical id %q of a timed-out Create owns something", ans.PhysicalResourceID)
+	}
+	// Ordering, not speed: RIE starts the function's clock after it received the invoke, so an
+	// answer that arrived before Sent+timeout arrived before the Lambda deadline.
+	if !ans.At.Before(inv.Sent.Add(timeout)) {
+		t.Errorf("the answer arrived at +%s, after the %s deadline", ans.At.Sub(inv.Sent), timeout)
+	}
+	if strings.Contains(string(inv.Body), "Task timed out") {
+		t.Fatalf("the function ran into RIE's timeout (%s); the guard should have let it return\noutput:\n%s", inv.Body, prov.out.String())
+	}
+	if inv.Status != http.StatusOK || strings.TrimSpace(string(inv.Body)) != "null" {
+		t.Errorf("invocation answered %d %s, want 200 null (an answer was delivered)", inv.Status, inv.Body)
+	}
+	// The guard's cancellation reached the hanging HTTP call: the function gave it up. (The server
+	// notices the closed connection asynchronously, hence the wait.)
+	if blocked.Load() != 1 {
+		t.Errorf("%d mint requests reached the hung Hub, want 1", blocked.Load())
+	}
+	select {
+	case <-abandoned:
+	case <-time.After(10 * time.Second):
+		t.Errorf("the function never abandoned the hanging mint request\noutput:\n%s", prov.out.String())
+	}
+	out := prov.out.String()
+	if !strings.Contains(out, `"ProvisionFailed":1`) {
+		t.Errorf("no ProvisionFailed metric in the provisioner output:\n%s", out)
+	}
+
+	// Nothing left behind, and a late result was never sent.
+	if s := w.describe(ptcsecret.Prefix + prefix); s != nil {
+		t.Errorf("secret %s created by a timed-out Create", aws.ToString(s.Name))
+	}
+	if rules := w.ecrSrv.Rules(); len(rules) != 0 {
+		t.Errorf("rules created by a timed-out Create: %+v", rules)
+	}
+	if n := len(w.hub.Tokens()); n != 0 {
+		t.Errorf("%d tokens left by a timed-out Create", n)
+	}
+	if n := len(w.cfn.all()); n != 1 {
+		t.Errorf("%d requests reached CloudFormation's bucket in all, want 1", n)
+	}
+
+	// CloudFormation's next request after a failed Create is a Delete of the id it was given;
+	// it must succeed without touching anything.
+	once.Do(func() { close(release) })
+	del, _ := w.customResource(prov, "Delete", ans.PhysicalResourceID, w.props(prefix))
+	if del.Status != "SUCCESS" || del.PhysicalResourceID != ans.PhysicalResourceID {
+		t.Errorf("Delete after the timed-out Create answered %s %q: %s", del.Status, del.PhysicalResourceID, del.Reason)
+	}
+	if _, err := w.sm.DescribeSecret(w.ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(w.sourceARN)}); err != nil {
+		t.Errorf("the source secret is gone after Delete of a failed Create: %v", err)
+	}
+	t.Logf("answer at +%s; RIE answered %d %s", ans.At.Sub(inv.Sent).Round(time.Millisecond), inv.Status, inv.Body)
+	w.assertNoLeak()
+}
+
+// TestRotatorTimeoutIsRetriedCleanly: a rotation step that outlives the function timeout (the Hub
+// hangs while minting) is what Lambda reports as a timeout; AWSCURRENT stays untouched, and when
+// Secrets Manager retries the rotation with the same token it completes.
+//
+// What aws-lambda-rie reports for a timeout: HTTP 200 with the plain-text body "Task timed out
+// after 2.00 seconds" (no errorMessage JSON, no header), then it SIGKILLs the runtime ("Reset
+// initiated: Timeout") and starts a fresh one on the next invocation ("INIT START(type:
+// on-demand, phase: invoke)"). The rotator has no guard of its own: it is killed mid-call, so this
+// step leaves no log record or RotationStepFailed metric of its own, only RIE's timeout report.
+func TestRotatorTimeoutIsRetriedCleanly(t *testing.T) {
+	t.Parallel()
+	var hang atomic.Bool
+	release := make(chan struct{})
+	w := newWorld(t, func(hub http.Handler) http.Handler {
+		return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			if hang.Load() && r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v2/access-tokens") {
+				_, _ = io.Copy(io.Discard, r.Body)
+				select {
+				case <-r.Context().Done():
+				case <-release:
+				}
+				return
+			}
+			hub.ServeHTTP(rw, r)
+		})
+	})
+	t.Cleanup(func() { close(release) })
+	prov := w.start(fnProvisioner, nil)
+	rot := w.start(fnRotator, map[string]string{"AWS_LAMBDA_FUNCTION_TIMEOUT": "2"})
+	prefix := newPrefix()
+	name := ptcsecret.Prefix + prefix
+	created, _ := w.customResource(prov, "Create", "", w.props(prefix))
+	if created.Status != "SUCCESS" {
+		t.Fatalf("Create answered %s: %s", created.Status, created.Reason)
+	}
+	secretARN := created.Data["SecretArn"]
+	firstID, first := w.valueAt(name, "AWSCURRENT")
+	w.noteTokens()
+
+	hang.Store(true)
+	token := rotationtest.NewID()
+	if err := testenv.BeginRotation(w.ctx, w.sm, secretARN, token, true); err != nil {
+		t.Fatal(err)
+	}
+	rotationToken := rotationtest.NewID()
+	inv := w.invoke(rot, rotationEvent("createSecret", secretARN, token, rotationToken))
+	if inv.Status != http.StatusOK || !strings.HasPrefix(string(inv.Body), "Task timed out after 2") {
+		t.Fatalf("a createSecret that outlives the timeout answered %d %s\noutput:\n%s", inv.Status, inv.Body, rot.out.String())
+	}
+	if id, v := w.valueAt(name, "AWSCURRENT"); id != firstID || w.login(v) != nil {
+		t.Fatalf("AWSCURRENT moved to %s or stopped working after a timed-out step", id)
+	}
+
+	// Secrets Manager retries the rotation with the same token; the Hub is back.
+	hang.Store(false)
+	for _, step := range []string{"createSecret", "setSecret", "testSecret", "finishSecret"} {
+		w.mustSucceed(rot, "retry "+step, rotationEvent(step, secretARN, token, rotationToken))
+	}
+	w.noteTokens()
+	id, now := w.valueAt(name, "AWSCURRENT")
+	if id != token || now.AccessToken == first.AccessToken {
+		t.Fatalf("the retried rotation did not promote version %s (AWSCURRENT is %s)", token, id)
+	}
+	if err := w.login(now); err != nil {
+		t.Fatalf("the token of the retried rotation does not log in: %v", err)
+	}
+	if n := len(w.tokens(name)); n != 2 {
+		t.Errorf("%d tokens after the retried rotation, want current and previous", n)
+	}
+	out := rot.out.String()
+	if !strings.Contains(out, "Reset initiated: Timeout") || strings.Count(out, "INIT START") != 2 {
+		t.Errorf("RIE did not restart the runtime after the timeout:\n%s", out)
+	}
+	w.assertNoLeak()
+}
