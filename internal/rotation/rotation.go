@@ -85,8 +85,39 @@ type cachedUpstream struct {
 	expires time.Time
 }
 
-// Handle runs one rotation step. The returned error never contains a secret value.
-func (r *Rotator) Handle(ctx context.Context, ev Event) (err error) {
+// StepError is what a failed step returns: Lambda reports its type name ("StepError") as the
+// errorType Secrets Manager records, and its message never contains a secret value.
+type StepError struct {
+	Step     Step
+	SecretID string
+	Err      error
+}
+
+func (e *StepError) Error() string { return e.Err.Error() }
+
+// Unwrap gives errors.Is/As the cause.
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Handle runs one rotation step. The returned error is a *StepError and never contains a
+// secret value.
+//
+// The step stops a little before ctx's deadline (a tenth of the time left, at most 5 s) so that
+// a hanging upstream is reported as a logged, counted failure rather than a silent Lambda
+// timeout.
+func (r *Rotator) Handle(ctx context.Context, ev Event) error {
+	if dl, ok := ctx.Deadline(); ok {
+		margin := min(time.Until(dl)/10, 5*time.Second)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-margin))
+		defer cancel()
+	}
+	if err := r.handle(ctx, ev); err != nil {
+		return &StepError{Step: ev.Step, SecretID: ev.SecretID, Err: err}
+	}
+	return nil
+}
+
+func (r *Rotator) handle(ctx context.Context, ev Event) (err error) {
 	start := r.now()
 	log := r.log().With("step", string(ev.Step), "secret_id", ev.SecretID, "version_id", ev.ClientRequestToken)
 	st := &stepState{ev: ev, log: log}
