@@ -561,6 +561,11 @@ func (p *Provisioner) revokeAll(ctx context.Context, st stack, secret *secretsma
 		}
 		log.Info("revoked token", "token_label", t.Label, "token_id", t.ID)
 	}
+	if r, ok := up.(upstream.Retirer); ok {
+		if err := r.RetireAll(ctx); err != nil {
+			return fmt.Errorf("retiring %s credentials: %w", prov.Registry, err)
+		}
+	}
 	return nil
 }
 

@@ -76,6 +76,13 @@ type Upstream interface {
 	Verify(ctx context.Context, cred Credential) (Verification, error)
 }
 
+// Retirer is implemented by upstreams whose credentials carry no label to list them by (ACR's
+// password slots). RetireAll makes every credential the upstream handed out stop working; the
+// provisioner calls it when the resource is deleted, after revoking labelled tokens.
+type Retirer interface {
+	RetireAll(ctx context.Context) error
+}
+
 // Provider describes one registry kind: how to build its Upstream from the source secret, and
 // the facts about it the rotation engine needs without building one.
 type Provider struct {

@@ -347,6 +347,22 @@ func (a *ACR) Tokens(context.Context, string) ([]upstream.Token, error) { return
 // is what invalidates a password (see the package documentation).
 func (a *ACR) Revoke(context.Context, upstream.Token) error { return nil }
 
+// RetireAll implements upstream.Retirer: it regenerates both password slots and forgets the new
+// values, so no password this project ever stored still works. One ACR token backs one managed
+// secret only, so nothing else loses its login.
+func (a *ACR) RetireAll(ctx context.Context) error {
+	for _, slot := range []string{"password1", "password2"} {
+		// A day's expiry bounds the throw-away value even though nobody ever holds it.
+		if _, err := a.generateCredentials(ctx, slot, a.opts.Clock()().UTC().Add(24*time.Hour).Truncate(time.Second)); err != nil {
+			return fmt.Errorf("retiring %s of ACR token %s: %w", slot, a.token.Name, err)
+		}
+	}
+	a.opts.Log().InfoContext(ctx, "retired both ACR token passwords", "token", a.token.Name, "registry", a.token.Registry)
+	return nil
+}
+
+var _ upstream.Retirer = (*ACR)(nil)
+
 // Verify implements upstream.Upstream: a pull token from the registry's token endpoint with
 // Basic tokenName:password. A refused or unreachable login is retried with backoff while a new
 // password replicates, until shortly before ctx's deadline (at most VerifyBudget of waiting).

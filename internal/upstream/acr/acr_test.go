@@ -708,3 +708,31 @@ func TestVerify(t *testing.T) {
 		}
 	})
 }
+
+func TestRetireAllInvalidatesBothSlots(t *testing.T) {
+	e := newEnv(t, nil)
+	a := e.upstream(nil)
+	first, err := a.Mint(e.ctx(), upstream.MintRequest{Label: "l1"})
+	if err != nil {
+		t.Fatal(e.note(err))
+	}
+	second, err := a.Mint(e.ctx(), upstream.MintRequest{Label: "l2", CurrentStages: first.Stages})
+	if err != nil {
+		t.Fatal(e.note(err))
+	}
+	e.clock.Advance(time.Minute)
+	for _, m := range []upstream.Minted{first, second} {
+		if err := e.loginErr(m.Credential); err != nil {
+			t.Fatalf("before RetireAll %s does not log in: %v", m.Token.ID, err)
+		}
+	}
+	if err := a.RetireAll(e.ctx()); err != nil {
+		t.Fatal(e.note(err))
+	}
+	e.clock.Advance(time.Minute)
+	for _, m := range []upstream.Minted{first, second} {
+		if err := e.loginErr(m.Credential); !errors.Is(err, registryauth.ErrBadCredentials) {
+			t.Errorf("after RetireAll the %s password still logs in (err=%v)", m.Token.ID, err)
+		}
+	}
+}

@@ -133,7 +133,7 @@ func New(source []byte, opts upstream.Options) (*DockerHub, error) {
 		api:      strings.TrimRight(src.APIURL, "/"),
 		registry: reg,
 		opts:     opts,
-		api2:     &httpapi.Caller{Service: "Docker Hub", Client: opts.Client(), Now: opts.Clock()},
+		api2:     &httpapi.Caller{Service: "Docker Hub", Client: opts.Client(), Now: opts.Clock(), Sleep: opts.Sleep},
 	}, nil
 }
 

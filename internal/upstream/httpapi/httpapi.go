@@ -151,7 +151,7 @@ func (c *Caller) Do(ctx context.Context, op string, req Request, out any) (Respo
 				}
 				if out != nil && len(bytes.TrimSpace(data)) > 0 {
 					if err := json.Unmarshal(data, out); err != nil {
-						return Response{}, fmt.Errorf("%s: %s: response is not the expected JSON: %v", c.Service, op, errors.Unwrap(err))
+						return Response{}, fmt.Errorf("%s: %s: response is not the expected JSON: %s", c.Service, op, jsonProblem(err))
 					}
 				}
 				return Response{StatusCode: resp.StatusCode, Header: resp.Header}, nil
@@ -184,6 +184,22 @@ func (c *Caller) Do(ctx context.Context, op string, req Request, out any) (Respo
 		}
 		backoff = min(backoff*2, 8*time.Second)
 	}
+}
+
+// jsonProblem says why a 2xx body did not decode, without quoting it: the body may hold a
+// token. (errors.Unwrap of a *json.SyntaxError is nil, which printed as "<nil>".)
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	case errors.As(err, &te) && te.Field != "":
+		return fmt.Sprintf("field %q is not a %s", te.Field, te.Type)
+	case errors.As(err, &te):
+		return fmt.Sprintf("the body is not a %s", te.Type)
+	}
+	return "not valid JSON"
 }
 
 func (c *Caller) now() time.Time {
