@@ -70,9 +70,11 @@ type Rotator struct {
 	Metrics *metrics.Emitter
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// SourceTTL is how long a source secret and the upstream session built from it are reused
-	// within one warm Lambda environment (the four steps of a rotation usually run in the same
-	// one). Zero means 2 minutes; negative disables reuse.
+	// SourceTTL bounds how long a source secret and the upstream session built from it are
+	// reused within one warm Lambda environment. Reuse never crosses rotations: the cache is keyed
+	// by the rotation's version id, so a credential a person just staged in the source secret
+	// (GHCR's next PAT, a changed password) is read afresh by the next rotation. Zero means
+	// 2 minutes; negative disables reuse.
 	SourceTTL time.Duration
 
 	mu        sync.Mutex
@@ -473,7 +475,7 @@ func (r *Rotator) remember(arn, versionID string, v ptcsecret.Value) {
 
 // upstreamFor builds (or reuses) the upstream from the source secret.
 func (r *Rotator) upstreamFor(ctx context.Context, st *stepState) (upstream.Upstream, error) {
-	key := st.upstream + "\x00" + st.source + "\x00" + st.registry
+	key := st.upstream + "\x00" + st.source + "\x00" + st.registry + "\x00" + st.ev.ClientRequestToken
 	ttl := r.SourceTTL
 	if ttl == 0 {
 		ttl = 2 * time.Minute
