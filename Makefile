@@ -46,6 +46,12 @@ bin/aws-lambda-rie: tools.mod tools.sum
 e2e: bin/aws-lambda-rie
 	GOOS= GOARCH= PTC_RIE_BIN=$(CURDIR)/bin/aws-lambda-rie $(GO) test -count=1 ./tests/e2e/
 
+## demo: the whole story on this machine, no AWS account: four registries provisioned, rotated,
+## validated and deleted through the real bootstraps under aws-lambda-rie (internal/cmd/demo)
+.PHONY: demo
+demo: bin/aws-lambda-rie
+	GOOS= GOARCH= $(GO) run ./internal/cmd/demo -rie $(CURDIR)/bin/aws-lambda-rie
+
 ## lint: go vet, and cfn-lint on the template and examples when they exist
 lint: vet
 	@if [ -f template.yaml ]; then cfn-lint template.yaml examples/*.yaml; fi
@@ -55,7 +61,30 @@ vet:
 
 ## bench: the benchmarks behind BENCHMARKS.md
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	GO=$(GO) ./scripts/bench.sh
+
+## fuzz: every fuzz target for $(FUZZTIME) each, one at a time (go test allows one -fuzz target
+## per run); `make test` already runs their seed corpora. See docs/fuzzing.md.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := \
+	rotation:FuzzHandle \
+	customresource:FuzzValidate customresource:FuzzResponseBody \
+	provision:FuzzParseProperties provision:FuzzPropertyStrings provision:FuzzValidateSchedule provision:FuzzPhysicalID \
+	upstream:FuzzDecodeSource \
+	upstream/dockerhub:FuzzParseSource upstream/dockerhub:FuzzTokenAPI \
+	upstream/acr:FuzzParseSource upstream/acr:FuzzTokenAPI \
+	upstream/ghcr:FuzzParseSource upstream/ghcr:FuzzVerifyAPI \
+	upstream/gitlab:FuzzParseSource upstream/gitlab:FuzzTokenAPI \
+	upstream/httpapi:FuzzDo upstream/httpapi:FuzzRedactURL \
+	registryauth:FuzzCheck \
+	ptcsecret:FuzzParse ptcsecret:FuzzLabel
+.PHONY: fuzz
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=./internal/$${t%%:*}; name=$${t##*:}; \
+	  echo "== $$name ($$pkg)"; \
+	  GOOS= GOARCH= $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 ## package: zips ready to upload (bootstrap at the zip root, as provided.al2023 wants)
 package: build

@@ -128,11 +128,13 @@ func fuzzCheckProperties(t *testing.T, raw map[string]any, all map[string]upstre
 var (
 	fuzzRateRE = regexp.MustCompile(`^rate\(([0-9]+) (hour|hours|day|days)\)$`)
 	fuzzCronRE = regexp.MustCompile(`^cron\((.+)\)$`)
+	// One minute of the hour: the rotation window opens once per matching hour.
+	fuzzMinuteRE = regexp.MustCompile(`^([0-9]|[1-5][0-9]|0[0-9])$`)
 )
 
 // fuzzScheduleOK restates the schedule rules: rate(N unit) between 4 hours and 1000 days
 // (singular unit exactly for 1), or a six-field cron with one "?" among day-of-month and
-// day-of-week, a single minute, and listed hours at least 4 apart.
+// day-of-week, a single minute (0-59), and listed hours at least 4 apart.
 func fuzzScheduleOK(s string) bool {
 	if m := fuzzRateRE.FindStringSubmatch(s); m != nil {
 		n, _ := new(big.Int).SetString(m[1], 10)
@@ -148,7 +150,7 @@ func fuzzScheduleOK(s string) bool {
 		return false
 	}
 	f := strings.Fields(m[1])
-	if len(f) != 6 || (f[2] == "?") == (f[4] == "?") || strings.ContainsAny(f[0], "*/,-") {
+	if len(f) != 6 || (f[2] == "?") == (f[4] == "?") || !fuzzMinuteRE.MatchString(f[0]) {
 		return false
 	}
 	if f[1] == "*" || strings.Contains(f[1], "-") {

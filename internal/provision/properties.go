@@ -214,6 +214,8 @@ func parseTags(v any) (map[string]string, error) {
 var (
 	rateRE = regexp.MustCompile(`^rate\((\d+) (hour|hours|day|days)\)$`)
 	cronRE = regexp.MustCompile(`^cron\((.+)\)$`)
+	// minuteRE is one minute, 0-59.
+	minuteRE = regexp.MustCompile(`^[0-5]?[0-9]$`)
 )
 
 // ValidateSchedule checks a Secrets Manager rotation schedule: rate(N hours|days) at least 4
@@ -221,7 +223,10 @@ var (
 // fire more often than every 4 hours.
 func ValidateSchedule(s string) error {
 	if m := rateRE.FindStringSubmatch(s); m != nil {
-		n, _ := strconv.Atoi(m[1])
+		n, err := strconv.Atoi(m[1])
+		if err != nil || n > 1000*24 { // also keeps n*24 from overflowing into the allowed range
+			return fmt.Errorf("%q: at most 1000 days", s)
+		}
 		hours := n
 		if strings.HasPrefix(m[2], "day") {
 			hours = n * 24
@@ -252,8 +257,8 @@ func ValidateSchedule(s string) error {
 	if gap := minHourGap(f[1]); gap >= 0 && gap < 4 {
 		return fmt.Errorf("%q: fires every %d hours; Secrets Manager rotates at most every 4 hours", s, gap)
 	}
-	if f[0] == "*" || strings.Contains(f[0], "/") || strings.Contains(f[0], ",") || strings.Contains(f[0], "-") {
-		return fmt.Errorf("%q: the minutes field must be one value: rotation runs once per matching hour", s)
+	if !minuteRE.MatchString(f[0]) { // "*", lists, ranges, steps and junk such as "0*" alike
+		return fmt.Errorf("%q: the minutes field must be one value (0-59): rotation runs once per matching hour", s)
 	}
 	return nil
 }

@@ -172,7 +172,10 @@ func classifyStatus(registry string, code int) error {
 func classify(registry string, err error, cred Credential) error {
 	var terr *transport.Error
 	if errors.As(err, &terr) {
-		e := classifyStatus(registry, terr.StatusCode).(*Error)
+		e, ok := classifyStatus(registry, terr.StatusCode).(*Error)
+		if !ok { // a 2xx the handshake did not expect (GET /v2/ answering 204): nil, not an *Error
+			e = &Error{Registry: registry, Kind: ErrProtocol, Detail: fmt.Sprintf("HTTP %d", terr.StatusCode)}
+		}
 		if len(terr.Errors) > 0 {
 			e.Detail += ": " + scrub(terr.Errors[0].Message, cred)
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -105,7 +106,7 @@ func FuzzHandle(f *testing.F) {
 			planted = append(planted, v.AccessToken)
 		}
 		for _, p := range planted {
-			if strings.Contains(inputs, p) || strings.Contains(fuzzDescribeText, p) {
+			if len(strings.TrimSpace(p)) < 6 || strings.Contains(inputs, p) || strings.Contains(fuzzDescribeText, p) {
 				continue
 			}
 			if err != nil && strings.Contains(err.Error(), p) {
@@ -256,13 +257,20 @@ func fuzzNewSM(ev rotation.Event, tagsJSON, stagesJSON []byte, source, pendingVa
 	}
 	var overStages map[string][]string
 	if json.Unmarshal(stagesJSON, &overStages) == nil {
-		for id, st := range overStages {
-			if v, ok := sm.versions[id]; ok {
-				v.stages = st
-				continue
+		// In id order, and moving each label as Secrets Manager does: a staging label is on at
+		// most one version.
+		for _, id := range slices.Sorted(maps.Keys(overStages)) {
+			v, ok := sm.versions[id]
+			if !ok {
+				val := cur
+				v = &fuzzVersion{value: &val}
+				sm.versions[id] = v
 			}
-			val := cur
-			sm.versions[id] = &fuzzVersion{stages: st, value: &val}
+			v.stages = nil
+			for _, st := range slices.Compact(slices.Sorted(slices.Values(overStages[id]))) {
+				sm.detach(st)
+				v.stages = append(v.stages, st)
+			}
 		}
 	}
 	return sm

@@ -18,8 +18,9 @@ func DecodeSource(raw []byte, registry string, dst any) error {
 	if err := dec.Decode(dst); err != nil {
 		return fmt.Errorf("%s source secret: %s", registry, describeJSONError(err))
 	}
-	if dec.More() {
-		return fmt.Errorf("%s source secret: more than one JSON value; store exactly one object", registry)
+	// More alone misses a stray "}" or "]" after the object; any token there is one too many.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s source secret: more than one JSON value (or text after the object); store exactly one object", registry)
 	}
 	return nil
 }

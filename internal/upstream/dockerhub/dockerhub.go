@@ -83,7 +83,7 @@ func ParseSource(raw []byte) (Source, error) {
 		s.Scope = DefaultScope
 	}
 	if !validScopes[s.Scope] {
-		return Source{}, fmt.Errorf("docker-hub source secret: field \"scope\" is %q; use one of repo:public_read, repo:read, repo:write, repo:admin", s.Scope)
+		return Source{}, errors.New(`docker-hub source secret: field "scope" is not a Docker Hub token scope; use one of repo:public_read, repo:read, repo:write, repo:admin`)
 	}
 	if s.OrgResourcePath == "" {
 		s.OrgResourcePath = DefaultOrgResourcePath
