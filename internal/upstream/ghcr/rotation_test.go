@@ -544,3 +544,34 @@ func sorted(m map[string][]string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestWarmEnvironmentSeesANewlyStagedPAT: one warm Lambda environment (one Rotator) runs two
+// rotations back to back with a PAT staged in between. The second must promote the new PAT, not
+// the one the environment read for the first rotation (a source-secret cache that outlived its
+// rotation once did exactly that).
+func TestWarmEnvironmentSeesANewlyStagedPAT(t *testing.T) {
+	f, _ := newFixture(t)
+	r := f.Rotator()
+	rotateWith := func() string {
+		t.Helper()
+		token := f.Begin()
+		for _, s := range rotationtest.Steps {
+			if err := f.StepWith(r, s, token); err != nil {
+				t.Fatalf("%s: %v", s, err)
+			}
+		}
+		return token
+	}
+	second := f.pat([]string{"read:packages"}, 60*24*time.Hour)
+	f.stage(f.sourceJSON(second.Value))
+	rotateWith()
+	third := f.pat([]string{"read:packages"}, 60*24*time.Hour)
+	f.stage(f.sourceJSON(third.Value))
+	v := rotateWith()
+	if cur := f.Value(v); cur.AccessToken != third.Value {
+		t.Fatal("the warm environment promoted the PAT it had read for the previous rotation")
+	}
+	_, cur := f.Current()
+	f.mustLogIn(cur, "AWSCURRENT")
+	f.assertNoLeak()
+}
