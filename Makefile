@@ -54,7 +54,7 @@ demo: bin/aws-lambda-rie
 
 ## lint: go vet, and cfn-lint on the template and examples when they exist
 lint: vet
-	@if [ -f template.yaml ]; then cfn-lint template.yaml examples/*.yaml; fi
+	cfn-lint template.yaml examples/*.yaml && echo "cfn-lint: template.yaml and examples pass"
 
 vet:
 	$(GO) vet ./...
@@ -90,7 +90,7 @@ fuzz:
 package: build
 	@for f in $(FUNCTIONS); do \
 	  if [ -f $(DIST)/$$f/bootstrap ]; then \
-	    (cd $(DIST)/$$f && rm -f ../$$f-$(GOARCH).zip && zip -q -X ../$$f-$(GOARCH).zip bootstrap) && ls -l $(DIST)/$$f-$(GOARCH).zip; \
+	    GOOS= GOARCH= $(GO) run ./internal/cmd/lambdazip -o $(DIST)/$$f-$(GOARCH).zip $(DIST)/$$f/bootstrap && ls -l $(DIST)/$$f-$(GOARCH).zip; \
 	  fi; \
 	done
 
