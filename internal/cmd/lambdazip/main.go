@@ -54,7 +54,7 @@ func pack(out, bootstrap string) (err error) {
 	if _, err := io.Copy(w, in); err != nil {
 		return err
 	}
-	if err := errors.Join(zw.Close(), tmp.Close()); err != nil {
+	if err := errors.Join(zw.Close(), tmp.Close(), os.Chmod(tmp.Name(), 0o644)); err != nil {
 		return err
 	}
 	return os.Rename(tmp.Name(), out)
