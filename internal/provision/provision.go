@@ -264,6 +264,14 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 		if props.UpstreamRepositoryPrefix != "" {
 			in.UpstreamRepositoryPrefix = aws.String(props.UpstreamRepositoryPrefix)
 		}
+		// K3: registered before the call; deletes the rule only while it reads our secret.
+		u.add("delete pull-through cache rule "+props.EcrRepositoryPrefix, func(ctx context.Context) error {
+			r, err := p.describeRule(ctx, props.EcrRepositoryPrefix)
+			if err != nil || r == nil || ptcsecret.NameFromARN(aws.ToString(r.CredentialArn)) != props.SecretName {
+				return err
+			}
+			return p.deleteRule(ctx, props.EcrRepositoryPrefix)
+		})
 		if _, err := p.ECR.CreatePullThroughCacheRule(ctx, in); err != nil {
 			var exists *ecrtypes.PullThroughCacheRuleAlreadyExistsException
 			if errors.As(err, &exists) {
@@ -271,9 +279,6 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 			}
 			return Result{}, fmt.Errorf("creating the pull-through cache rule for %q: %w", props.EcrRepositoryPrefix, err)
 		}
-		u.add("delete pull-through cache rule "+props.EcrRepositoryPrefix, func(ctx context.Context) error {
-			return p.deleteRule(ctx, props.EcrRepositoryPrefix)
-		})
 		log.Info("created pull-through cache rule")
 	}
 
@@ -302,8 +307,34 @@ func (p *Provisioner) createSecret(ctx context.Context, st stack, owner string, 
 	}
 	key := ptcsecret.Key(st.region, st.account, props.SecretName)
 	version := newVersionID()
-	minted, err := up.Mint(ctx, upstream.MintRequest{SecretName: props.SecretName, VersionID: version, Label: ptcsecret.Label(key, version)})
+	// K1: no secret of this name exists (create checked), so every token labelled for it is an
+	// orphan of a Create that died between minting and CreateSecret: revoke them first.
+	stale, err := up.Tokens(ctx, ptcsecret.LabelPrefix(key))
 	if err != nil {
+		return "", fmt.Errorf("listing %s tokens left by an earlier attempt: %w", props.UpstreamRegistry, err)
+	}
+	for _, t := range stale {
+		if err := up.Revoke(ctx, t); err != nil {
+			return "", fmt.Errorf("revoking %s token %s left by an earlier attempt: %w", props.UpstreamRegistry, t.Label, err)
+		}
+		log.Info("revoked token left by an earlier attempt", "token_label", t.Label, "token_id", t.ID)
+	}
+	label := ptcsecret.Label(key, version)
+	minted, err := up.Mint(ctx, upstream.MintRequest{SecretName: props.SecretName, VersionID: version, Label: label})
+	if err != nil {
+		// K3: the upstream may have minted before its answer was lost.
+		u.add("revoke token "+label, func(ctx context.Context) error {
+			toks, err := up.Tokens(ctx, label)
+			if err != nil {
+				return err
+			}
+			for _, t := range toks {
+				if err := up.Revoke(ctx, t); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 		return "", fmt.Errorf("minting the first %s token: %w", props.UpstreamRegistry, err)
 	}
 	if minted.Token.ID != "" {
@@ -318,6 +349,19 @@ func (p *Provisioner) createSecret(ctx context.Context, st stack, owner string, 
 	if err != nil {
 		return "", fmt.Errorf("%s returned an unusable credential: %w", props.UpstreamRegistry, err)
 	}
+	// K3: registered before the call, so a lost answer is undone too; it deletes only the
+	// secret holding this attempt's version.
+	u.add("delete secret "+props.SecretName, func(ctx context.Context) error {
+		d, err := p.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(props.SecretName)})
+		if err != nil {
+			return ignoreNotFound(err)
+		}
+		if _, ours := d.VersionIdsToStages[version]; !ours || checkOwner(d, owner) != nil {
+			return nil
+		}
+		_, err = p.SM.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: d.ARN, ForceDeleteWithoutRecovery: aws.Bool(true)})
+		return ignoreNotFound(err)
+	})
 	out, err := p.SM.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 		Name:               aws.String(props.SecretName),
 		ClientRequestToken: aws.String(version),
@@ -330,10 +374,6 @@ func (p *Provisioner) createSecret(ctx context.Context, st stack, owner string, 
 		return "", fmt.Errorf("creating secret %s: %w", props.SecretName, err)
 	}
 	arn := aws.ToString(out.ARN)
-	u.add("delete secret "+props.SecretName, func(ctx context.Context) error {
-		_, err := p.SM.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(arn), ForceDeleteWithoutRecovery: aws.Bool(true)})
-		return ignoreNotFound(err)
-	})
 	for _, stage := range minted.Stages {
 		if _, err := p.SM.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 			SecretId: aws.String(arn), VersionStage: aws.String(stage), MoveToVersionId: aws.String(version),
@@ -459,9 +499,17 @@ func replacementChanges(old, props Properties, oldPrefix, oldName string) []stri
 func (p *Provisioner) Delete(ctx context.Context, req Request) (Result, error) {
 	prefix, name, ok := ParsePhysicalID(req.PhysicalID)
 	log := p.log().With("request", "Delete", "physical_id", req.PhysicalID)
+	var orphanProps *Properties
 	if !ok {
-		log.Info("nothing to delete: the physical id owns nothing (a failed Create)")
-		return Result{PhysicalID: req.PhysicalID}, nil
+		// K2: an id this provisioner did not make — a failed Create's, or one CloudFormation
+		// made up for a Create that never answered. Such a Create may have left a set: find it
+		// by the properties, and remove it only if its owner tag names this very resource.
+		props, err := ParseProperties(req.Properties, p.Providers)
+		if err != nil {
+			log.Info("nothing to delete: the physical id owns nothing (a failed Create)")
+			return Result{PhysicalID: req.PhysicalID}, nil
+		}
+		prefix, name, orphanProps = props.EcrRepositoryPrefix, props.SecretName, &props
 	}
 	st, err := parseStack(req.StackID)
 	if err != nil {
@@ -490,7 +538,13 @@ func (p *Provisioner) Delete(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if rule != nil {
+	switch {
+	case rule == nil:
+	case orphanProps != nil && secret == nil:
+		// Found by properties alone, with no secret of ours to prove it: a rule reading a
+		// missing secret may be someone else's broken rule.
+		log.Warn("a rule for this prefix exists but no secret of ours proves it ours: left alone", "ecr_prefix", prefix)
+	default:
 		if ptcsecret.NameFromARN(aws.ToString(rule.CredentialArn)) == name {
 			if err := p.deleteRule(ctx, prefix); err != nil {
 				return Result{}, err
@@ -501,6 +555,9 @@ func (p *Provisioner) Delete(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 	if secret == nil {
+		if orphanProps != nil {
+			p.revokeOrphans(ctx, st, *orphanProps, log)
+		}
 		log.Info("secret already gone", "secret", name)
 		return Result{PhysicalID: req.PhysicalID}, nil
 	}
@@ -522,6 +579,30 @@ func (p *Provisioner) Delete(ctx context.Context, req Request) (Result, error) {
 	}
 	log.Info("deleted secret", "secret", name, "recovery_window_days", recovery)
 	return Result{PhysicalID: req.PhysicalID}, nil
+}
+
+// revokeOrphans revokes tokens a Create that never finished may have minted for a secret that
+// does not exist. It is best effort: this Delete answers for a Create that owns nothing, and
+// must not keep a stack from rolling back because, say, the source secret that made the Create
+// fail is still unreadable; what it cannot revoke expires with the token.
+func (p *Provisioner) revokeOrphans(ctx context.Context, st stack, props Properties, log *slog.Logger) {
+	up, err := p.upstream(ctx, props)
+	if err != nil {
+		log.Warn("could not check for tokens left by the failed Create", "error", err.Error())
+		return
+	}
+	tokens, err := up.Tokens(ctx, ptcsecret.LabelPrefix(ptcsecret.Key(st.region, st.account, props.SecretName)))
+	if err != nil {
+		log.Warn("could not list tokens left by the failed Create", "error", err.Error())
+		return
+	}
+	for _, t := range tokens {
+		if err := up.Revoke(ctx, t); err != nil {
+			log.Warn("could not revoke a token left by the failed Create; it expires on its own", "token_label", t.Label, "error", err.Error())
+			continue
+		}
+		log.Info("revoked token left by the failed Create", "token_label", t.Label, "token_id", t.ID)
+	}
 }
 
 // revokeAll revokes every token labelled for the secret.

@@ -308,7 +308,8 @@ func (r *Rotator) createSecret(ctx context.Context, st *stepState) error {
 		in.RotationToken = aws.String(st.ev.RotationToken)
 	}
 	if _, err := r.SM.PutSecretValue(ctx, in); err != nil {
-		r.undoMint(ctx, st, up, minted.Token)
+		// K4: no undo — the value may have been stored though the answer was lost; the retry's
+		// createSecret revokes this label's token if the version holds no value.
 		return fmt.Errorf("storing the new token as AWSPENDING of %s: %w", st.name, err)
 	}
 	r.remember(st.arn, token, minted.Credential)
