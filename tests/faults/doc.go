@@ -1,0 +1,14 @@
+// Package faults is a fault-injection matrix over every external HTTP call the rotator and the
+// provisioner make: Secrets Manager (moto_server), ECR (the ecrptc emulator) and each upstream's
+// token API and registry login (the emulators under internal/emulators).
+//
+// One counting http.RoundTripper sits under every client of a scenario. A fault-free dry run
+// learns the N calls the scenario makes; then, for every call k = 1..N and every fault kind
+// (an error answer in the API's own format, a 5xx, a connection reset, a hang until the
+// deadline, and the process dying right after the call succeeded), the scenario runs again with
+// that one fault, is retried the way Secrets Manager or CloudFormation would retry it, and the
+// invariants in docs/reliability.md are checked after the fault, after the retry and at the end.
+//
+// Everything lives in the _test.go files; this file only names the package.
+// PTC_WRITE_MATRIX=<path> makes the test write the matrix as a markdown table.
+package faults

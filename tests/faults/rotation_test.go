@@ -1,0 +1,284 @@
+package faults
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
+	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
+	"github.com/ptc-credentials/ptc-credentials/internal/rotationtest"
+	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/acr"
+)
+
+// Deadlines of one rotation step (a Lambda invocation): the normal one, and the short one the
+// step a hang fault hits gets.
+const (
+	stepDeadline     = 30 * time.Second
+	stepHangDeadline = 500 * time.Millisecond
+)
+
+// TestRotationFaults is scenario 1: a full rotation per registry, one fault per case.
+func TestRotationFaults(t *testing.T) {
+	t.Parallel()
+	for _, reg := range Registries {
+		name := "rotation-" + reg
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var dryOutcome Outcome
+			dry := runRotation(t, reg, Call{}, "", 0, true, &dryOutcome)
+			info := &scenarioInfo{
+				name:  name,
+				doc:   fmt.Sprintf("A full four-step rotation of a managed secret for %s (the four steps in one warm Lambda environment, as Secrets Manager usually runs them).", reg),
+				calls: dry.calls, kinds: Kinds,
+				invs: map[int]string{1: string(rotation.CreateSecret), 2: string(rotation.SetSecret), 3: string(rotation.TestSecret), 4: string(rotation.FinishSecret)},
+			}
+			recordScenario(info)
+			for _, c := range dry.calls {
+				t.Logf("call %d (%s): %s", c.N, info.invs[c.Inv], c.Op)
+			}
+			if dryOutcome != Absorbed {
+				t.Fatalf("the fault-free rotation did not finish: %s", dryOutcome)
+			}
+			for _, c := range dry.calls {
+				for _, kind := range Kinds {
+					t.Run(fmt.Sprintf("call-%d-%s", c.N, kind), func(t *testing.T) {
+						t.Parallel()
+						var outcome Outcome
+						var note string
+						recordCell(t, name, c.N, kind, &outcome, &note)
+						runCase(t, name, c, kind, &note, func(tb testing.TB) {
+							res := withHangRetry(kind, stepHangDeadline, func(hang time.Duration, last bool) rotationResult {
+								return runRotation(tb, reg, c, kind, hang, last, &outcome)
+							})
+							checkSequence(tb, dry.calls, res.calls, res.fired, c.N)
+						})
+					})
+				}
+			}
+		})
+	}
+}
+
+type rotationResult struct {
+	outcome Outcome
+	calls   []Call
+	fired   *Call
+}
+
+// runRotation sets up a managed secret, runs one rotation with a fault at call at (none when
+// at.N is 0), retries it as Secrets Manager does, runs one more fault-free rotation, and checks
+// the invariants after the fault, after the retry and at the end.
+func runRotation(t testing.TB, reg string, at Call, kind Kind, hangDeadline time.Duration, last bool, outcome *Outcome) rotationResult {
+	t.Helper()
+	inj := NewInjector()
+	f := newRegFixture(t, inj, reg)
+	h := f.h
+	f.stage()
+	oldCurrent, _ := h.Current()
+	token := h.Begin()
+	sm := faultySM(inj, moto.Endpoint)
+	newRotator := func() *rotation.Rotator {
+		return &rotation.Rotator{
+			SM: sm, Providers: map[string]upstream.Provider{reg: h.Cfg.Provider}, HTTPClient: inj.Client(),
+			Logger:  slog.New(slog.NewJSONHandler(h.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			Metrics: &metrics.Emitter{W: h.EMF},
+		}
+	}
+
+	// The faulted attempt: the four steps in one warm environment, stopping at the first
+	// failure as Secrets Manager does; a death ends the environment.
+	if at.N > 0 {
+		inj.Arm(at, kind)
+	}
+	inj.Counting(true)
+	res := rotationResult{outcome: Absorbed}
+	r := newRotator()
+	for i, step := range rotationtest.Steps {
+		inv := i + 1
+		inj.Begin(inv)
+		hang := kind == Hang && inv == at.Inv
+		ctx, cancel := invocationContext(hang, stepDeadline, hangDeadline)
+		err := r.Handle(ctx, rotation.Event{Step: step, SecretID: h.ARN, ClientRequestToken: token, RotationToken: "rotation-token-" + rotationtest.NewID()})
+		cancel()
+		inj.Freeze()
+		if hang && !last && inj.Fired() == nil {
+			panic(errRerun("the short deadline ran out before the faulted call"))
+		}
+		if err != nil {
+			h.Errs = append(h.Errs, err)
+		}
+		if inj.Dead() || (err != nil && strings.Contains(err.Error(), deathText)) {
+			res.outcome = Died
+			break
+		}
+		if err != nil {
+			res.outcome = Failed
+			break
+		}
+	}
+	inj.Counting(false)
+	inj.Disarm()
+	inj.Begin(0)
+	res.calls, res.fired = inj.Calls(), inj.Fired()
+	*outcome = res.outcome
+	if u := inj.Unbounded(); len(u) > 0 {
+		t.Errorf("calls without a deadline (a hang would last until the Lambda timeout): %v", u)
+	}
+	f.checkCurrent("after the faulted attempt", "")
+
+	if res.outcome != Absorbed {
+		// Secrets Manager retries the whole rotation with the same token, from createSecret,
+		// each time in a fresh environment.
+		done := false
+		for attempt := 1; attempt <= 3 && !done; attempt++ {
+			r := newRotator()
+			done = true
+			for _, step := range rotationtest.Steps {
+				if err := h.StepWith(r, step, token); err != nil {
+					t.Logf("retry %d: %s: %v", attempt, step, err)
+					done = false
+					break
+				}
+			}
+		}
+		if !done {
+			t.Fatalf("three fault-free retries did not finish the rotation (the faulted attempt %s)", res.outcome)
+		}
+	}
+	f.checkCurrent("after the retry", token)
+	if prev := testenv.VersionWith(h.Stages(), "AWSPREVIOUS"); prev != oldCurrent {
+		t.Errorf("after the retry AWSPREVIOUS is %q, want the old current %s", prev, oldCurrent)
+	}
+
+	// One more fault-free rotation.
+	f.stage()
+	final := h.Rotate()
+	f.checkCurrent("after the final rotation", final)
+	if prev := testenv.VersionWith(h.Stages(), "AWSPREVIOUS"); prev != token {
+		t.Errorf("after the final rotation AWSPREVIOUS is %q, want the rotated version %s", prev, token)
+	}
+	f.checkStagesAtRest(final, token)
+	f.checkUpstream(final, token)
+	h.AssertNoLeak(f.planted()...)
+	return res
+}
+
+// checkCurrent asserts exactly one version carries AWSCURRENT, it logs in at the registry, and
+// (when want is set) it is version want.
+func (f *regFixture) checkCurrent(when, want string) {
+	f.t.Helper()
+	var currents []string
+	for id, st := range f.h.Stages() {
+		if slices.Contains(st, "AWSCURRENT") {
+			currents = append(currents, id)
+		}
+	}
+	if len(currents) != 1 {
+		f.t.Fatalf("%s: %d versions carry AWSCURRENT: %v", when, len(currents), f.h.Stages())
+	}
+	if want != "" && currents[0] != want {
+		f.t.Fatalf("%s: AWSCURRENT is version %s, want %s", when, currents[0], want)
+	}
+	if err := f.loginErr(f.h.Value(currents[0])); err != nil {
+		f.t.Fatalf("%s: AWSCURRENT does not log in: %v", when, err)
+	}
+}
+
+// checkStagesAtRest asserts the stages a finished rotation leaves: AWSCURRENT and AWSPREVIOUS
+// on one version each, AWSPENDING on none but the current one (elsewhere it would block the
+// next RotateSecret), and each ACR slot label on at most one version.
+func (f *regFixture) checkStagesAtRest(current, previous string) {
+	f.t.Helper()
+	count := map[string][]string{}
+	for id, st := range f.h.Stages() {
+		for _, s := range st {
+			count[s] = append(count[s], id)
+		}
+	}
+	if got := count["AWSCURRENT"]; len(got) != 1 || got[0] != current {
+		f.t.Errorf("AWSCURRENT is on %v, want [%s]", got, current)
+	}
+	if got := count["AWSPREVIOUS"]; len(got) != 1 || got[0] != previous {
+		f.t.Errorf("AWSPREVIOUS is on %v, want [%s]", got, previous)
+	}
+	if got := count["AWSPENDING"]; len(got) > 1 || (len(got) == 1 && got[0] != current) {
+		f.t.Errorf("AWSPENDING is left on %v (current %s): the next rotation would be refused", got, current)
+	}
+	for _, l := range []string{acr.StagePassword1, acr.StagePassword2} {
+		if len(count[l]) > 1 {
+			f.t.Errorf("ACR slot label %s is on %d versions", l, len(count[l]))
+		}
+	}
+}
+
+// checkUpstream asserts that after a successful rotation only the current and previous
+// versions hold a live upstream credential.
+func (f *regFixture) checkUpstream(current, previous string) {
+	f.t.Helper()
+	switch {
+	case f.hub != nil, f.gl != nil:
+		got := f.upstreamVersions()
+		if !slices.Contains(got, current) {
+			f.t.Errorf("no upstream token is labelled for AWSCURRENT %s (have %v)", current, got)
+		}
+		for _, v := range got {
+			if v != current && v != previous {
+				f.t.Errorf("upstream token of version %s is left over (current %s, previous %s)", v, current, previous)
+			}
+		}
+		if n := len(got); n > 2 {
+			f.t.Errorf("%d upstream tokens for the secret, want at most 2 (current and previous): %v", n, got)
+		}
+	case f.az != nil:
+		cur, prev := f.h.Value(current).AccessToken, f.h.Value(previous).AccessToken
+		// The slot label on AWSCURRENT must name the slot holding its password: the next
+		// rotation regenerates the other slot.
+		slot := ""
+		for _, l := range f.h.Stages()[current] {
+			if l == acr.StagePassword1 {
+				slot = acr.Password1
+			}
+			if l == acr.StagePassword2 {
+				slot = acr.Password2
+			}
+		}
+		if slot == "" || f.az.Passwords(acrToken)[slot].Value != cur {
+			f.t.Errorf("AWSCURRENT's slot label names %q, which does not hold its password: the next rotation would overwrite the password in use", slot)
+		}
+		pw := f.acrPasswords()
+		if !slices.Contains(pw, cur) {
+			f.t.Error("no ACR password slot holds AWSCURRENT's password")
+		}
+		for _, p := range pw {
+			if p != cur && p != prev {
+				f.t.Error("an ACR password slot holds a password that is neither AWSCURRENT's nor AWSPREVIOUS's")
+			}
+		}
+	case f.gh != nil:
+		// Nothing is minted or revoked: GitHub has exactly the PATs the person created.
+		toks := f.gh.Tokens()
+		if len(toks) != len(f.pats) {
+			f.t.Errorf("GitHub has %d tokens, the person created %d", len(toks), len(f.pats))
+		}
+		for _, tk := range toks {
+			if tk.Revoked {
+				f.t.Error("a person's PAT was revoked")
+			}
+		}
+	}
+}
+
+// putSource replaces the source secret's value.
+func putSource(h *rotationtest.Harness, doc string) error {
+	_, err := h.SM.PutSecretValue(h.Ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(h.SourceARN), SecretString: aws.String(doc)})
+	return err
+}
