@@ -1,0 +1,241 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
+	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+)
+
+// TestFakeSMAgreesWithMoto: the benchmarks report the rotator against FakeSM as "the rotator's
+// own cost", which is honest only if the rotator makes the same calls and ends in the same
+// state against both. Three rotations per registry (the third revokes a token), warm and cold.
+func TestFakeSMAgreesWithMoto(t *testing.T) {
+	ctx := testenv.Context(t)
+	for _, name := range Registries {
+		for _, warm := range []bool{true, false} {
+			t.Run(name+map[bool]string{true: "/warm", false: "/cold"}[warm], func(t *testing.T) {
+				type outcome struct {
+					calls    map[string]int
+					upstream int
+					layout   []string
+				}
+				var got []outcome
+				for _, be := range backends() {
+					reg, err := NewRegistry(name, RegistryOptions{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer reg.Close()
+					m, err := Setup(ctx, be, reg, 0, "")
+					if err != nil {
+						t.Fatalf("%s: %v", be.Name(), err)
+					}
+					counts := &Counts{}
+					newEnv := func() *rotation.Rotator { return NewRotator(CountingSM{Inner: be.SM(), Counts: counts}) }
+					var tokens []string
+					for i := range 3 {
+						token := NewID()
+						if err := be.Begin(ctx, m.ARN, token); err != nil {
+							t.Fatalf("%s: %v", be.Name(), err)
+						}
+						if i == 2 {
+							counts.Reset()
+							reg.Meter.Reset()
+						}
+						if err := RunSteps(ctx, m.ARN, token, warm, newEnv); err != nil {
+							t.Fatalf("%s rotation %d: %v", be.Name(), i+1, err)
+						}
+						tokens = append(tokens, token)
+					}
+					if cur, err := CurrentVersion(ctx, be, m.ARN); err != nil || cur != tokens[2] {
+						t.Fatalf("%s: AWSCURRENT is %s (%v), want %s", be.Name(), cur, err, tokens[2])
+					}
+					got = append(got, outcome{counts.Snapshot(), reg.Meter.Total(), stageLayout(t, ctx, be, m.ARN, tokens)})
+				}
+				moto, fake := got[0], got[1]
+				if !mapsEqual(moto.calls, fake.calls) || moto.upstream != fake.upstream {
+					t.Errorf("moto: SM %v, %d upstream calls; fake: SM %v, %d upstream calls", moto.calls, moto.upstream, fake.calls, fake.upstream)
+				}
+				if !slices.Equal(moto.layout, fake.layout) {
+					t.Errorf("stage layout after three rotations: moto %v, fake %v", moto.layout, fake.layout)
+				}
+			})
+		}
+	}
+}
+
+// stageLayout describes the labels of the three rotations' versions (by index) and of any other
+// listed version, so moto and FakeSM can be compared without their ids.
+func stageLayout(t *testing.T, ctx context.Context, be Backend, arn string, tokens []string) []string {
+	t.Helper()
+	d, err := be.SM().DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for id, st := range d.VersionIdsToStages {
+		if len(st) == 0 {
+			continue // moto lists deprecated versions; AWS and FakeSM do not
+		}
+		st = slices.Clone(st)
+		slices.Sort(st)
+		who := "other"
+		if i := slices.Index(tokens, id); i >= 0 {
+			who = "rotation" + string(rune('1'+i))
+		}
+		out = append(out, who+"="+strings.Join(st, "+"))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func mapsEqual(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestFakeSMRules checks the Secrets Manager rules FakeSM keeps that a rotation relies on.
+func TestFakeSMRules(t *testing.T) {
+	ctx := context.Background()
+	f := NewFakeSM()
+	out, err := f.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("ecr-pullthroughcache/x"), ClientRequestToken: aws.String("v0-00000000000000000000000000000000"), SecretString: aws.String("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(out.ARN)
+	if _, err := ptcsecret.KeyFromARN(arn); err != nil {
+		t.Fatalf("ARN %s: %v", arn, err)
+	}
+	var nf *smtypes.ResourceNotFoundException
+	tests := []struct {
+		name string
+		do   func() error
+		want func(error) bool
+	}{
+		{"reading a stage the version lacks", func() error {
+			_, err := f.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionId: aws.String("v0-00000000000000000000000000000000"), VersionStage: aws.String("AWSPENDING")})
+			return err
+		}, func(err error) bool { return errors.As(err, &nf) }},
+		{"pending version without a value yet", func() error {
+			if err := f.BeginRotation(arn, "v1-00000000000000000000000000000000", true); err != nil {
+				return err
+			}
+			_, err := f.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionId: aws.String("v1-00000000000000000000000000000000"), VersionStage: aws.String("AWSPENDING")})
+			return err
+		}, func(err error) bool { return errors.As(err, &nf) }},
+		{"same token, other data", func() error {
+			for _, v := range []string{"b", "c"} {
+				if _, err := f.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(arn), ClientRequestToken: aws.String("v1-00000000000000000000000000000000"), SecretString: aws.String(v), VersionStages: []string{"AWSPENDING"}}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, func(err error) bool { var e *smtypes.ResourceExistsException; return errors.As(err, &e) }},
+		{"another rotation while one is pending", func() error {
+			return f.BeginRotation(arn, "v2-00000000000000000000000000000000", true)
+		}, func(err error) bool { var e *smtypes.InvalidRequestException; return errors.As(err, &e) }},
+		{"moving AWSCURRENT without naming its holder", func() error {
+			_, err := f.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(arn), VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: aws.String("v1-00000000000000000000000000000000")})
+			return err
+		}, func(err error) bool { var e *smtypes.InvalidParameterException; return errors.As(err, &e) }},
+		{"moving AWSCURRENT makes the old one AWSPREVIOUS", func() error {
+			_, err := f.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(arn), VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: aws.String("v1-00000000000000000000000000000000"), RemoveFromVersionId: aws.String("v0-00000000000000000000000000000000")})
+			if err != nil {
+				return err
+			}
+			d, _ := f.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+			if !slices.Equal(d.VersionIdsToStages["v0-00000000000000000000000000000000"], []string{"AWSPREVIOUS"}) {
+				return errors.New("old current is not AWSPREVIOUS")
+			}
+			return nil
+		}, func(err error) bool { return err == nil }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.do(); !tt.want(err) {
+				t.Fatalf("got %v", err)
+			}
+		})
+	}
+}
+
+// TestRateLimiterAndFaults checks the wrappers the scale simulation relies on.
+func TestRateLimiterAndFaults(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	api := func(*http.Request) Class { return ClassAPI }
+	m := &Meter{Classify: api, Next: &RateLimiter{Next: ok, Classify: api, Requests: 3, Window: time.Hour}}
+	var codes []int
+	var retryAfter string
+	for range 5 {
+		rec := httptest.NewRecorder()
+		m.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/x", nil))
+		codes = append(codes, rec.Code)
+		if rec.Code == http.StatusTooManyRequests {
+			retryAfter = rec.Header().Get("Retry-After")
+		}
+	}
+	if !slices.Equal(codes, []int{200, 200, 200, 429, 429}) || retryAfter == "" {
+		t.Fatalf("codes %v, Retry-After %q", codes, retryAfter)
+	}
+	if s := m.Snapshot(); s[KeyRateLimited] != 2 || s[KeyAPIAccepted] != 3 || s[KeyAPI] != 5 {
+		t.Fatalf("meter %v", s)
+	}
+
+	served := 0
+	count := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { served++; w.WriteHeader(http.StatusOK) })
+	f := &Meter{Classify: api, Next: &FaultInjector{Next: count, Fraction: 0.05, LostFraction: 0.5, Seed: 7}}
+	for range 4000 {
+		f.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/x", nil))
+	}
+	s := f.Snapshot()
+	if s[KeyInjected5xx] < 150 || s[KeyInjected5xx] > 250 || s[KeyLostResponse] == 0 || served != 4000-s[KeyInjected5xx]+s[KeyLostResponse] {
+		t.Fatalf("faults %v, served %d", s, served)
+	}
+}
+
+func TestPackageOf(t *testing.T) {
+	for sym, want := range map[string]string{
+		"github.com/aws/aws-sdk-go-v2/service/secretsmanager.(*Client).GetSecretValue": "github.com/aws/aws-sdk-go-v2/service/secretsmanager",
+		"type:*net/http.Client":                 "net/http",
+		"go:itab.*os.File,io.Reader":            "os",
+		"runtime.mallocgc":                      "runtime",
+		"go:func.*":                             "",
+		"type:map[string]int":                   "",
+		"gopkg.in/yaml%2ev3.(*parser).parse":    "gopkg.in/yaml%2ev3",
+		"slices.Sort[go.shape.[]string,string]": "slices",
+	} {
+		if got := PackageOf(sym); got != want {
+			t.Errorf("PackageOf(%q) = %q, want %q", sym, got, want)
+		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	s := Summarize([]float64{5, 1, 4, 2, 3})
+	if s.Median != 3 || s.Min != 1 || s.Max != 5 || s.N != 5 {
+		t.Fatalf("%+v", s)
+	}
+	if s := Summarize([]float64{1, 2, 3, 4}); s.Median != 2.5 {
+		t.Fatalf("even median %+v", s)
+	}
+}
