@@ -235,7 +235,7 @@ func TestVerify(t *testing.T) {
 		{name: "another user's token", cred: upstream.Credential{Username: user, AccessToken: otherPAT}, wantErr: `belongs to GitHub user "someone-else", not "Octo-Cat"`, calls: 1},
 		{name: "403 from the API", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *emu.Server) { s.Inject(http.MethodGet, "/user", 403, 1) }, wantErr: "GitHub answered 403", calls: 1},
 		{name: "API keeps failing", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *emu.Server) { s.Inject(http.MethodGet, "/user", 500, 10) }, wantErr: "GitHub's API is unavailable", calls: 5},
-		{name: "API rate limit persists", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *emu.Server) { s.Inject(http.MethodGet, "/user", 429, 10) }, wantErr: "HTTP 429", calls: 5},
+		{name: "API rate limit persists", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *emu.Server) { s.Inject(http.MethodGet, "/user", 429, 100) }, wantErr: "still rate limited after 20 attempts", calls: 20},
 		{name: "registry denies the image", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, extra: `,"checkRepository":"private-org/secret"`, wantErr: `refused a pull of private-org/secret`, wantKind: registryauth.ErrBadCredentials, calls: 3},
 		{name: "registry down", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *emu.Server) { s.Inject("", "/token", 503, 1) }, wantKind: registryauth.ErrUnreachable, calls: -1},
 	}

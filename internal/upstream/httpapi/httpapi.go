@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -31,8 +32,13 @@ type Caller struct {
 	Now func() time.Time
 	// Sleep waits; nil means a timer that stops when ctx ends. Tests make it instant.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// MaxAttempts bounds tries per call; zero means 5.
+	// MaxAttempts bounds tries per call that end in a network error or 5xx; zero means 5.
+	// A 429 was not processed, so it does not count: rate-limited calls are retried as long as
+	// ctx's deadline allows (without a deadline, at most 4×MaxAttempts times).
 	MaxAttempts int
+	// Jitter returns the extra wait added to a 429's hint, so that clients told the same
+	// "retry after 1 s" do not all come back in the same instant; nil means a random 0–1 s.
+	Jitter func() time.Duration
 	// Retries counts the retries this caller made, for logs and benchmarks.
 	Retries int
 }
@@ -114,6 +120,7 @@ func (c *Caller) Do(ctx context.Context, op string, req Request, out any) (Respo
 	}
 	backoff := 250 * time.Millisecond
 	var lastErr error
+	throttled := 0 // attempts answered 429
 	for attempt := 1; ; attempt++ {
 		hr, err := http.NewRequestWithContext(ctx, req.Method, req.URL, bytes.NewReader(body))
 		if err != nil {
@@ -170,7 +177,13 @@ func (c *Caller) Do(ctx context.Context, op string, req Request, out any) (Respo
 				return Response{}, lastErr
 			}
 		}
-		if attempt >= attempts {
+		if IsStatus(lastErr, http.StatusTooManyRequests) {
+			throttled++
+			wait += c.jitter()
+			if _, bounded := ctx.Deadline(); !bounded && throttled >= 4*attempts {
+				return Response{}, fmt.Errorf("%w (still rate limited after %d attempts)", lastErr, attempt)
+			}
+		} else if attempt-throttled >= attempts {
 			return Response{}, fmt.Errorf("%w (gave up after %d attempts)", lastErr, attempt)
 		}
 		// ctx keeps its deadline in wall-clock time, so compare with that and not with c.Now,
@@ -200,6 +213,13 @@ func jsonProblem(err error) string {
 		return fmt.Sprintf("the body is not a %s", te.Type)
 	}
 	return "not valid JSON"
+}
+
+func (c *Caller) jitter() time.Duration {
+	if c.Jitter != nil {
+		return c.Jitter()
+	}
+	return rand.N(time.Second)
 }
 
 func (c *Caller) now() time.Time {

@@ -93,7 +93,7 @@ func (s *sleeper) recorded() []time.Duration {
 var fixedNow = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
 func newCaller(sl *sleeper) *Caller {
-	return &Caller{Service: "Test API", Client: &http.Client{Timeout: 5 * time.Second}, Now: func() time.Time { return fixedNow }, Sleep: sl.sleep}
+	return &Caller{Service: "Test API", Client: &http.Client{Timeout: 5 * time.Second}, Now: func() time.Time { return fixedNow }, Sleep: sl.sleep, Jitter: func() time.Duration { return 0 }}
 }
 
 func TestDoJSONBody(t *testing.T) {
@@ -646,4 +646,47 @@ func equalDurations(a, b []time.Duration) bool {
 		}
 	}
 	return true
+}
+
+// TestDo429DoesNotUseUpAttempts: a 429 was not processed, so a busy API is waited out for as
+// long as the deadline allows, with jitter on every wait; only other failures count against
+// MaxAttempts. Without a deadline the 429s are bounded too.
+func TestDo429DoesNotUseUpAttempts(t *testing.T) {
+	answers := []answer{}
+	for range 12 {
+		answers = append(answers, answer{status: 429, header: map[string]string{"Retry-After": "1"}})
+	}
+	answers = append(answers, answer{status: 200, body: `{"ok":true}`})
+	rec := newRecorder(t, answers...)
+	sl := &sleeper{}
+	c := newCaller(sl)
+	c.Jitter = func() time.Duration { return 250 * time.Millisecond }
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Do(ctx, "list", Request{Method: http.MethodGet, URL: rec.srv.URL}, nil); err != nil {
+		t.Fatalf("12 rate-limited answers within the deadline: %v", err)
+	}
+	w := sl.recorded()
+	if len(w) != 12 || w[0] != 1250*time.Millisecond {
+		t.Errorf("waits = %v, want 12 of 1.25s (hint + jitter)", w)
+	}
+
+	// No deadline: give up after 4×MaxAttempts rate-limited answers.
+	var endless []answer
+	for range 40 {
+		endless = append(endless, answer{status: 429, header: map[string]string{"Retry-After": "1"}})
+	}
+	rec2 := newRecorder(t, endless...)
+	c2 := newCaller(&sleeper{})
+	_, err := c2.Do(context.Background(), "list", Request{Method: http.MethodGet, URL: rec2.srv.URL}, nil)
+	if err == nil || !strings.Contains(err.Error(), "still rate limited after 20 attempts") {
+		t.Fatalf("endless 429 without a deadline: %v", err)
+	}
+
+	// The default jitter stays within a second.
+	for range 100 {
+		if j := (&Caller{}).jitter(); j < 0 || j >= time.Second {
+			t.Fatalf("default jitter %v", j)
+		}
+	}
 }
