@@ -1,17 +1,14 @@
 package ghcr_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
-	"net/http/httptest"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/upstreamfuzz"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/ghcr"
@@ -29,7 +26,7 @@ func FuzzParseSource(f *testing.F) {
 		if !strings.HasPrefix(err.Error(), "github-container-registry source secret: ") {
 			t.Fatalf("error does not name the source secret: %v", err)
 		}
-		if v := fuzzEchoedValue(raw, err, parse, nil); v != "" {
+		if v := upstreamfuzz.EchoedValue(raw, err, parse, nil); v != "" {
 			t.Fatalf("error quotes the input's value %q: %v", v, err)
 		}
 	})
@@ -46,22 +43,22 @@ const fuzzPAT = "ghp_PLANTEDclassicPAT0123456789abcdef"
 // contains the token; a Verify that succeeds saw read:packages; and the token never leaves the
 // test server.
 func FuzzVerifyAPI(f *testing.F) {
-	api := newFuzzAPI(f)
+	api := upstreamfuzz.NewAPI(f)
 	f.Fuzz(func(t *testing.T, status1 uint16, header1 string, body1 []byte, status2 uint16, body2 []byte, flags uint8) {
-		script := []fuzzAnswer{fuzzAnswerOf(status1, header1, body1), fuzzAnswerOf(status2, header1, body2)}
-		challenge := http.Header{"Www-Authenticate": {`Bearer realm="` + api.srv.URL + `/token",service="ghcr.io",scope="repository:octocat/app:pull"`}}
-		routes := map[string][]fuzzAnswer{
+		script := []upstreamfuzz.Answer{upstreamfuzz.AnswerOf(status1, header1, body1), upstreamfuzz.AnswerOf(status2, header1, body2)}
+		challenge := http.Header{"Www-Authenticate": {`Bearer realm="` + api.URL() + `/token",service="ghcr.io",scope="repository:octocat/app:pull"`}}
+		routes := map[string][]upstreamfuzz.Answer{
 			"/user":  script,
-			"/v2/":   {{status: 401, header: challenge}},
-			"/token": {{status: 200, body: []byte(`{"token":"registry-jwt"}`)}},
+			"/v2/":   {{Status: 401, Header: challenge}},
+			"/token": {{Status: 200, Body: []byte(`{"token":"registry-jwt"}`)}},
 		}
 		if flags&1 != 0 {
 			routes["/token"] = script[1:]
 		}
-		raw, _ := json.Marshal(map[string]any{"username": "octocat", "token": fuzzPAT, "apiUrl": api.srv.URL, "checkRepository": "octocat/app"})
-		client := api.reset(routes)
+		raw, _ := json.Marshal(map[string]any{"username": "octocat", "token": fuzzPAT, "apiUrl": api.URL(), "checkRepository": "octocat/app"})
+		client := api.Reset(routes)
 		up, err := ghcr.New(raw, upstream.Options{
-			HTTPClient: client, RegistryURL: api.host(),
+			HTTPClient: client, RegistryURL: api.Host(),
 			Now:   func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
 			Sleep: func(context.Context, time.Duration) error { return nil },
 		})
@@ -75,229 +72,10 @@ func FuzzVerifyAPI(f *testing.F) {
 			t.Fatalf("Mint did not hand back the staged token: %v", err)
 		}
 		if _, err := up.Verify(ctx, m.Credential); err != nil {
-			fuzzCheckError(t, err, []string{"github-container-registry", "GitHub", "login check"}, fuzzPAT)
-		} else if scopes := strings.Join(script[0].header.Values("X-OAuth-Scopes"), ","); !strings.Contains(scopes, "read:packages") && !strings.Contains(scopes, "write:packages") {
+			upstreamfuzz.CheckError(t, err, []string{"github-container-registry", "GitHub", "login check"}, fuzzPAT)
+		} else if scopes := strings.Join(script[0].Header.Values("X-OAuth-Scopes"), ","); !strings.Contains(scopes, "read:packages") && !strings.Contains(scopes, "write:packages") {
 			t.Fatalf("Verify passed a token whose scopes are %q", scopes)
 		}
-		api.check(t, 50)
+		api.Check(t, 50)
 	})
-}
-
-// --- shared by this package's fuzz targets; the same helpers live in each upstream package ---
-
-// fuzzCheckError asserts an upstream error is clear: non-empty, well-formed, bounded, names
-// its upstream (one of names), and contains none of the secrets.
-func fuzzCheckError(t *testing.T, err error, names []string, secrets ...string) {
-	t.Helper()
-	msg := err.Error()
-	switch {
-	case strings.TrimSpace(msg) == "":
-		t.Fatal("empty error")
-	case strings.Contains(msg, "%!") || strings.Contains(msg, "<nil>"):
-		t.Fatalf("malformed error: %s", msg)
-	case len(msg) > 1200:
-		t.Fatalf("error of %d bytes: %s", len(msg), msg)
-	}
-	for _, s := range secrets {
-		if strings.Contains(msg, s) {
-			t.Fatalf("error contains a secret: %s", msg)
-		}
-	}
-	for _, n := range names {
-		if strings.Contains(msg, n) {
-			return
-		}
-	}
-	t.Fatalf("error does not say which upstream failed: %s", msg)
-}
-
-// fuzzAnswer is one canned HTTP answer.
-type fuzzAnswer struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// fuzzFraming are headers that would make the server lie about the message framing (a
-// Content-Length longer than the body only makes the client wait for the timeout).
-var fuzzFraming = map[string]bool{"Content-Length": true, "Transfer-Encoding": true, "Connection": true, "Trailer": true, "Upgrade": true, "Keep-Alive": true}
-
-var fuzzStatuses = []int{200, 201, 202, 204, 400, 401, 403, 404, 409, 422, 429, 500, 502, 503}
-
-// fuzzAnswerOf turns fuzzed parts into an answer: a status from 200 to 599 (other values pick a
-// common one), "Name: value" header lines, and the body as is.
-func fuzzAnswerOf(status uint16, header string, body []byte) fuzzAnswer {
-	a := fuzzAnswer{status: int(status), header: http.Header{}, body: body}
-	if a.status < 200 || a.status > 599 {
-		a.status = fuzzStatuses[int(status)%len(fuzzStatuses)]
-	}
-	for _, line := range strings.Split(header, "\n") {
-		name, value, ok := strings.Cut(line, ":")
-		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
-		if ok && name != "" && !strings.ContainsFunc(name+value, func(r rune) bool { return r < ' ' || r == 0x7f }) &&
-			!strings.ContainsAny(name, " ()<>@,;\\\"/[]?={}") && !fuzzFraming[http.CanonicalHeaderKey(name)] {
-			a.header.Add(name, value)
-		}
-	}
-	return a
-}
-
-// fuzzAPI is one httptest server for a whole fuzz run; each input sets its routes (path -> the
-// answers to give in order, the last repeating) and gets a client that can reach only it.
-type fuzzAPI struct {
-	srv *httptest.Server
-
-	mu       sync.Mutex
-	routes   map[string][]fuzzAnswer
-	calls    map[string]int
-	total    int
-	offHost  []string // requests with a credential to any other host
-	otherReq int
-}
-
-func newFuzzAPI(f *testing.F) *fuzzAPI {
-	a := &fuzzAPI{}
-	a.srv = httptest.NewServer(a)
-	f.Cleanup(a.srv.Close)
-	return a
-}
-
-func (a *fuzzAPI) host() string { return strings.TrimPrefix(a.srv.URL, "http://") }
-
-func (a *fuzzAPI) reset(routes map[string][]fuzzAnswer) *http.Client {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.routes, a.calls, a.total, a.offHost = routes, map[string]int{}, 0, nil
-	return &http.Client{Transport: fuzzGuard{a}}
-}
-
-func (a *fuzzAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	answers := a.routes[r.URL.Path]
-	n := a.calls[r.URL.Path]
-	a.calls[r.URL.Path]++
-	a.total++
-	a.mu.Unlock()
-	if len(answers) == 0 {
-		http.NotFound(w, r)
-		return
-	}
-	ans := answers[min(n, len(answers)-1)]
-	for k, vs := range ans.header {
-		w.Header()[k] = vs
-	}
-	w.WriteHeader(ans.status)
-	_, _ = w.Write(ans.body)
-}
-
-// check asserts the calls stayed bounded and no credential left for another host.
-func (a *fuzzAPI) check(t *testing.T, maxCalls int) {
-	t.Helper()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.total > maxCalls {
-		t.Fatalf("%d calls to the API, more than %d", a.total, maxCalls)
-	}
-	if len(a.offHost) > 0 {
-		t.Fatalf("a credential was sent to another host: %v", a.offHost)
-	}
-}
-
-// fuzzGuard lets requests reach only the test server: anything else fails at once, and one
-// that carries a credential is recorded.
-type fuzzGuard struct{ a *fuzzAPI }
-
-var errFuzzOffHost = errors.New("fuzz: only the test server is reachable")
-
-func (g fuzzGuard) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Host != g.a.host() {
-		if r.Header.Get("Authorization") != "" || r.Header.Get("Private-Token") != "" {
-			g.a.mu.Lock()
-			g.a.offHost = append(g.a.offHost, r.URL.Redacted())
-			g.a.mu.Unlock()
-		}
-		return nil, errFuzzOffHost
-	}
-	return g.a.srv.Client().Transport.RoundTrip(r)
-}
-
-// fuzzEchoedValue returns a string value of the JSON input (6 bytes or longer) that err quotes,
-// or "". Every string value the error contains is confirmed with a canary: the input is parsed
-// again with that one value replaced by a look-alike of the same length and character classes
-// (letters and digits shifted by one), and the value counts as quoted only when the new error
-// contains the look-alike too. That tells a quoted value from one that merely coincides with
-// the message's own words ("secret", "password") or with a part of another value the parser may
-// name (a URL's host). Values under the top-level keys in exempt are identifiers the parser
-// quotes by design. Keys are never checked: "unknown field" names them on purpose.
-func fuzzEchoedValue(raw []byte, err error, parse func([]byte) error, exempt []string) string {
-	msg := err.Error()
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	type frame struct {
-		obj, wantKey bool
-		key          string
-	}
-	var stack []frame
-	for {
-		before := dec.InputOffset()
-		tok, terr := dec.Token()
-		if terr != nil {
-			return ""
-		}
-		top := len(stack) - 1
-		isKey := top >= 0 && stack[top].obj && stack[top].wantKey
-		key := ""
-		if len(stack) > 0 {
-			key = stack[0].key
-		}
-		valueDone := false
-		switch v := tok.(type) {
-		case json.Delim:
-			if v == '{' || v == '[' {
-				stack = append(stack, frame{obj: v == '{', wantKey: v == '{'})
-				continue
-			}
-			stack = stack[:top]
-			valueDone = true
-		case string:
-			if isKey {
-				stack[top].wantKey, stack[top].key = false, v
-				continue
-			}
-			valueDone = true
-			end := int(dec.InputOffset())
-			start := int(before) + bytes.IndexByte(raw[before:end], '"')
-			if len(v) >= 6 && strings.Contains(msg, v) && !slices.Contains(exempt, key) {
-				canary := fuzzCanary(v)
-				lit, _ := json.Marshal(canary)
-				mutated := append(append(append([]byte{}, raw[:start]...), lit...), raw[end:]...)
-				if canary != v && strings.Count(string(mutated), canary) == 1 {
-					if err2 := parse(mutated); err2 != nil && strings.Contains(err2.Error(), canary) {
-						return v
-					}
-				}
-			}
-		default:
-			valueDone = true
-		}
-		if valueDone && len(stack) > 0 && stack[len(stack)-1].obj {
-			stack[len(stack)-1].wantKey = true
-		}
-	}
-}
-
-// fuzzCanary shifts every ASCII letter and digit by one, keeping case and class.
-func fuzzCanary(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == 'z':
-			return 'a'
-		case r == 'Z':
-			return 'A'
-		case r == '9':
-			return '0'
-		case r >= 'a' && r < 'z', r >= 'A' && r < 'Z', r >= '0' && r < '9':
-			return r + 1
-		}
-		return r
-	}, s)
 }
