@@ -224,7 +224,7 @@ func TestEveryStepTwiceChangesNothing(t *testing.T) {
 				}
 				continue
 			}
-			if fmt.Sprint(sorted(st)) != fmt.Sprint(sorted(after)) {
+			if fmt.Sprint(rotationtest.SortedStages(st)) != fmt.Sprint(rotationtest.SortedStages(after)) {
 				t.Fatalf("%s run twice changed stages: %v then %v", s, after, st)
 			}
 		}
@@ -258,14 +258,6 @@ func TestTestSecretOnlyPassesWithoutMinting(t *testing.T) {
 	}
 }
 
-// crashingSM dies (panics, as a killed process would stop) inside PutSecretValue, after the
-// token was minted and before it was stored.
-type crashingSM struct{ rotation.SecretsManager }
-
-func (crashingSM) PutSecretValue(context.Context, *secretsmanager.PutSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
-	panic("simulated crash between mint and PutSecretValue")
-}
-
 func TestCrashBetweenMintAndPutLeavesNoOrphan(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	curID, cur := f.current()
@@ -274,7 +266,7 @@ func TestCrashBetweenMintAndPutLeavesNoOrphan(t *testing.T) {
 		t.Fatal(err)
 	}
 	crashing := f.rotator()
-	crashing.SM = crashingSM{f.sm}
+	crashing.SM = rotationtest.CrashingSM{SecretsManager: f.sm}
 	if err := f.stepWith(crashing, rotation.CreateSecret, token); err == nil {
 		t.Fatal("the crashing createSecret reported success")
 	}
@@ -341,17 +333,6 @@ func TestOrganizationTokens(t *testing.T) {
 		t.Fatalf("want 2 organization tokens, have %d", n)
 	}
 	f.assertNoLeak()
-}
-
-func sorted(m map[string][]string) []string {
-	var out []string
-	for k, v := range m {
-		v = slices.Clone(v)
-		slices.Sort(v)
-		out = append(out, k+"="+strings.Join(v, ","))
-	}
-	slices.Sort(out)
-	return out
 }
 
 func keys[V any](m map[string]V) []string {

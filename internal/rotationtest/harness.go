@@ -287,3 +287,24 @@ func (s *SyncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// CrashingSM dies inside PutSecretValue — it panics, as a killed process stops — after the
+// token was minted and before it was stored: the crash a retry must clean up after.
+type CrashingSM struct{ rotation.SecretsManager }
+
+// PutSecretValue panics.
+func (CrashingSM) PutSecretValue(context.Context, *secretsmanager.PutSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
+	panic("simulated crash between mint and PutSecretValue")
+}
+
+// SortedStages renders version id -> stages in a stable order, to compare two snapshots.
+func SortedStages(m map[string][]string) []string {
+	var out []string
+	for k, v := range m {
+		v = slices.Clone(v)
+		slices.Sort(v)
+		out = append(out, k+"="+strings.Join(v, ","))
+	}
+	slices.Sort(out)
+	return out
+}

@@ -283,7 +283,7 @@ func TestEveryStepTwiceChangesNothing(t *testing.T) {
 				}
 				continue
 			}
-			if fmt.Sprint(sorted(st)) != fmt.Sprint(sorted(after)) {
+			if fmt.Sprint(rotationtest.SortedStages(st)) != fmt.Sprint(rotationtest.SortedStages(after)) {
 				t.Fatalf("%s run twice changed stages: %v then %v", s, after, st)
 			}
 		}
@@ -315,14 +315,6 @@ func TestTestSecretOnlyMintsNothing(t *testing.T) {
 	f.currentLogsIn("after a testSecret-only rotation")
 }
 
-// crashingSM dies (panics, as a killed process would stop) inside PutSecretValue, after the
-// slot was regenerated and before the password was stored.
-type crashingSM struct{ rotation.SecretsManager }
-
-func (crashingSM) PutSecretValue(context.Context, *secretsmanager.PutSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
-	panic("simulated crash between generateCredentials and PutSecretValue")
-}
-
 // TestCrashBetweenRegenerateAndPut: the retry regenerates the same slot again, so the lost
 // password is dead (no orphan) and AWSCURRENT keeps working throughout.
 func TestCrashBetweenRegenerateAndPut(t *testing.T) {
@@ -330,7 +322,7 @@ func TestCrashBetweenRegenerateAndPut(t *testing.T) {
 	curID, cur := f.Current()
 	token := f.Begin()
 	crashing := f.Rotator()
-	crashing.SM = crashingSM{f.SM}
+	crashing.SM = rotationtest.CrashingSM{SecretsManager: f.SM}
 	if err := f.StepWith(crashing, rotation.CreateSecret, token); err == nil {
 		t.Fatal("the crashing createSecret reported success")
 	}
@@ -499,15 +491,4 @@ func TestHandMadeSecretKeepsPassword1(t *testing.T) {
 		t.Fatalf("slot %q; warning logged: %v", f.slotOf(token), strings.Contains(f.Logs.String(), "no ACR slot label"))
 	}
 	f.currentLogsIn("after rotating a hand-made secret")
-}
-
-func sorted(m map[string][]string) []string {
-	var out []string
-	for k, v := range m {
-		v = slices.Clone(v)
-		slices.Sort(v)
-		out = append(out, k+"="+strings.Join(v, ","))
-	}
-	slices.Sort(out)
-	return out
 }

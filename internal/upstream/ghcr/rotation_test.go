@@ -1,7 +1,6 @@
 package ghcr_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -407,7 +406,7 @@ func TestEveryStepTwiceChangesNothing(t *testing.T) {
 				t.Fatalf("%s run %d: %v", s, run, err)
 			}
 			st := f.Stages()
-			if run == 2 && fmt.Sprint(sorted(st)) != fmt.Sprint(sorted(after)) {
+			if run == 2 && fmt.Sprint(rotationtest.SortedStages(st)) != fmt.Sprint(rotationtest.SortedStages(after)) {
 				t.Fatalf("%s run twice changed stages: %v then %v", s, after, st)
 			}
 			after = st
@@ -450,14 +449,6 @@ func TestTestSecretOnlyMintsNothing(t *testing.T) {
 	f.assertNoLeak()
 }
 
-// crashingSM dies (panics, as a killed process would stop) inside PutSecretValue, after the
-// token was "minted" and before it was stored.
-type crashingSM struct{ rotation.SecretsManager }
-
-func (crashingSM) PutSecretValue(context.Context, *secretsmanager.PutSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
-	panic("simulated crash between mint and PutSecretValue")
-}
-
 func TestCrashBetweenMintAndPutLeavesNoOrphan(t *testing.T) {
 	f, _ := newFixture(t)
 	curID, cur := f.Current()
@@ -466,7 +457,7 @@ func TestCrashBetweenMintAndPutLeavesNoOrphan(t *testing.T) {
 	tokensBefore := fmt.Sprint(f.emu.Tokens())
 	token := f.Begin()
 	crashing := f.Rotator()
-	crashing.SM = crashingSM{f.SM}
+	crashing.SM = rotationtest.CrashingSM{SecretsManager: f.SM}
 	if err := f.StepWith(crashing, rotation.CreateSecret, token); err == nil {
 		t.Fatal("the crashing createSecret reported success")
 	}
@@ -532,17 +523,6 @@ func TestNoLeakAcrossManyOutcomes(t *testing.T) {
 		t.Fatal("the failure was not captured")
 	}
 	f.assertNoLeak()
-}
-
-func sorted(m map[string][]string) []string {
-	var out []string
-	for k, v := range m {
-		v = slices.Clone(v)
-		slices.Sort(v)
-		out = append(out, k+"="+strings.Join(v, ","))
-	}
-	slices.Sort(out)
-	return out
 }
 
 // TestWarmEnvironmentSeesANewlyStagedPAT: one warm Lambda environment (one Rotator) runs two

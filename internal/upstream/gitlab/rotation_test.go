@@ -1,7 +1,6 @@
 package gitlab_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -241,7 +240,7 @@ func TestEveryStepTwiceChangesNothing(t *testing.T) {
 					if err := f.Step(s, token); err != nil {
 						t.Fatalf("%s run %d: %v", s, run, err)
 					}
-					now := fmt.Sprint(sortedStages(f.Stages()), len(f.tokens()))
+					now := fmt.Sprint(rotationtest.SortedStages(f.Stages()), len(f.tokens()))
 					if run == 1 {
 						after = now
 						if i == 0 {
@@ -282,13 +281,6 @@ func TestTestSecretOnlyPassesWithoutMinting(t *testing.T) {
 	}
 }
 
-// crashingSM dies inside PutSecretValue, after the token was minted and before it was stored.
-type crashingSM struct{ rotation.SecretsManager }
-
-func (crashingSM) PutSecretValue(context.Context, *secretsmanager.PutSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
-	panic("simulated crash between mint and PutSecretValue")
-}
-
 func TestCrashBetweenMintAndPutLeavesNoOrphan(t *testing.T) {
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
@@ -296,7 +288,7 @@ func TestCrashBetweenMintAndPutLeavesNoOrphan(t *testing.T) {
 			curID, cur := f.Current()
 			token := f.Begin()
 			crashing := f.Rotator()
-			crashing.SM = crashingSM{f.SM}
+			crashing.SM = rotationtest.CrashingSM{SecretsManager: f.SM}
 			if err := f.StepWith(crashing, rotation.CreateSecret, token); err == nil {
 				t.Fatal("the crashing createSecret reported success")
 			}
@@ -438,15 +430,4 @@ func TestUpstreamCallsPerRotation(t *testing.T) {
 			}
 		}
 	}
-}
-
-func sortedStages(m map[string][]string) []string {
-	var out []string
-	for k, v := range m {
-		v = slices.Clone(v)
-		slices.Sort(v)
-		out = append(out, k+"="+strings.Join(v, ","))
-	}
-	slices.Sort(out)
-	return out
 }
