@@ -32,6 +32,8 @@ type Function struct {
 	URL string
 	// Addr is the emulator's host:port, for checks that it stopped.
 	Addr string
+	// Started is when the RIE process was started (cold-start measurements begin here).
+	Started time.Time
 
 	out    *syncBuffer
 	cmd    *exec.Cmd
@@ -72,9 +74,10 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) (Invocation, erro
 	return Invocation{Status: resp.StatusCode, Body: body}, nil
 }
 
-// startFunction runs bootstrap under a fresh aws-lambda-rie on free loopback ports and waits
+// StartFunction runs bootstrap under a fresh aws-lambda-rie on free loopback ports and waits
 // until the emulator accepts connections. RIE starts the bootstrap itself on the first Invoke.
-func startFunction(rie, name, arn, bootstrap string, env map[string]string) (*Function, error) {
+// env is the whole environment of RIE and so of the function. The caller must Stop it.
+func StartFunction(rie, name, arn, bootstrap string, env map[string]string) (*Function, error) {
 	var lastErr error
 	for range 3 { // a free port can be taken between probing and binding
 		f, err := launch(rie, name, arn, bootstrap, env)
@@ -116,12 +119,13 @@ func launch(rie, name, arn, bootstrap string, env map[string]string) (*Function,
 	// The bootstrap inherits RIE's output pipe; never let Wait hang on it.
 	cmd.WaitDelay = 2 * time.Second
 	f := &Function{Name: name, ARN: arn, URL: "http://" + addr, Addr: addr, out: out, cmd: cmd, exited: make(chan struct{})}
+	f.Started = time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", rie, err)
 	}
 	go func() { _ = cmd.Wait(); close(f.exited) }()
 	if err := f.waitListening(15 * time.Second); err != nil {
-		f.stop()
+		f.Stop()
 		return nil, fmt.Errorf("%w; its output:\n%s", err, out.String())
 	}
 	return f, nil
@@ -144,10 +148,10 @@ func (f *Function) waitListening(limit time.Duration) error {
 	return fmt.Errorf("aws-lambda-rie did not listen on %s within %s", f.Addr, limit)
 }
 
-// stop ends RIE the way a container stop does: SIGTERM, on which RIE kills the runtime and waits
+// Stop ends RIE the way a container stop does: SIGTERM, on which RIE kills the runtime and waits
 // for it. If RIE does not exit in time, its process group and the bootstrap's (RIE starts the
 // runtime in a group of its own) are killed. Safe to call more than once.
-func (f *Function) stop() {
+func (f *Function) Stop() {
 	f.once.Do(func() {
 		pid := f.cmd.Process.Pid
 		children := childrenOf(pid)

@@ -245,7 +245,7 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 		if fn.name == FnProvisioner {
 			env["ROTATION_LAMBDA_ARN"] = rotatorARN
 		}
-		f, err := startFunction(bins.rie, fn.name, fn.arn, bins.bootstraps[fn.name], env)
+		f, err := StartFunction(bins.rie, fn.name, fn.arn, bins.bootstraps[fn.name], env)
 		if err != nil {
 			return c, err
 		}
@@ -282,7 +282,7 @@ func (c *Cloud) Close() {
 		var wg sync.WaitGroup
 		for _, f := range []*Function{c.Rotator, c.Provisioner} {
 			if f != nil {
-				wg.Go(f.stop)
+				wg.Go(f.Stop)
 			}
 		}
 		wg.Wait()

@@ -40,11 +40,11 @@ func BenchmarkColdStart(b *testing.B) {
 				if inv.Status != http.StatusOK {
 					b.Fatalf("first invocation answered %d %s", inv.Status, inv.Body)
 				}
-				total = append(total, inv.Answered.Sub(f.started))
+				total = append(total, inv.Answered.Sub(f.Started))
 				if d, ok := runtimeInit(f.out.String()); ok {
 					initd = append(initd, d)
 				}
-				f.stop()
+				f.Stop()
 				b.StartTimer()
 			}
 			report(b, "start-to-answer", total)
