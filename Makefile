@@ -47,10 +47,10 @@ e2e: bin/aws-lambda-rie
 	GOOS= GOARCH= PTC_RIE_BIN=$(CURDIR)/bin/aws-lambda-rie $(GO) test -count=1 ./tests/e2e/
 
 ## demo: the whole story on this machine, no AWS account: four registries provisioned, rotated,
-## validated and deleted through the real bootstraps under aws-lambda-rie (internal/cmd/demo)
+## validated and deleted through the real bootstraps under aws-lambda-rie (tools/demo)
 .PHONY: demo
 demo: bin/aws-lambda-rie
-	GOOS= GOARCH= $(GO) run ./internal/cmd/demo -rie $(CURDIR)/bin/aws-lambda-rie
+	GOOS= GOARCH= $(GO) run ./tools/demo -rie $(CURDIR)/bin/aws-lambda-rie
 
 ## lint: go vet, and cfn-lint on the template and examples when they exist
 lint: vet
@@ -90,7 +90,7 @@ fuzz:
 package: build
 	@for f in $(FUNCTIONS); do \
 	  if [ -f $(DIST)/$$f/bootstrap ]; then \
-	    GOOS= GOARCH= $(GO) run ./internal/cmd/lambdazip -o $(DIST)/$$f-$(GOARCH).zip $(DIST)/$$f/bootstrap && ls -l $(DIST)/$$f-$(GOARCH).zip; \
+	    GOOS= GOARCH= $(GO) run ./tools/lambdazip -o $(DIST)/$$f-$(GOARCH).zip $(DIST)/$$f/bootstrap && ls -l $(DIST)/$$f-$(GOARCH).zip; \
 	  fi; \
 	done
 

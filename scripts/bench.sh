@@ -25,7 +25,7 @@ step() {
 } > "$OUT/env.txt"
 
 step "1/6 bootstrap sizes and what each module contributes -> $OUT/binsize.md"
-$GO run ./tests/bench/cmd/binsize | tee "$OUT/binsize.md"
+$GO run ./tools/binsize | tee "$OUT/binsize.md"
 
 step "2/6 rotation and custom-resource benchmarks (count $COUNT) -> $OUT/benchmarks.md"
 {
@@ -33,11 +33,11 @@ step "2/6 rotation and custom-resource benchmarks (count $COUNT) -> $OUT/benchma
   $GO test -run '^$' -bench 'Rotation/sm=fake' -benchtime 200x -count "$COUNT" -benchmem ./tests/bench/
   $GO test -run '^$' -bench 'Provision' -benchtime 20x -count 3 -benchmem ./tests/bench/
   $GO test -run '^$' -bench 'MotoCall' -benchtime 200x -count 3 ./tests/bench/
-} 2>&1 | tee "$OUT/benchmarks.txt" | $GO run ./tests/bench/cmd/benchsum > "$OUT/benchmarks.md"
+} 2>&1 | tee "$OUT/benchmarks.txt" | $GO run ./tools/benchsum > "$OUT/benchmarks.md"
 cat "$OUT/benchmarks.md"
 
 step "3/6 cold start, and peak RSS of the real rotator during full rotations -> $OUT/lambda.md"
-$GO run ./tests/bench/cmd/lambdarun -runs 30 -rotations 10 -warm-rotations 30 | tee "$OUT/lambda.md"
+$GO run ./tools/lambdarun -runs 30 -rotations 10 -warm-rotations 30 | tee "$OUT/lambda.md"
 
 step "4/6 cold start under aws-lambda-rie (tests/e2e) -> $OUT/e2e-coldstart.txt"
 if grep -qs 'func BenchmarkColdStart' tests/e2e/*_test.go; then
@@ -48,7 +48,7 @@ else
 fi
 
 step "5/6 scale simulation: 1000 secrets, 50 workers, 100 req/s per registry -> $OUT/scale.md"
-$GO run ./tests/bench/cmd/scale -secrets 1000 -workers 50 -rate 100 | tee "$OUT/scale.md"
+$GO run ./tools/scale -secrets 1000 -workers 50 -rate 100 | tee "$OUT/scale.md"
 
 step "6/6 done: summaries in $OUT (machine load per step in $OUT/env.txt)"
 ls -l "$OUT" >&2

@@ -18,14 +18,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	hubemu "github.com/ptc-credentials/ptc-credentials/internal/emulators/dockerhub"
-	"github.com/ptc-credentials/ptc-credentials/internal/emulators/ecrptc"
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
-	"github.com/ptc-credentials/ptc-credentials/internal/rotationtest"
-	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 )
 
@@ -94,9 +94,9 @@ type env struct {
 	ctx       context.Context
 	sm        *secretsmanager.Client
 	fsm       *faultySM
-	ecrSrv    *ecrptc.Server
+	ecrSrv    *ecremu.Server
 	ecr       *ecr.Client
-	hub       *hubemu.Server
+	hub       *dockerhubemu.Server
 	hubURL    string
 	logs      *rotationtest.SyncBuffer
 	prov      *provision.Provisioner
@@ -109,7 +109,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, ctx: testenv.Context(t), sm: moto.SecretsManager(), logs: &rotationtest.SyncBuffer{}}
-	e.hub = hubemu.New(hubemu.Options{}, hubemu.Account{Username: hubUser, Password: hubPassword})
+	e.hub = dockerhubemu.New(dockerhubemu.Options{}, dockerhubemu.Account{Username: hubUser, Password: hubPassword})
 	hubSrv := httptest.NewServer(e.hub)
 	t.Cleanup(hubSrv.Close)
 	e.hubURL = hubSrv.URL
@@ -122,7 +122,7 @@ func newEnv(t *testing.T) *env {
 			return rot.Handle(ctx, rotation.Event{Step: rotation.Step(step), SecretID: secretID, ClientRequestToken: token})
 		},
 	}}
-	e.ecrSrv = ecrptc.New(ecrptc.Options{
+	e.ecrSrv = ecremu.New(ecremu.Options{
 		SecretsManager: e.sm,
 		Verify: func(ctx context.Context, reg, url string, cred ptcsecret.Value) error {
 			if e.verifyErr != nil {
@@ -196,7 +196,7 @@ func (e *env) secret(name string) *secretsmanager.DescribeSecretOutput {
 	return out
 }
 
-func (e *env) rule(prefix string) *ecrptc.Rule {
+func (e *env) rule(prefix string) *ecremu.Rule {
 	for _, r := range e.ecrSrv.Rules() {
 		if r.EcrRepositoryPrefix == prefix {
 			return &r
@@ -205,9 +205,9 @@ func (e *env) rule(prefix string) *ecrptc.Rule {
 	return nil
 }
 
-func (e *env) tokens(secretName string) []hubemu.Token {
+func (e *env) tokens(secretName string) []dockerhubemu.Token {
 	key := ptcsecret.Key(testenv.Region, testenv.AccountID, secretName)
-	var out []hubemu.Token
+	var out []dockerhubemu.Token
 	for _, t := range e.hub.Tokens() {
 		if strings.HasPrefix(t.Label, ptcsecret.LabelPrefix(key)) {
 			out = append(out, t)

@@ -13,12 +13,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	hubemu "github.com/ptc-credentials/ptc-credentials/internal/emulators/dockerhub"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
-	"github.com/ptc-credentials/ptc-credentials/internal/rotationtest"
-	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/dockerhub"
 )
 
@@ -38,7 +38,7 @@ type fixture struct {
 	t      *testing.T
 	ctx    context.Context
 	sm     *secretsmanager.Client
-	hub    *hubemu.Server
+	hub    *dockerhubemu.Server
 	hubURL string
 	name   string
 	arn    string
@@ -46,16 +46,16 @@ type fixture struct {
 
 type fixtureOpts struct {
 	source  map[string]any
-	account hubemu.Account
+	account dockerhubemu.Account
 	noSetup bool
 }
 
 func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	t.Helper()
 	if o.account.Username == "" {
-		o.account = hubemu.Account{Username: hubUser, Password: hubPassword, Orgs: []string{"ptc-org"}}
+		o.account = dockerhubemu.Account{Username: hubUser, Password: hubPassword, Orgs: []string{"ptc-org"}}
 	}
-	hub := hubemu.New(hubemu.Options{}, o.account)
+	hub := dockerhubemu.New(dockerhubemu.Options{}, o.account)
 	srv := httptest.NewServer(hub)
 	t.Cleanup(srv.Close)
 	if o.source == nil {
@@ -97,8 +97,8 @@ func (f *fixture) mustLogIn(v ptcsecret.Value, what string) {
 }
 
 // tokens returns the emulator's tokens labelled for this secret, by version id.
-func (f *fixture) tokens() map[string]hubemu.Token {
-	out := map[string]hubemu.Token{}
+func (f *fixture) tokens() map[string]dockerhubemu.Token {
+	out := map[string]dockerhubemu.Token{}
 	for _, t := range f.hub.Tokens() {
 		if v, ok := ptcsecret.VersionFromLabel(f.Key, t.Label); ok {
 			if _, dup := out[v]; dup {
@@ -307,7 +307,7 @@ func TestCrashBetweenMintAndPutLeavesNoOrphan(t *testing.T) {
 }
 
 func TestTwoFactorAccount(t *testing.T) {
-	acct := hubemu.Account{Username: hubUser, Password: hubPassword, TOTPSecret: hubTOTP}
+	acct := dockerhubemu.Account{Username: hubUser, Password: hubPassword, TOTPSecret: hubTOTP}
 	f := newFixture(t, fixtureOpts{account: acct, source: map[string]any{"username": hubUser, "password": hubPassword, "totpSecret": hubTOTP}})
 	f.rotate()
 	_, cur := f.current()

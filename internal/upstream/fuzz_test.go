@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ptc-credentials/ptc-credentials/internal/upstream/upstreamfuzz"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/upstreamfuzz"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 )

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/benchkit"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,15 +17,15 @@ import (
 
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
-	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
-// TestFakeSMAgreesWithMoto: the benchmarks report the rotator against FakeSM as "the rotator's
+// TestFakeSMAgreesWithMoto: the benchmarks report the rotator against benchkit.FakeSM as "the rotator's
 // own cost", which is honest only if the rotator makes the same calls and ends in the same
 // state against both. Three rotations per registry (the third revokes a token), warm and cold.
 func TestFakeSMAgreesWithMoto(t *testing.T) {
 	ctx := testenv.Context(t)
-	for _, name := range Registries {
+	for _, name := range benchkit.Registries {
 		for _, warm := range []bool{true, false} {
 			t.Run(name+map[bool]string{true: "/warm", false: "/cold"}[warm], func(t *testing.T) {
 				type outcome struct {
@@ -34,20 +35,22 @@ func TestFakeSMAgreesWithMoto(t *testing.T) {
 				}
 				var got []outcome
 				for _, be := range backends() {
-					reg, err := NewRegistry(name, RegistryOptions{})
+					reg, err := benchkit.NewRegistry(name, benchkit.RegistryOptions{})
 					if err != nil {
 						t.Fatal(err)
 					}
 					defer reg.Close()
-					m, err := Setup(ctx, be, reg, 0, "")
+					m, err := benchkit.Setup(ctx, be, reg, 0, "")
 					if err != nil {
 						t.Fatalf("%s: %v", be.Name(), err)
 					}
-					counts := &Counts{}
-					newEnv := func() *rotation.Rotator { return NewRotator(CountingSM{Inner: be.SM(), Counts: counts}) }
+					counts := &benchkit.Counts{}
+					newEnv := func() *rotation.Rotator {
+						return benchkit.NewRotator(benchkit.CountingSM{Inner: be.SM(), Counts: counts})
+					}
 					var tokens []string
 					for i := range 3 {
-						token := NewID()
+						token := benchkit.NewID()
 						if err := be.Begin(ctx, m.ARN, token); err != nil {
 							t.Fatalf("%s: %v", be.Name(), err)
 						}
@@ -55,12 +58,12 @@ func TestFakeSMAgreesWithMoto(t *testing.T) {
 							counts.Reset()
 							reg.Meter.Reset()
 						}
-						if err := RunSteps(ctx, m.ARN, token, warm, newEnv); err != nil {
+						if err := benchkit.RunSteps(ctx, m.ARN, token, warm, newEnv); err != nil {
 							t.Fatalf("%s rotation %d: %v", be.Name(), i+1, err)
 						}
 						tokens = append(tokens, token)
 					}
-					if cur, err := CurrentVersion(ctx, be, m.ARN); err != nil || cur != tokens[2] {
+					if cur, err := benchkit.CurrentVersion(ctx, be, m.ARN); err != nil || cur != tokens[2] {
 						t.Fatalf("%s: AWSCURRENT is %s (%v), want %s", be.Name(), cur, err, tokens[2])
 					}
 					got = append(got, outcome{counts.Snapshot(), reg.Meter.Total(), stageLayout(t, ctx, be, m.ARN, tokens)})
@@ -78,8 +81,8 @@ func TestFakeSMAgreesWithMoto(t *testing.T) {
 }
 
 // stageLayout describes the labels of the three rotations' versions (by index) and of any other
-// listed version, so moto and FakeSM can be compared without their ids.
-func stageLayout(t *testing.T, ctx context.Context, be Backend, arn string, tokens []string) []string {
+// listed version, so moto and benchkit.FakeSM can be compared without their ids.
+func stageLayout(t *testing.T, ctx context.Context, be benchkit.Backend, arn string, tokens []string) []string {
 	t.Helper()
 	d, err := be.SM().DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 	if err != nil {
@@ -88,7 +91,7 @@ func stageLayout(t *testing.T, ctx context.Context, be Backend, arn string, toke
 	var out []string
 	for id, st := range d.VersionIdsToStages {
 		if len(st) == 0 {
-			continue // moto lists deprecated versions; AWS and FakeSM do not
+			continue // moto lists deprecated versions; AWS and benchkit.FakeSM do not
 		}
 		st = slices.Clone(st)
 		slices.Sort(st)
@@ -114,10 +117,10 @@ func mapsEqual(a, b map[string]int) bool {
 	return true
 }
 
-// TestFakeSMRules checks the Secrets Manager rules FakeSM keeps that a rotation relies on.
+// TestFakeSMRules checks the Secrets Manager rules benchkit.FakeSM keeps that a rotation relies on.
 func TestFakeSMRules(t *testing.T) {
 	ctx := context.Background()
-	f := NewFakeSM()
+	f := benchkit.NewFakeSM()
 	out, err := f.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("ecr-pullthroughcache/x"), ClientRequestToken: aws.String("v0-00000000000000000000000000000000"), SecretString: aws.String("a")})
 	if err != nil {
 		t.Fatal(err)
@@ -182,8 +185,8 @@ func TestFakeSMRules(t *testing.T) {
 // TestRateLimiterAndFaults checks the wrappers the scale simulation relies on.
 func TestRateLimiterAndFaults(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	api := func(*http.Request) Class { return ClassAPI }
-	m := &Meter{Classify: api, Next: &RateLimiter{Next: ok, Classify: api, Requests: 3, Window: time.Hour}}
+	api := func(*http.Request) benchkit.Class { return benchkit.ClassAPI }
+	m := &benchkit.Meter{Classify: api, Next: &benchkit.RateLimiter{Next: ok, Classify: api, Requests: 3, Window: time.Hour}}
 	var codes []int
 	var retryAfter string
 	for range 5 {
@@ -197,18 +200,18 @@ func TestRateLimiterAndFaults(t *testing.T) {
 	if !slices.Equal(codes, []int{200, 200, 200, 429, 429}) || retryAfter == "" {
 		t.Fatalf("codes %v, Retry-After %q", codes, retryAfter)
 	}
-	if s := m.Snapshot(); s[KeyRateLimited] != 2 || s[KeyAPIAccepted] != 3 || s[KeyAPI] != 5 {
+	if s := m.Snapshot(); s[benchkit.KeyRateLimited] != 2 || s[benchkit.KeyAPIAccepted] != 3 || s[benchkit.KeyAPI] != 5 {
 		t.Fatalf("meter %v", s)
 	}
 
 	served := 0
 	count := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { served++; w.WriteHeader(http.StatusOK) })
-	f := &Meter{Classify: api, Next: &FaultInjector{Next: count, Fraction: 0.05, LostFraction: 0.5, Seed: 7}}
+	f := &benchkit.Meter{Classify: api, Next: &benchkit.FaultInjector{Next: count, Fraction: 0.05, LostFraction: 0.5, Seed: 7}}
 	for range 4000 {
 		f.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/x", nil))
 	}
 	s := f.Snapshot()
-	if s[KeyInjected5xx] < 150 || s[KeyInjected5xx] > 250 || s[KeyLostResponse] == 0 || served != 4000-s[KeyInjected5xx]+s[KeyLostResponse] {
+	if s[benchkit.KeyInjected5xx] < 150 || s[benchkit.KeyInjected5xx] > 250 || s[benchkit.KeyLostResponse] == 0 || served != 4000-s[benchkit.KeyInjected5xx]+s[benchkit.KeyLostResponse] {
 		t.Fatalf("faults %v, served %d", s, served)
 	}
 }
@@ -224,18 +227,18 @@ func TestPackageOf(t *testing.T) {
 		"gopkg.in/yaml%2ev3.(*parser).parse":    "gopkg.in/yaml%2ev3",
 		"slices.Sort[go.shape.[]string,string]": "slices",
 	} {
-		if got := PackageOf(sym); got != want {
-			t.Errorf("PackageOf(%q) = %q, want %q", sym, got, want)
+		if got := benchkit.PackageOf(sym); got != want {
+			t.Errorf("benchkit.PackageOf(%q) = %q, want %q", sym, got, want)
 		}
 	}
 }
 
 func TestSummarize(t *testing.T) {
-	s := Summarize([]float64{5, 1, 4, 2, 3})
+	s := benchkit.Summarize([]float64{5, 1, 4, 2, 3})
 	if s.Median != 3 || s.Min != 1 || s.Max != 5 || s.N != 5 {
 		t.Fatalf("%+v", s)
 	}
-	if s := Summarize([]float64{1, 2, 3, 4}); s.Median != 2.5 {
+	if s := benchkit.Summarize([]float64{1, 2, 3, 4}); s.Median != 2.5 {
 		t.Fatalf("even median %+v", s)
 	}
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/benchkit"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -12,13 +13,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 
-	"github.com/ptc-credentials/ptc-credentials/internal/emulators/ecrptc"
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
-	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 )
 
@@ -26,10 +27,10 @@ import (
 // Manager's rotation invoke), the ECR pull-through cache emulator, and the Docker Hub emulator.
 type provEnv struct {
 	prov      *provision.Provisioner
-	hub       *Registry
-	smCounts  *Counts // the provisioner's Secrets Manager calls
-	ecrCounts *Counts // the provisioner's ECR calls
-	rotCounts *Counts // the rotator's, in the testSecret RotateSecret triggers
+	hub       *benchkit.Registry
+	smCounts  *benchkit.Counts // the provisioner's Secrets Manager calls
+	ecrCounts *benchkit.Counts // the provisioner's ECR calls
+	rotCounts *benchkit.Counts // the rotator's, in the testSecret RotateSecret triggers
 	sourceARN string
 	stackID   string
 	// during is told when the rotation invoke starts (true) and ends (false), so the
@@ -42,34 +43,34 @@ type provEnv struct {
 func newProvEnv(b *testing.B) *provEnv {
 	b.Helper()
 	ctx := context.Background()
-	e := &provEnv{smCounts: &Counts{}, ecrCounts: &Counts{}, rotCounts: &Counts{}, during: func(bool) {}}
-	hub, err := NewRegistry(ptcsecret.UpstreamDockerHub, RegistryOptions{})
+	e := &provEnv{smCounts: &benchkit.Counts{}, ecrCounts: &benchkit.Counts{}, rotCounts: &benchkit.Counts{}, during: func(bool) {}}
+	hub, err := benchkit.NewRegistry(ptcsecret.UpstreamDockerHub, benchkit.RegistryOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(hub.Close)
 	e.hub = hub
-	be := NewMotoBackend(moto)
+	be := benchkit.NewMotoBackend(moto)
 	sm := be.Admin()
-	if e.sourceARN, err = be.CreateSecret(ctx, "ptc-source/prov-"+NewID()[:8], "", hub.Source(0), nil); err != nil {
+	if e.sourceARN, err = be.CreateSecret(ctx, "ptc-source/prov-"+benchkit.NewID()[:8], "", hub.Source(0), nil); err != nil {
 		b.Fatal(err)
 	}
 	rsm := &testenv.RotatingSecretsManager{Client: sm, Invoke: func(ctx context.Context, step, secretID, token string) error {
 		e.during(true)
 		defer e.during(false)
 		// A fresh environment: the rotator has not seen this secret's source before.
-		rot := NewRotator(CountingSM{Inner: be.SM(), Counts: e.rotCounts})
+		rot := benchkit.NewRotator(benchkit.CountingSM{Inner: be.SM(), Counts: e.rotCounts})
 		err := rot.Handle(ctx, rotation.Event{Step: rotation.Step(step), SecretID: secretID, ClientRequestToken: token})
 		if err != nil {
 			e.invokeErr = err
 		}
 		return err
 	}}
-	ecrSrv := ecrptc.New(ecrptc.Options{
+	ecrSrv := ecremu.New(ecremu.Options{
 		SecretsManager: sm,
 		Verify: func(ctx context.Context, _, url string, cred ptcsecret.Value) error {
 			// Tagged so the meter counts ECR's own login check apart from the provisioner's calls.
-			return registryauth.Check(ctx, TagCaller("ecr"), registryauth.Target{Registry: url, Repository: "library/alpine"},
+			return registryauth.Check(ctx, benchkit.TagCaller("ecr"), registryauth.Target{Registry: url, Repository: "library/alpine"},
 				registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
 		},
 	})
@@ -77,14 +78,14 @@ func newProvEnv(b *testing.B) *provEnv {
 	b.Cleanup(srv.Close)
 	ecrClient := ecr.NewFromConfig(testenv.AWSConfig(), func(o *ecr.Options) { o.BaseEndpoint = aws.String(srv.URL) })
 	e.prov = &provision.Provisioner{
-		SM:                CountingProvisionSM{Inner: rsm, Counts: e.smCounts},
-		ECR:               CountingECR{Inner: ecrClient, Counts: e.ecrCounts},
+		SM:                benchkit.CountingProvisionSM{Inner: rsm, Counts: e.smCounts},
+		ECR:               benchkit.CountingECR{Inner: ecrClient, Counts: e.ecrCounts},
 		Providers:         providers.All(),
 		RotationLambdaARN: testenv.FakeRotationLambdaARN,
 		Logger:            slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Metrics:           &metrics.Emitter{W: io.Discard},
 	}
-	e.stackID = "arn:aws:cloudformation:us-east-1:123456789012:stack/ptc-bench/" + NewID()
+	e.stackID = "arn:aws:cloudformation:us-east-1:123456789012:stack/ptc-bench/" + benchkit.NewID()
 	return e
 }
 
@@ -125,8 +126,8 @@ func BenchmarkProvision(b *testing.B) {
 	defer cancel()
 	for _, op := range []string{"Create", "Delete"} {
 		b.Run("op="+op, func(b *testing.B) {
-			var sw Stopwatch
-			sm, ecrc, rot := &Counts{}, &Counts{}, &Counts{}
+			var sw benchkit.Stopwatch
+			sm, ecrc, rot := &benchkit.Counts{}, &benchkit.Counts{}, &benchkit.Counts{}
 			var up, ecrUp, rotUp, upBefore int
 			// run does one request; only the op measured is timed and counted.
 			run := func(typ, physID, prefix string) provision.Result {
@@ -173,7 +174,7 @@ func BenchmarkProvision(b *testing.B) {
 						rot.Add(k, v)
 					}
 					snap := e.hub.Meter.Snapshot()
-					up += snap[KeyAPI] + snap[KeyRegistry]
+					up += snap[benchkit.KeyAPI] + snap[benchkit.KeyRegistry]
 					ecrUp += snap["by:ecr"]
 				}
 				return res
@@ -182,7 +183,7 @@ func BenchmarkProvision(b *testing.B) {
 			b.ResetTimer()
 			b.StopTimer()
 			for i := range b.N {
-				prefix := fmt.Sprintf("b%d-%s", i, NewID()[:6])
+				prefix := fmt.Sprintf("b%d-%s", i, benchkit.NewID()[:6])
 				res := run("Create", "", prefix)
 				run("Delete", res.PhysicalID, prefix)
 			}

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/benchkit"
 	"maps"
 	"os"
 	"slices"
@@ -14,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
-	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
 var moto *testenv.Moto
@@ -30,8 +31,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func backends() []Backend {
-	return []Backend{NewMotoBackend(moto), FakeBackend{NewFakeSM()}}
+func backends() []benchkit.Backend {
+	return []benchkit.Backend{benchkit.NewMotoBackend(moto), benchkit.FakeBackend{FakeSM: benchkit.NewFakeSM()}}
 }
 
 // BenchmarkRotation runs one full four-step rotation per op, for every Secrets Manager
@@ -43,14 +44,14 @@ func backends() []Backend {
 // emulators' server side), it reports:
 //
 //	cpu-ns/op       user+system CPU of this process (not moto's)
-//	sm-calls/op     Secrets Manager calls the rotator made (CountingSM)
+//	sm-calls/op     Secrets Manager calls the rotator made (benchkit.CountingSM)
 //	up-calls/op     upstream requests, of which up-api/op went to the token API and
 //	up-reg/op       to the registry login handshake
 func BenchmarkRotation(b *testing.B) {
 	// Warm and cold of one registry run back to back, so a drift in the machine's load (or
 	// moto's speed) over the run does not pass for a difference between them.
 	for _, be := range backends() {
-		for _, name := range Registries {
+		for _, name := range benchkit.Registries {
 			for _, warm := range []bool{true, false} {
 				env := map[bool]string{true: "warm", false: "cold"}[warm]
 				b.Run(fmt.Sprintf("sm=%s/registry=%s/env=%s", be.Name(), name, env), func(b *testing.B) {
@@ -61,56 +62,58 @@ func BenchmarkRotation(b *testing.B) {
 	}
 }
 
-func benchRotation(b *testing.B, be Backend, registry string, warm bool) {
+func benchRotation(b *testing.B, be benchkit.Backend, registry string, warm bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	reg, err := NewRegistry(registry, RegistryOptions{})
+	reg, err := benchkit.NewRegistry(registry, benchkit.RegistryOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer reg.Close()
-	m, err := Setup(ctx, be, reg, 0, "")
+	m, err := benchkit.Setup(ctx, be, reg, 0, "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	counts := &Counts{}
-	newEnv := func() *rotation.Rotator { return NewRotator(CountingSM{Inner: be.SM(), Counts: counts}) }
+	counts := &benchkit.Counts{}
+	newEnv := func() *rotation.Rotator {
+		return benchkit.NewRotator(benchkit.CountingSM{Inner: be.SM(), Counts: counts})
+	}
 	// Two rotations first: from then on every rotation has a token two generations old to
 	// revoke, as in production.
 	for range 2 {
-		token := NewID()
+		token := benchkit.NewID()
 		if err := be.Begin(ctx, m.ARN, token); err != nil {
 			b.Fatal(err)
 		}
-		if err := RunSteps(ctx, m.ARN, token, warm, newEnv); err != nil {
+		if err := benchkit.RunSteps(ctx, m.ARN, token, warm, newEnv); err != nil {
 			b.Fatal(err)
 		}
 	}
 	counts.Reset()
 	reg.Meter.Reset()
-	var sw Stopwatch
+	var sw benchkit.Stopwatch
 	var token string
 	// moto's own CPU, when moto is the Secrets Manager: it shows where the wall time goes.
 	var motoPIDs []int
 	var motoCPU time.Duration
-	if mb, ok := be.(*MotoBackend); ok {
-		motoPIDs = MotoPIDs(mb.Moto.Endpoint)
+	if mb, ok := be.(*benchkit.MotoBackend); ok {
+		motoPIDs = benchkit.MotoPIDs(mb.Moto.Endpoint)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.StopTimer()
 	for range b.N {
-		token = NewID()
+		token = benchkit.NewID()
 		if err := be.Begin(ctx, m.ARN, token); err != nil {
 			b.Fatal(err)
 		}
-		m0 := SumProcCPU(motoPIDs)
+		m0 := benchkit.SumProcCPU(motoPIDs)
 		b.StartTimer()
 		sw.Start()
-		err := RunSteps(ctx, m.ARN, token, warm, newEnv)
+		err := benchkit.RunSteps(ctx, m.ARN, token, warm, newEnv)
 		sw.Stop()
 		b.StopTimer()
-		motoCPU += SumProcCPU(motoPIDs) - m0
+		motoCPU += benchkit.SumProcCPU(motoPIDs) - m0
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -125,14 +128,14 @@ func benchRotation(b *testing.B, be Backend, registry string, warm bool) {
 		b.ReportMetric(float64(motoCPU.Nanoseconds())/n, "moto-cpu-ns/op")
 	}
 	b.ReportMetric(float64(counts.Total())/n, "sm-calls/op")
-	b.ReportMetric(float64(up[KeyAPI]+up[KeyRegistry])/n, "up-calls/op")
-	b.ReportMetric(float64(up[KeyAPI])/n, "up-api/op")
-	b.ReportMetric(float64(up[KeyRegistry])/n, "up-reg/op")
-	b.Logf("per rotation: SM %s | upstream api=%.2f registry=%.2f (b.N=%d)", perOp(counts, b.N), float64(up[KeyAPI])/n, float64(up[KeyRegistry])/n, b.N)
+	b.ReportMetric(float64(up[benchkit.KeyAPI]+up[benchkit.KeyRegistry])/n, "up-calls/op")
+	b.ReportMetric(float64(up[benchkit.KeyAPI])/n, "up-api/op")
+	b.ReportMetric(float64(up[benchkit.KeyRegistry])/n, "up-reg/op")
+	b.Logf("per rotation: SM %s | upstream api=%.2f registry=%.2f (b.N=%d)", perOp(counts, b.N), float64(up[benchkit.KeyAPI])/n, float64(up[benchkit.KeyRegistry])/n, b.N)
 }
 
 // perOp renders the call counts divided by n.
-func perOp(c *Counts, n int) string {
+func perOp(c *benchkit.Counts, n int) string {
 	s := c.Snapshot()
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(s)) {
@@ -141,9 +144,9 @@ func perOp(c *Counts, n int) string {
 	return strings.Join(parts, " ")
 }
 
-func currentVersion(ctx context.Context, b *testing.B, be Backend, arn string) string {
+func currentVersion(ctx context.Context, b *testing.B, be benchkit.Backend, arn string) string {
 	b.Helper()
-	id, err := CurrentVersion(ctx, be, arn)
+	id, err := benchkit.CurrentVersion(ctx, be, arn)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -155,14 +158,14 @@ func currentVersion(ctx context.Context, b *testing.B, be Backend, arn string) s
 // anything. versions=N is a secret that has been rotated N times (moto keeps every version).
 func BenchmarkMotoCall(b *testing.B) {
 	ctx := context.Background()
-	be := NewMotoBackend(moto)
+	be := benchkit.NewMotoBackend(moto)
 	for _, versions := range []int{1, 100} {
-		arn, err := be.CreateSecret(ctx, "ptc-bench/moto-call-"+NewID()[:8], "", `{"username":"u","accessToken":"t"}`, nil)
+		arn, err := be.CreateSecret(ctx, "ptc-bench/moto-call-"+benchkit.NewID()[:8], "", `{"username":"u","accessToken":"t"}`, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
 		for range versions - 1 {
-			if _, err := be.Admin().PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(arn), SecretString: aws.String(NewID())}); err != nil {
+			if _, err := be.Admin().PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(arn), SecretString: aws.String(benchkit.NewID())}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -15,8 +15,8 @@ import (
 
 	"github.com/ptc-credentials/ptc-credentials/internal/customresource"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
-	"github.com/ptc-credentials/ptc-credentials/internal/rotationtest"
-	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
 // TestRotatorErrorsComeBackAsFunctionErrors: a rotation step that fails returns an error from the

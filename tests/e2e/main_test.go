@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
 // rieModule and riePackage name the emulator pinned in tools.mod.

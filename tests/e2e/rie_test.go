@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ptc-credentials/ptc-credentials/internal/localcloud"
-	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localcloud"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
 // lambdaFn is one bootstrap running under its own aws-lambda-rie process (started by

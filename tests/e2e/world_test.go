@@ -19,12 +19,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	hubemu "github.com/ptc-credentials/ptc-credentials/internal/emulators/dockerhub"
-	"github.com/ptc-credentials/ptc-credentials/internal/emulators/ecrptc"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
-	"github.com/ptc-credentials/ptc-credentials/internal/rotationtest"
-	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
 // Planted values: distinctive, so a leak scan can find them anywhere.
@@ -43,9 +43,9 @@ type world struct {
 	ctx context.Context
 	sm  *secretsmanager.Client
 
-	hub    *hubemu.Server
+	hub    *dockerhubemu.Server
 	hubURL string
-	ecrSrv *ecrptc.Server
+	ecrSrv *ecremu.Server
 	ecrURL string
 	ecr    *ecr.Client
 	cfn    *cfnRecorder
@@ -65,7 +65,7 @@ type world struct {
 func newWorld(t *testing.T, wrapHub func(http.Handler) http.Handler) *world {
 	t.Helper()
 	w := &world{t: t, ctx: testenv.Context(t), sm: moto.SecretsManager(), tokenSecrets: map[string]bool{}}
-	w.hub = hubemu.New(hubemu.Options{}, hubemu.Account{Username: hubUser, Password: hubPassword})
+	w.hub = dockerhubemu.New(dockerhubemu.Options{}, dockerhubemu.Account{Username: hubUser, Password: hubPassword})
 	var hubHandler http.Handler = w.hub
 	if wrapHub != nil {
 		hubHandler = wrapHub(w.hub)
@@ -76,7 +76,7 @@ func newWorld(t *testing.T, wrapHub func(http.Handler) http.Handler) *world {
 
 	// ECR's ValidatePullThroughCacheRule logs in upstream with the secret's current value, as the
 	// real service does; the emulator reads the secret from moto.
-	w.ecrSrv = ecrptc.New(ecrptc.Options{
+	w.ecrSrv = ecremu.New(ecremu.Options{
 		SecretsManager: w.sm,
 		Verify: func(ctx context.Context, _, registryURL string, cred ptcsecret.Value) error {
 			return registryauth.Check(ctx, nil, registryauth.Target{Registry: registryURL, Repository: "library/alpine"},
@@ -257,9 +257,9 @@ func (w *world) noteTokens() {
 }
 
 // tokens returns the emulator's tokens labelled for secretName.
-func (w *world) tokens(secretName string) []hubemu.Token {
+func (w *world) tokens(secretName string) []dockerhubemu.Token {
 	prefix := ptcsecret.LabelPrefix(ptcsecret.Key(testenv.Region, testenv.AccountID, secretName))
-	var out []hubemu.Token
+	var out []dockerhubemu.Token
 	for _, tk := range w.hub.Tokens() {
 		if strings.HasPrefix(tk.Label, prefix) {
 			out = append(out, tk)

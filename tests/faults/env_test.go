@@ -20,7 +20,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
-	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 )

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
 // moto is the one moto_server the package shares (every case uses its own secret names), as

@@ -20,13 +20,13 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/customresource"
-	hubemu "github.com/ptc-credentials/ptc-credentials/internal/emulators/dockerhub"
-	"github.com/ptc-credentials/ptc-credentials/internal/emulators/ecrptc"
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
-	"github.com/ptc-credentials/ptc-credentials/internal/rotationtest"
-	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
 // Lambda deadlines of one custom-resource invocation: the normal one, and the short one the
@@ -46,9 +46,9 @@ type provEnv struct {
 	inj       *Injector
 	sm        *secretsmanager.Client // fault-free, for setup and checks
 	front     *smFront
-	hub       *hubemu.Server
+	hub       *dockerhubemu.Server
 	hubURL    string
-	ecr       *ecrptc.Server
+	ecr       *ecremu.Server
 	ecrURL    string
 	cfn       *cfnServer
 	logs      *rotationtest.SyncBuffer
@@ -68,12 +68,12 @@ func newProvEnv(t testing.TB) *provEnv {
 	t.Helper()
 	e := &provEnv{t: t, inj: NewInjector(), sm: cleanSM(), logs: &rotationtest.SyncBuffer{}, cfn: &cfnServer{}, invs: map[int]string{}}
 	e.front = newSMFront(t, e.logs)
-	e.hub = hubemu.New(hubemu.Options{}, hubemu.Account{Username: hubUser, Password: hubPassword})
+	e.hub = dockerhubemu.New(dockerhubemu.Options{}, dockerhubemu.Account{Username: hubUser, Password: hubPassword})
 	hubSrv := httptest.NewServer(e.hub)
 	t.Cleanup(hubSrv.Close)
 	e.hubURL = hubSrv.URL
 	e.inj.Name(hubSrv.URL, "hub")
-	e.ecr = ecrptc.New(ecrptc.Options{
+	e.ecr = ecremu.New(ecremu.Options{
 		SecretsManager: cleanSM(),
 		// ValidatePullThroughCacheRule's login is ECR's own call, not the provisioner's.
 		Verify: func(ctx context.Context, _, url string, cred ptcsecret.Value) error {
@@ -311,8 +311,8 @@ func (e *provEnv) mustSucceed(what string, r reply) reply {
 // setState is what exists of one prefix's set.
 type setState struct {
 	secret *secretsmanager.DescribeSecretOutput // nil when gone (or scheduled for deletion)
-	rule   *ecrptc.Rule
-	tokens []hubemu.Token
+	rule   *ecremu.Rule
+	tokens []dockerhubemu.Token
 }
 
 func (e *provEnv) state(prefix string) setState {

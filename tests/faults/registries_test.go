@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	acremu "github.com/ptc-credentials/ptc-credentials/internal/emulators/acr"
-	hubemu "github.com/ptc-credentials/ptc-credentials/internal/emulators/dockerhub"
-	ghemu "github.com/ptc-credentials/ptc-credentials/internal/emulators/ghcr"
-	glemu "github.com/ptc-credentials/ptc-credentials/internal/emulators/gitlab"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
-	"github.com/ptc-credentials/ptc-credentials/internal/rotationtest"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/acremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ghcremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/gitlabemu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/acr"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/dockerhub"
@@ -60,12 +60,12 @@ type regFixture struct {
 	repo string // repository the login checks ask a pull scope for
 	h    *rotationtest.Harness
 
-	hub *hubemu.Server
-	gl  *glemu.Server
+	hub *dockerhubemu.Server
+	gl  *gitlabemu.Server
 	az  *acremu.Server
-	gh  *ghemu.Server
+	gh  *ghcremu.Server
 	// pats are the GHCR tokens a person created, in order.
-	pats []ghemu.Token
+	pats []ghcremu.Token
 }
 
 func newRegFixture(t testing.TB, inj *Injector, name string) *regFixture {
@@ -76,7 +76,7 @@ func newRegFixture(t testing.TB, inj *Injector, name string) *regFixture {
 	var srv *httptest.Server
 	switch name {
 	case ptcsecret.UpstreamDockerHub:
-		f.hub = hubemu.New(hubemu.Options{}, hubemu.Account{Username: hubUser, Password: hubPassword})
+		f.hub = dockerhubemu.New(dockerhubemu.Options{}, dockerhubemu.Account{Username: hubUser, Password: hubPassword})
 		srv = httptest.NewServer(f.hub)
 		src = map[string]any{"username": hubUser, "password": hubPassword, "apiUrl": srv.URL}
 		prov, f.repo = dockerhub.Provider, dockerhub.DefaultCheckRepository
@@ -92,17 +92,17 @@ func newRegFixture(t testing.TB, inj *Injector, name string) *regFixture {
 		}
 		prov, f.repo = acr.Provider, "hello-world"
 	case ptcsecret.UpstreamGHCR:
-		f.gh = ghemu.New(ghemu.Options{})
+		f.gh = ghcremu.New(ghcremu.Options{})
 		srv = httptest.NewServer(f.gh)
 		f.url = srv.URL
 		first := f.newPAT()
 		src = map[string]any{"username": ghUser, "token": first.Value, "apiUrl": srv.URL}
 		prov, f.repo = ghcr.Provider, strings.ToLower(ghUser)+"/"+ghcr.DefaultCheckImage
 	case ptcsecret.UpstreamGitLab:
-		f.gl = glemu.New(glemu.Options{})
-		f.gl.AddUser(glemu.User{Username: glOwner, Token: glOwnerToken})
-		f.gl.AddGroup(glemu.Group{ID: 11, Path: glGroup, Premium: true, Members: map[string]int{glOwner: glemu.Owner}})
-		f.gl.AddProject(glemu.Project{ID: 31, Path: glRepo})
+		f.gl = gitlabemu.New(gitlabemu.Options{})
+		f.gl.AddUser(gitlabemu.User{Username: glOwner, Token: glOwnerToken})
+		f.gl.AddGroup(gitlabemu.Group{ID: 11, Path: glGroup, Premium: true, Members: map[string]int{glOwner: gitlabemu.Owner}})
+		f.gl.AddProject(gitlabemu.Project{ID: 31, Path: glRepo})
 		srv = httptest.NewServer(f.gl)
 		src = map[string]any{"token": glOwnerToken, "groupId": glGroup, "checkRepository": glRepo, "apiUrl": srv.URL}
 		prov, f.repo = gitlab.Provider, glRepo
@@ -117,8 +117,8 @@ func newRegFixture(t testing.TB, inj *Injector, name string) *regFixture {
 }
 
 // newPAT is a person creating a classic PAT with read:packages in GitHub's settings.
-func (f *regFixture) newPAT() ghemu.Token {
-	tok := ghemu.Token{
+func (f *regFixture) newPAT() ghcremu.Token {
+	tok := ghcremu.Token{
 		Value: "ghp_PLANTED" + strings.ReplaceAll(rotationtest.NewID(), "-", "")[:29], User: ghUser,
 		Scopes: []string{"read:packages"}, ExpiresAt: time.Now().Add(60 * 24 * time.Hour).UTC().Truncate(time.Second),
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/customresource"
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
-	"github.com/ptc-credentials/ptc-credentials/internal/rotationtest"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
 )
 
 // faultSpec is the one fault of a case; at.N 0 means none (the dry run).

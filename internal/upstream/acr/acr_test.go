@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	acremu "github.com/ptc-credentials/ptc-credentials/internal/emulators/acr"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/acremu"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/acr"
 )

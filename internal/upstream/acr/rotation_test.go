@@ -15,12 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	acremu "github.com/ptc-credentials/ptc-credentials/internal/emulators/acr"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
-	"github.com/ptc-credentials/ptc-credentials/internal/rotationtest"
-	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/acremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/acr"
 )

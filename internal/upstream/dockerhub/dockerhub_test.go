@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	hubemu "github.com/ptc-credentials/ptc-credentials/internal/emulators/dockerhub"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 )
 
@@ -54,7 +54,7 @@ func (c *clock) Advance(d time.Duration) {
 // env is a Docker Hub emulator with its own clock, shared with the upstream under test.
 type env struct {
 	t     *testing.T
-	emu   *hubemu.Server
+	emu   *dockerhubemu.Server
 	srv   *httptest.Server
 	clock *clock
 	logs  bytes.Buffer
@@ -64,16 +64,16 @@ type env struct {
 	errs []error
 }
 
-func newEnv(t *testing.T, tweak func(*hubemu.Options)) *env {
+func newEnv(t *testing.T, tweak func(*dockerhubemu.Options)) *env {
 	t.Helper()
 	e := &env{t: t, clock: &clock{t: time.Date(2026, 2, 3, 4, 5, 6, 0, time.UTC)}}
-	opts := hubemu.Options{Now: e.clock.Now}
+	opts := dockerhubemu.Options{Now: e.clock.Now}
 	if tweak != nil {
 		tweak(&opts)
 	}
-	e.emu = hubemu.New(opts,
-		hubemu.Account{Username: user, Password: password, Orgs: []string{org}},
-		hubemu.Account{Username: tfaUser, Password: tfaPass, TOTPSecret: tfaSecret},
+	e.emu = dockerhubemu.New(opts,
+		dockerhubemu.Account{Username: user, Password: password, Orgs: []string{org}},
+		dockerhubemu.Account{Username: tfaUser, Password: tfaPass, TOTPSecret: tfaSecret},
 	)
 	e.srv = httptest.NewServer(e.emu)
 	e.leaks = []string{password, tfaPass, tfaSecret}
@@ -325,7 +325,7 @@ func TestMintLabelChecked(t *testing.T) {
 }
 
 func TestMintOrgToken(t *testing.T) {
-	e := newEnv(t, func(o *hubemu.Options) { o.OrgTokenCap = 1 })
+	e := newEnv(t, func(o *dockerhubemu.Options) { o.OrgTokenCap = 1 })
 	d, _ := e.upstream(map[string]any{"organization": org})
 	m := e.mint(d, "v1")
 	if m.Credential.Username != org || d.Username() != org || !strings.HasPrefix(m.Credential.AccessToken, "dckr_oat_") {
@@ -545,7 +545,7 @@ func TestPATAsPassword(t *testing.T) {
 
 func TestRateLimitedThenSuccess(t *testing.T) {
 	t.Run("Retry-After", func(t *testing.T) {
-		e := newEnv(t, func(o *hubemu.Options) {
+		e := newEnv(t, func(o *dockerhubemu.Options) {
 			o.RateLimit.Requests = 1
 			o.RateLimit.Window = 5 * time.Second
 		})
@@ -601,7 +601,7 @@ func TestCreateNotRetriedOn5xx(t *testing.T) {
 }
 
 func TestExpiredSessionLogsInAgain(t *testing.T) {
-	e := newEnv(t, func(o *hubemu.Options) { o.SessionLifetime = 10 * time.Minute })
+	e := newEnv(t, func(o *dockerhubemu.Options) { o.SessionLifetime = 10 * time.Minute })
 	d, _ := e.upstream(nil)
 	m := e.mint(d, "v1")
 	if e.logins() != 1 {
@@ -631,7 +631,7 @@ func TestExpiredSessionLogsInAgain(t *testing.T) {
 }
 
 func TestPasswordChangedWhileSessionExpired(t *testing.T) {
-	e := newEnv(t, func(o *hubemu.Options) { o.SessionLifetime = time.Minute })
+	e := newEnv(t, func(o *dockerhubemu.Options) { o.SessionLifetime = time.Minute })
 	d, _ := e.upstream(nil)
 	e.mint(d, "v1")
 	e.emu.SetPassword(user, "PLANTED-new-password-0a0a")

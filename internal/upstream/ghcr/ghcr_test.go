@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	emu "github.com/ptc-credentials/ptc-credentials/internal/emulators/ghcr"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ghcremu"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/ghcr"
 )
@@ -36,25 +36,25 @@ const (
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 type env struct {
-	emu  *emu.Server
+	emu  *ghcremu.Server
 	srv  *httptest.Server
 	logs *bytes.Buffer
 	opts upstream.Options
 }
 
-func newEnv(t *testing.T, o emu.Options) *env {
+func newEnv(t *testing.T, o ghcremu.Options) *env {
 	t.Helper()
 	if o.Now == nil {
 		o.Now = func() time.Time { return now }
 	}
-	e := emu.New(o,
-		emu.Token{Value: goodPAT, User: user, Scopes: []string{"read:packages"}, ExpiresAt: now.Add(45 * 24 * time.Hour)},
-		emu.Token{Value: noPkgPAT, User: user, Scopes: []string{"repo", "read:org"}, ExpiresAt: now.Add(45 * 24 * time.Hour)},
-		emu.Token{Value: writePAT, User: user, Scopes: []string{"write:packages"}, ExpiresAt: now.Add(3 * 24 * time.Hour)},
-		emu.Token{Value: foreverPAT, User: user, Scopes: []string{"read:packages"}},
-		emu.Token{Value: otherPAT, User: "someone-else", Scopes: []string{"read:packages"}},
-		emu.Token{Value: fineScoped, User: user, FineGrained: true},
-		emu.Token{Value: revokedPAT, User: user, Scopes: []string{"read:packages"}},
+	e := ghcremu.New(o,
+		ghcremu.Token{Value: goodPAT, User: user, Scopes: []string{"read:packages"}, ExpiresAt: now.Add(45 * 24 * time.Hour)},
+		ghcremu.Token{Value: noPkgPAT, User: user, Scopes: []string{"repo", "read:org"}, ExpiresAt: now.Add(45 * 24 * time.Hour)},
+		ghcremu.Token{Value: writePAT, User: user, Scopes: []string{"write:packages"}, ExpiresAt: now.Add(3 * 24 * time.Hour)},
+		ghcremu.Token{Value: foreverPAT, User: user, Scopes: []string{"read:packages"}},
+		ghcremu.Token{Value: otherPAT, User: "someone-else", Scopes: []string{"read:packages"}},
+		ghcremu.Token{Value: fineScoped, User: user, FineGrained: true},
+		ghcremu.Token{Value: revokedPAT, User: user, Scopes: []string{"read:packages"}},
 	)
 	e.Revoke(revokedPAT)
 	srv := httptest.NewServer(e)
@@ -165,7 +165,7 @@ func TestProvider(t *testing.T) {
 }
 
 func TestMintStagesTheSourceTokenWithoutCalls(t *testing.T) {
-	e := newEnv(t, emu.Options{})
+	e := newEnv(t, ghcremu.Options{})
 	g := e.upstream(t, "")
 	label := ptcsecret.Label("ecr-pullthroughcache/ghcr", "11111111-2222-3333-4444-555555555555")
 	m, err := g.Mint(context.Background(), upstream.MintRequest{SecretName: "ecr-pullthroughcache/ghcr", VersionID: "11111111-2222-3333-4444-555555555555", Label: label})
@@ -188,7 +188,7 @@ func TestMintStagesTheSourceTokenWithoutCalls(t *testing.T) {
 }
 
 func TestTokensAndRevokeDoNothing(t *testing.T) {
-	e := newEnv(t, emu.Options{})
+	e := newEnv(t, ghcremu.Options{})
 	g := e.upstream(t, "")
 	toks, err := g.Tokens(context.Background(), "ptc-")
 	if err != nil || toks != nil {
@@ -210,10 +210,10 @@ func TestTokensAndRevokeDoNothing(t *testing.T) {
 func TestVerify(t *testing.T) {
 	cases := []struct {
 		name     string
-		emu      emu.Options
+		emu      ghcremu.Options
 		cred     upstream.Credential
 		extra    string // more source JSON
-		inject   func(s *emu.Server)
+		inject   func(s *ghcremu.Server)
 		wantExp  time.Time
 		wantErr  string
 		wantKind error // a registryauth sentinel the error must wrap
@@ -222,22 +222,22 @@ func TestVerify(t *testing.T) {
 	}{
 		{name: "expiring classic PAT", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, wantExp: now.Add(45 * 24 * time.Hour), calls: 3},
 		{name: "username case differs", cred: upstream.Credential{Username: "octo-cat", AccessToken: goodPAT}, wantExp: now.Add(45 * 24 * time.Hour), calls: 3},
-		{name: "expiry with offset", emu: emu.Options{ExpirationZone: time.FixedZone("", -7*3600)}, cred: upstream.Credential{Username: user, AccessToken: goodPAT}, wantExp: now.Add(45 * 24 * time.Hour), calls: 3},
+		{name: "expiry with offset", emu: ghcremu.Options{ExpirationZone: time.FixedZone("", -7*3600)}, cred: upstream.Credential{Username: user, AccessToken: goodPAT}, wantExp: now.Add(45 * 24 * time.Hour), calls: 3},
 		{name: "write implies read", cred: upstream.Credential{Username: user, AccessToken: writePAT}, wantExp: now.Add(3 * 24 * time.Hour), calls: 3},
 		{name: "never expires", cred: upstream.Credential{Username: user, AccessToken: foreverPAT}, wantLog: "never expires", calls: 3},
-		{name: "rate limited then fine", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *emu.Server) { s.Inject(http.MethodGet, "/user", 429, 2) }, wantExp: now.Add(45 * 24 * time.Hour), calls: 5},
-		{name: "500 then fine", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *emu.Server) { s.Inject(http.MethodGet, "/user", 502, 1) }, wantExp: now.Add(45 * 24 * time.Hour), calls: 4},
+		{name: "rate limited then fine", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *ghcremu.Server) { s.Inject(http.MethodGet, "/user", 429, 2) }, wantExp: now.Add(45 * 24 * time.Hour), calls: 5},
+		{name: "500 then fine", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *ghcremu.Server) { s.Inject(http.MethodGet, "/user", 502, 1) }, wantExp: now.Add(45 * 24 * time.Hour), calls: 4},
 		{name: "lacks read:packages", cred: upstream.Credential{Username: user, AccessToken: noPkgPAT}, wantErr: "lacks read:packages (its scopes: repo, read:org); create a classic PAT with read:packages", calls: 1},
 		{name: "no scopes header", cred: upstream.Credential{Username: user, AccessToken: fineScoped}, wantErr: "not a classic personal access token", calls: 1},
 		{name: "fine-grained refused before any call", cred: upstream.Credential{Username: user, AccessToken: finePAT}, wantErr: "fine-grained personal access token, which GitHub Packages do not accept; create a classic PAT with read:packages", calls: 0},
 		{name: "revoked", cred: upstream.Credential{Username: user, AccessToken: revokedPAT}, wantErr: "GitHub refused the token of \"Octo-Cat\" (expired or revoked?)", calls: 1},
 		{name: "unknown", cred: upstream.Credential{Username: user, AccessToken: unknownPAT}, wantErr: "expired or revoked?", calls: 1},
 		{name: "another user's token", cred: upstream.Credential{Username: user, AccessToken: otherPAT}, wantErr: `belongs to GitHub user "someone-else", not "Octo-Cat"`, calls: 1},
-		{name: "403 from the API", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *emu.Server) { s.Inject(http.MethodGet, "/user", 403, 1) }, wantErr: "GitHub answered 403", calls: 1},
-		{name: "API keeps failing", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *emu.Server) { s.Inject(http.MethodGet, "/user", 500, 10) }, wantErr: "GitHub's API is unavailable", calls: 5},
-		{name: "API rate limit persists", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *emu.Server) { s.Inject(http.MethodGet, "/user", 429, 100) }, wantErr: "still rate limited after 20 attempts", calls: 20},
+		{name: "403 from the API", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *ghcremu.Server) { s.Inject(http.MethodGet, "/user", 403, 1) }, wantErr: "GitHub answered 403", calls: 1},
+		{name: "API keeps failing", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *ghcremu.Server) { s.Inject(http.MethodGet, "/user", 500, 10) }, wantErr: "GitHub's API is unavailable", calls: 5},
+		{name: "API rate limit persists", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *ghcremu.Server) { s.Inject(http.MethodGet, "/user", 429, 100) }, wantErr: "still rate limited after 20 attempts", calls: 20},
 		{name: "registry denies the image", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, extra: `,"checkRepository":"private-org/secret"`, wantErr: `refused a pull of private-org/secret`, wantKind: registryauth.ErrBadCredentials, calls: 3},
-		{name: "registry down", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *emu.Server) { s.Inject("", "/token", 503, 1) }, wantKind: registryauth.ErrUnreachable, calls: -1},
+		{name: "registry down", cred: upstream.Credential{Username: user, AccessToken: goodPAT}, inject: func(s *ghcremu.Server) { s.Inject("", "/token", 503, 1) }, wantKind: registryauth.ErrUnreachable, calls: -1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -312,7 +312,7 @@ func TestParseExpiration(t *testing.T) {
 
 // An unreadable expiry date must not fail a token that works; it is logged instead.
 func TestVerifyUnreadableExpiryIsLoggedNotFatal(t *testing.T) {
-	e := newEnv(t, emu.Options{})
+	e := newEnv(t, ghcremu.Options{})
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-OAuth-Scopes", "read:packages")
 		w.Header().Set("GitHub-Authentication-Token-Expiration", "someday")

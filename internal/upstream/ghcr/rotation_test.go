@@ -13,12 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	emu "github.com/ptc-credentials/ptc-credentials/internal/emulators/ghcr"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
-	"github.com/ptc-credentials/ptc-credentials/internal/rotationtest"
-	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ghcremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/ghcr"
 )
 
@@ -32,7 +32,7 @@ const checkRepo = "octo-cat/" + ghcr.DefaultCheckImage
 type fixture struct {
 	*rotationtest.Harness
 	t   *testing.T
-	emu *emu.Server
+	emu *ghcremu.Server
 	url string
 	// planted are extra secret values to scan for (bad source secrets).
 	planted []string
@@ -40,8 +40,8 @@ type fixture struct {
 
 // pat returns a fresh classic PAT for user with the given scopes and lifetime (0: never
 // expires), registered in the emulator as a person creating it in GitHub's settings would.
-func (f *fixture) pat(scopes []string, lifetime time.Duration) emu.Token {
-	t := emu.Token{Value: "ghp_PLANTED" + strings.ReplaceAll(rotationtest.NewID(), "-", "")[:29], User: user, Scopes: scopes}
+func (f *fixture) pat(scopes []string, lifetime time.Duration) ghcremu.Token {
+	t := ghcremu.Token{Value: "ghp_PLANTED" + strings.ReplaceAll(rotationtest.NewID(), "-", "")[:29], User: user, Scopes: scopes}
 	if lifetime > 0 {
 		// The rotator reads the wall clock, so the emulator does too (its default).
 		t.ExpiresAt = time.Now().Add(lifetime).UTC().Truncate(time.Second)
@@ -50,9 +50,9 @@ func (f *fixture) pat(scopes []string, lifetime time.Duration) emu.Token {
 	return t
 }
 
-func newFixture(t *testing.T) (*fixture, emu.Token) {
+func newFixture(t *testing.T) (*fixture, ghcremu.Token) {
 	t.Helper()
-	e := emu.New(emu.Options{})
+	e := ghcremu.New(ghcremu.Options{})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	f := &fixture{t: t, emu: e, url: srv.URL}
@@ -491,10 +491,10 @@ func TestCrashBetweenMintAndPutLeavesNoOrphan(t *testing.T) {
 func TestUsernameMayChangeWhenTheOwnerLeaves(t *testing.T) {
 	f, _ := newFixture(t)
 	_, old := f.Current()
-	successor := emu.Token{Value: "ghp_PLANTEDsuccessor" + strings.ReplaceAll(rotationtest.NewID(), "-", "")[:20], User: "octo-bot", Scopes: []string{"read:packages"}, ExpiresAt: time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)}
+	successor := ghcremu.Token{Value: "ghp_PLANTEDsuccessor" + strings.ReplaceAll(rotationtest.NewID(), "-", "")[:20], User: "octo-bot", Scopes: []string{"read:packages"}, ExpiresAt: time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)}
 	f.emu.AddToken(successor)
 	b, _ := json.Marshal(map[string]string{"username": "octo-bot", "token": successor.Value, "apiUrl": f.url, "checkRepository": checkRepo})
-	f.emu.AddPackage(emu.Package{Name: checkRepo, Readers: []string{"octo-bot"}})
+	f.emu.AddPackage(ghcremu.Package{Name: checkRepo, Readers: []string{"octo-bot"}})
 	f.stage(string(b))
 	f.Rotate()
 	_, cur := f.Current()

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ptc-credentials/ptc-credentials/internal/upstream/upstreamfuzz"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/upstreamfuzz"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/gitlab"

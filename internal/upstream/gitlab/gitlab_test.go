@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	glemu "github.com/ptc-credentials/ptc-credentials/internal/emulators/gitlab"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/gitlabemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/gitlab"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/httpapi"
@@ -39,28 +39,28 @@ func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c
 // world is one emulated GitLab: a Premium group acme (owner olivia) with a private project,
 // a free group, and users with too little of something each.
 type world struct {
-	emu *glemu.Server
+	emu *gitlabemu.Server
 	url string
 	clk *fakeClock
 }
 
-func newWorld(t *testing.T, opts glemu.Options) *world {
+func newWorld(t *testing.T, opts gitlabemu.Options) *world {
 	t.Helper()
 	clk := &fakeClock{t: time.Date(2025, 3, 10, 12, 0, 0, 0, time.UTC)}
 	if opts.Now == nil {
 		opts.Now = clk.Now
 	}
-	emu := glemu.New(opts)
-	emu.AddUser(glemu.User{Username: "olivia", Token: ownerToken})
-	emu.AddUser(glemu.User{Username: "dev", Token: devToken})
-	emu.AddUser(glemu.User{Username: "reader", Token: readToken, Scopes: []string{"read_api"}})
-	emu.AddUser(glemu.User{Username: "freeowner", Token: freeToken})
-	emu.AddUser(glemu.User{Username: "mona", Token: maintToken})
-	emu.AddGroup(glemu.Group{ID: 11, Path: "acme", Premium: true, Members: map[string]int{"olivia": glemu.Owner, "dev": glemu.Developer, "reader": glemu.Owner}})
-	emu.AddGroup(glemu.Group{ID: 12, Path: "acme/platform"})
-	emu.AddGroup(glemu.Group{ID: 21, Path: "freebies", Members: map[string]int{"freeowner": glemu.Owner}})
-	emu.AddProject(glemu.Project{ID: 31, Path: appRepo, Members: map[string]int{"mona": glemu.Maintainer}})
-	emu.AddProject(glemu.Project{ID: 32, Path: "other/secret"})
+	emu := gitlabemu.New(opts)
+	emu.AddUser(gitlabemu.User{Username: "olivia", Token: ownerToken})
+	emu.AddUser(gitlabemu.User{Username: "dev", Token: devToken})
+	emu.AddUser(gitlabemu.User{Username: "reader", Token: readToken, Scopes: []string{"read_api"}})
+	emu.AddUser(gitlabemu.User{Username: "freeowner", Token: freeToken})
+	emu.AddUser(gitlabemu.User{Username: "mona", Token: maintToken})
+	emu.AddGroup(gitlabemu.Group{ID: 11, Path: "acme", Premium: true, Members: map[string]int{"olivia": gitlabemu.Owner, "dev": gitlabemu.Developer, "reader": gitlabemu.Owner}})
+	emu.AddGroup(gitlabemu.Group{ID: 12, Path: "acme/platform"})
+	emu.AddGroup(gitlabemu.Group{ID: 21, Path: "freebies", Members: map[string]int{"freeowner": gitlabemu.Owner}})
+	emu.AddProject(gitlabemu.Project{ID: 31, Path: appRepo, Members: map[string]int{"mona": gitlabemu.Maintainer}})
+	emu.AddProject(gitlabemu.Project{ID: 32, Path: "other/secret"})
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	return &world{emu: emu, url: srv.URL, clk: clk}
@@ -91,13 +91,13 @@ func (w *world) upstream(t *testing.T, fields map[string]any) *gitlab.GitLab {
 	return g
 }
 
-func (w *world) token(id string) glemu.Token {
+func (w *world) token(id string) gitlabemu.Token {
 	for _, t := range w.emu.Tokens() {
 		if fmt.Sprint(t.ID) == id {
 			return t
 		}
 	}
-	return glemu.Token{}
+	return gitlabemu.Token{}
 }
 
 func mint(t *testing.T, g *gitlab.GitLab, label string) upstream.Minted {
@@ -214,7 +214,7 @@ func TestProvider(t *testing.T) {
 }
 
 func TestMintGroupAndProjectTokens(t *testing.T) {
-	w := newWorld(t, glemu.Options{})
+	w := newWorld(t, gitlabemu.Options{})
 	for _, tc := range []struct {
 		name   string
 		fields map[string]any
@@ -259,7 +259,7 @@ func TestMintGroupAndProjectTokens(t *testing.T) {
 }
 
 func TestTokensPaginatesAndFilters(t *testing.T) {
-	w := newWorld(t, glemu.Options{MaxPerPage: 2})
+	w := newWorld(t, gitlabemu.Options{MaxPerPage: 2})
 	g := w.upstream(t, nil)
 	var mine []upstream.Minted
 	for i := range 5 {
@@ -340,7 +340,7 @@ func TestTokensFollowsLinkHeader(t *testing.T) {
 }
 
 func TestRevoke(t *testing.T) {
-	w := newWorld(t, glemu.Options{})
+	w := newWorld(t, gitlabemu.Options{})
 	g := w.upstream(t, nil)
 	ctx := context.Background()
 	m := mint(t, g, "ptc-revoke-me")
@@ -391,7 +391,7 @@ func (r *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 }
 
 func TestVerify(t *testing.T) {
-	w := newWorld(t, glemu.Options{})
+	w := newWorld(t, gitlabemu.Options{})
 	// The registry is a different host:port from the API: Verify must find the realm through
 	// the registry's own challenge.
 	registry := httptest.NewServer(w.emu)
@@ -460,8 +460,8 @@ func TestAPIErrorsSayWhatToFix(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		fields map[string]any
-		opts   glemu.Options
-		inject func(e *glemu.Server)
+		opts   gitlabemu.Options
+		inject func(e *gitlabemu.Server)
 		op     string // "list" or "mint"
 		want   []string
 		status int
@@ -482,11 +482,11 @@ func TestAPIErrorsSayWhatToFix(t *testing.T) {
 			want: []string{`project not found: check field "projectId"`}},
 		{name: "maintainer asks for owner level", fields: map[string]any{"token": maintToken, "groupId": nil, "projectId": appRepo, "accessLevel": 50}, op: "mint", status: 400,
 			want: []string{"permissions not held by the creating user", `lower field "accessLevel"`}},
-		{name: "self-managed lifetime limit", opts: glemu.Options{MaxLifetimeDays: 30}, op: "mint", status: 400,
+		{name: "self-managed lifetime limit", opts: gitlabemu.Options{MaxLifetimeDays: 30}, op: "mint", status: 400,
 			want: []string{"Expires at must expire in 30 days", `lower field "tokenLifetimeDays"`}},
-		{name: "5xx until the caller gives up", inject: func(e *glemu.Server) { e.Inject("GET", "/api/v4/", 500, 10) }, op: "list", status: 500,
+		{name: "5xx until the caller gives up", inject: func(e *gitlabemu.Server) { e.Inject("GET", "/api/v4/", 500, 10) }, op: "list", status: 500,
 			want: []string{"list access tokens: HTTP 500", "gave up after 5 attempts"}},
-		{name: "5xx on create is not retried", inject: func(e *glemu.Server) { e.Inject("POST", "/api/v4/", 502, 10) }, op: "mint", status: 502,
+		{name: "5xx on create is not retried", inject: func(e *gitlabemu.Server) { e.Inject("POST", "/api/v4/", 502, 10) }, op: "mint", status: 502,
 			want: []string{"create group access token: HTTP 502"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -521,7 +521,7 @@ func TestAPIErrorsSayWhatToFix(t *testing.T) {
 }
 
 func TestRateLimitIsRetried(t *testing.T) {
-	w := newWorld(t, glemu.Options{})
+	w := newWorld(t, gitlabemu.Options{})
 	w.emu.Inject("POST", "/api/v4/groups/11/access_tokens", 429, 2)
 	g := w.upstream(t, nil)
 	m := mint(t, g, "ptc-after-429")
@@ -534,7 +534,7 @@ func TestRateLimitIsRetried(t *testing.T) {
 // GitLab's rotate endpoint: create-then-delete keeps the previous token working (ECR may still
 // be using it), rotate revokes it at once.
 func TestRotateEndpointWouldBreakOverlap(t *testing.T) {
-	w := newWorld(t, glemu.Options{})
+	w := newWorld(t, gitlabemu.Options{})
 	g := w.upstream(t, nil)
 	ctx := context.Background()
 	previous := mint(t, g, "ptc-overlap-v1")

@@ -14,12 +14,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	glemu "github.com/ptc-credentials/ptc-credentials/internal/emulators/gitlab"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
-	"github.com/ptc-credentials/ptc-credentials/internal/rotationtest"
-	"github.com/ptc-credentials/ptc-credentials/internal/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/gitlabemu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/gitlab"
 )
@@ -33,7 +33,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.RunWithMoto(m, &moto)) }
 type fixture struct {
 	*rotationtest.Harness
 	t   *testing.T
-	emu *glemu.Server
+	emu *gitlabemu.Server
 	url string
 }
 
@@ -48,12 +48,12 @@ var kinds = []struct {
 
 func newFixture(t *testing.T, source map[string]any) *fixture {
 	t.Helper()
-	emu := glemu.New(glemu.Options{})
-	emu.AddUser(glemu.User{Username: "olivia", Token: ownerToken})
-	emu.AddUser(glemu.User{Username: "dev", Token: devToken})
-	emu.AddUser(glemu.User{Username: "reader", Token: readToken, Scopes: []string{"read_api"}})
-	emu.AddGroup(glemu.Group{ID: 11, Path: "acme", Premium: true, Members: map[string]int{"olivia": glemu.Owner, "dev": glemu.Developer, "reader": glemu.Owner}})
-	emu.AddProject(glemu.Project{ID: 31, Path: appRepo})
+	emu := gitlabemu.New(gitlabemu.Options{})
+	emu.AddUser(gitlabemu.User{Username: "olivia", Token: ownerToken})
+	emu.AddUser(gitlabemu.User{Username: "dev", Token: devToken})
+	emu.AddUser(gitlabemu.User{Username: "reader", Token: readToken, Scopes: []string{"read_api"}})
+	emu.AddGroup(gitlabemu.Group{ID: 11, Path: "acme", Premium: true, Members: map[string]int{"olivia": gitlabemu.Owner, "dev": gitlabemu.Developer, "reader": gitlabemu.Owner}})
+	emu.AddProject(gitlabemu.Project{ID: 31, Path: appRepo})
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	src := map[string]any{"token": ownerToken, "apiUrl": srv.URL}
@@ -79,9 +79,9 @@ func (f *fixture) mustLogIn(v ptcsecret.Value, what string) {
 }
 
 // tokens returns the emulator's live tokens labelled for this secret, by version id.
-func (f *fixture) tokens() map[string]glemu.Token {
+func (f *fixture) tokens() map[string]gitlabemu.Token {
 	f.t.Helper()
-	out := map[string]glemu.Token{}
+	out := map[string]gitlabemu.Token{}
 	for _, t := range f.emu.Tokens() {
 		if v, ok := ptcsecret.VersionFromLabel(f.Key, t.Name); ok && !t.Revoked {
 			if _, dup := out[v]; dup {

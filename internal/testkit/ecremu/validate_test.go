@@ -1,0 +1,205 @@
+package ecremu
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+)
+
+// newValidateEnv has one docker-hub rule reading arnDocker; the caller sets the secret.
+func newValidateEnv(t *testing.T, sm *fakeSM, verify VerifyFunc) *env {
+	t.Helper()
+	sm.set(arnDocker, goodSecret) // for the create-time existence check
+	e := start(t, Options{SecretsManager: sm, Verify: verify})
+	if _, err := e.ecr.CreatePullThroughCacheRule(ctx(t), &ecr.CreatePullThroughCacheRuleInput{
+		EcrRepositoryPrefix: aws.String("docker-hub"), UpstreamRegistryUrl: aws.String("registry-1.docker.io"),
+		UpstreamRegistry: types.UpstreamRegistryDockerHub, CredentialArn: aws.String(arnDocker),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestValidateSecretProblems(t *testing.T) {
+	const token = "dckr_pat_S3CRET-VALUE"
+	tests := []struct {
+		name        string
+		value       *string // nil: no string value (see err/binary)
+		binary      []byte
+		err         error
+		wantFailure []string
+	}{
+		{name: "secret deleted", err: &smtypes.ResourceNotFoundException{Message: aws.String("gone")}, wantFailure: []string{"SecretNotFoundException", arnDocker}},
+		{name: "access denied", err: errAccessDenied, wantFailure: []string{"UnableToAccessSecretException"}},
+		{name: "customer key", err: &smtypes.DecryptionFailure{Message: aws.String("kms")}, wantFailure: []string{"UnableToDecryptSecretValueException", "aws/secretsmanager"}},
+		{name: "binary secret", binary: []byte(token), wantFailure: []string{"InvalidSecretFormat", "SecretString"}},
+		{name: "not JSON", value: aws.String("user:" + token), wantFailure: []string{"InvalidSecretFormat", "not a JSON object"}},
+		{name: "JSON array", value: aws.String(`["octo","` + token + `"]`), wantFailure: []string{"not a JSON object"}},
+		{name: "wrong key case", value: aws.String(`{"username":"octo","AccessToken":"` + token + `"}`), wantFailure: []string{`unexpected field(s) ["AccessToken"]`}},
+		{name: "extra key", value: aws.String(`{"username":"octo","accessToken":"` + token + `","note":"x"}`), wantFailure: []string{`unexpected field(s) ["note"]`}},
+		{name: "missing accessToken", value: aws.String(`{"username":"octo"}`), wantFailure: []string{`field "accessToken" is missing`}},
+		{name: "token not a string", value: aws.String(`{"username":"octo","accessToken":12345}`), wantFailure: []string{`field "accessToken" is not a string`}},
+		{name: "null username", value: aws.String(`{"username":null,"accessToken":"` + token + `"}`), wantFailure: []string{`field "username" is not a string`}},
+		{name: "empty token", value: aws.String(`{"username":"octo","accessToken":"  "}`), wantFailure: []string{`field "accessToken" is empty`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sm := newFakeSM()
+			ver := &fakeVerify{}
+			e := newValidateEnv(t, sm, ver.Verify)
+			sm.mu.Lock()
+			delete(sm.values, arnDocker)
+			switch {
+			case tc.err != nil:
+				sm.errs[arnDocker] = tc.err
+			case tc.binary != nil:
+				sm.binary[arnDocker] = tc.binary
+			default:
+				sm.values[arnDocker] = *tc.value
+			}
+			sm.mu.Unlock()
+
+			body, status := rawCall(t, e.hs.URL, OpValidate, `{"ecrRepositoryPrefix":"docker-hub"}`)
+			if status != http.StatusOK {
+				t.Fatalf("status %d: %s", status, body)
+			}
+			var out struct {
+				IsValid *bool   `json:"isValid"`
+				Failure *string `json:"failure"`
+			}
+			if err := json.Unmarshal(body, &out); err != nil {
+				t.Fatal(err)
+			}
+			if out.IsValid == nil || *out.IsValid || out.Failure == nil {
+				t.Fatalf("isValid=%v failure=%v, want false with a failure", out.IsValid, out.Failure)
+			}
+			for _, w := range tc.wantFailure {
+				if !strings.Contains(*out.Failure, w) {
+					t.Errorf("failure %q does not contain %q", *out.Failure, w)
+				}
+			}
+			if strings.Contains(string(body), token) {
+				t.Errorf("response echoes the secret value: %s", body)
+			}
+			if calls := ver.recorded(); len(calls) != 0 {
+				t.Errorf("login check ran on an unusable secret: %v", calls)
+			}
+		})
+	}
+}
+
+func TestValidateEdges(t *testing.T) {
+	t.Run("no SecretsManager", func(t *testing.T) {
+		e := start(t, Options{SkipSecretCheckOnWrite: true})
+		if _, err := e.ecr.CreatePullThroughCacheRule(ctx(t), &ecr.CreatePullThroughCacheRuleInput{
+			EcrRepositoryPrefix: aws.String("hub"), UpstreamRegistryUrl: aws.String("registry-1.docker.io"), CredentialArn: aws.String(arnDocker),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.ecr.ValidatePullThroughCacheRule(ctx(t), &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("hub")})
+		var se *types.ServerException
+		if !errors.As(err, &se) {
+			t.Errorf("validate without a SecretsManager: %v, want ServerException", err)
+		}
+	})
+	t.Run("rule without credential checks the registry anonymously", func(t *testing.T) {
+		ver := &fakeVerify{} // accepts the zero credential
+		e := start(t, Options{Verify: ver.Verify})
+		if _, err := e.ecr.CreatePullThroughCacheRule(ctx(t), &ecr.CreatePullThroughCacheRuleInput{
+			EcrRepositoryPrefix: aws.String("quay"), UpstreamRegistryUrl: aws.String("quay.io"),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := e.ecr.ValidatePullThroughCacheRule(ctx(t), &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("quay")})
+		if err != nil || !out.IsValid {
+			t.Fatalf("validate: %+v, %v", out, err)
+		}
+		if calls := ver.recorded(); len(calls) != 1 || calls[0].Cred != (ptcsecret.Value{}) || calls[0].Registry != "quay" {
+			t.Errorf("login checks = %v, want one anonymous check of quay", calls)
+		}
+	})
+	t.Run("no Verify checks syntax only", func(t *testing.T) {
+		sm := newFakeSM()
+		e := newValidateEnv(t, sm, nil)
+		out, err := e.ecr.ValidatePullThroughCacheRule(ctx(t), &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("docker-hub")})
+		if err != nil || !out.IsValid {
+			t.Fatalf("validate: %+v, %v", out, err)
+		}
+	})
+	t.Run("panicking login check", func(t *testing.T) {
+		sm := newFakeSM()
+		e := newValidateEnv(t, sm, func(context.Context, string, string, ptcsecret.Value) error { panic("boom dckr_pat_GOOD") })
+		body, status := rawCall(t, e.hs.URL, OpValidate, `{"ecrRepositoryPrefix":"docker-hub"}`)
+		if status != http.StatusOK || !bytes.Contains(body, []byte(`"isValid":false`)) || bytes.Contains(body, []byte("dckr_pat_GOOD")) {
+			t.Errorf("status %d body %s", status, body)
+		}
+	})
+}
+
+// A login check that puts the credential in its error (as a careless one might: in a URL, a
+// Basic header, plain) must not get the token into the response.
+func TestValidateDoesNotLeakToken(t *testing.T) {
+	const user, token = "octo", "dckr_pat_LEAKCANARY_7f3a9c/+="
+	basic := base64.StdEncoding.EncodeToString([]byte(user + ":" + token))
+	sm := newFakeSM()
+	ver := &fakeVerify{fail: func(c ptcsecret.Value) error {
+		return fmt.Errorf("GET https://auth.example/token?password=%s: Authorization: Basic %s; raw %s; b64url %s; got 401",
+			url.QueryEscape(c.AccessToken), base64.StdEncoding.EncodeToString([]byte(c.Username+":"+c.AccessToken)), c.AccessToken,
+			base64.RawURLEncoding.EncodeToString([]byte(c.AccessToken)))
+	}}
+	e := newValidateEnv(t, sm, ver.Verify)
+	sm.set(arnDocker, `{"username":"`+user+`","accessToken":"`+token+`"}`)
+
+	body, status := rawCall(t, e.hs.URL, OpValidate, `{"ecrRepositoryPrefix":"docker-hub"}`)
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	if calls := ver.recorded(); len(calls) != 1 || calls[0].Cred.AccessToken != token {
+		t.Fatalf("the login check did not get the planted token: %v", calls)
+	}
+	for _, form := range []string{token, "LEAKCANARY", url.QueryEscape(token), basic, base64.RawURLEncoding.EncodeToString([]byte(token))} {
+		if bytes.Contains(body, []byte(form)) {
+			t.Errorf("response contains the token (form %q): %s", form, body)
+		}
+	}
+	if !bytes.Contains(body, []byte(`"isValid":false`)) || !bytes.Contains(body, []byte("<redacted>")) || !bytes.Contains(body, []byte("got 401")) {
+		t.Errorf("want an invalid verdict that keeps the useful part of the error: %s", body)
+	}
+}
+
+// rawCall sends one awsJson1.1 request by hand, so tests see the exact bytes on the wire.
+func rawCall(t *testing.T, endpoint, op, body string) ([]byte, int) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, endpoint+"/", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Target", TargetPrefix+op)
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDTEST/20250301/us-east-1/ecr/aws4_request, SignedHeaders=host, Signature=0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, resp.StatusCode
+}

@@ -1,0 +1,384 @@
+// Package localcloud starts the whole of ptc-credentials on one machine, with no AWS account and
+// no Docker: a local Secrets Manager (localsm) that really invokes the rotation function, the ECR
+// pull-through cache API (ecrptc) whose ValidatePullThroughCacheRule logs in upstream, the four
+// registry emulators (Docker Hub, ACR, GHCR, GitLab), CloudFormation's response bucket, and the
+// two real bootstrap binaries under aws-lambda-rie — wired the way template.yaml wires them in
+// AWS (the SDK's AWS_ENDPOINT_URL_<SERVICE> variables; no test-only branch in product code).
+//
+// `make demo` (tools/demo) and this package's tests drive it through RunScenario. Every
+// server listens on a free loopback port; Close stops all of it.
+package localcloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/acremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ghcremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/gitlabemu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
+)
+
+// The emulated account and Region (localsm's and ecrptc's defaults, so ARNs agree).
+const (
+	Region    = localsm.DefaultRegion
+	AccountID = localsm.DefaultAccountID
+)
+
+// Credentials the functions and clients sign with: static, fake, never checked.
+const (
+	accessKeyID     = "AKIDLOCALCLOUD"
+	secretAccessKey = "localcloud-fake-secret-key"
+)
+
+// Options configure Start. The zero value builds everything from the repository around the
+// working directory.
+type Options struct {
+	// RepoRoot is the ptc-credentials checkout to build from; empty: found above the working
+	// directory.
+	RepoRoot string
+	// RIEBin is a prebuilt aws-lambda-rie for this machine; empty: built from tools.mod.
+	RIEBin string
+	// BootstrapDir holds prebuilt <function>/bootstrap binaries for this machine (the layout of
+	// `make build GOARCH=<host>`); empty: both are built.
+	BootstrapDir string
+	// ACRReplicationDelay is how long the ACR emulator refuses a new password, as ACR does while
+	// it replicates (the rotator waits it out). Zero: none.
+	ACRReplicationDelay time.Duration
+	// FunctionTimeout is each function's Lambda timeout (default 60 s).
+	FunctionTimeout time.Duration
+	// LogLevel is the functions' LOG_LEVEL (default INFO).
+	LogLevel string
+}
+
+// Cloud is a running local cloud. Create it with Start and stop it with Close.
+type Cloud struct {
+	// StackID is the CloudFormation stack every custom-resource request comes from.
+	StackID string
+	// Region and AccountID are the emulated ones.
+	Region, AccountID string
+
+	// SecretsManagerURL and ECRURL are the endpoints the functions and clients use.
+	SecretsManagerURL, ECRURL string
+	// SM and ECR are real aws-sdk-go-v2 clients pointed at them.
+	SM  *secretsmanager.Client
+	ECR *ecr.Client
+	// SecretsManager and ECRServer are the emulators behind them, for their recorded state.
+	SecretsManager *localsm.Server
+	ECRServer      *ecremu.Server
+
+	// The registry emulators and their base URLs.
+	Hub                                *dockerhubemu.Server
+	ACR                                *acremu.Server
+	GHCR                               *ghcremu.Server
+	GitLab                             *gitlabemu.Server
+	HubURL, ACRURL, GHCRURL, GitLabURL string
+
+	// Rotator and Provisioner are the real bootstraps under aws-lambda-rie.
+	Rotator, Provisioner *Function
+
+	// BuildTime is how long building (or checking) the binaries took; StartTime how long
+	// starting everything after that took.
+	BuildTime, StartTime time.Duration
+
+	registries []Registry
+	acrDelay   time.Duration
+	cfn        *cfnRecorder
+	cfnURL     string
+
+	presignedSig     string
+	hubPassword      string
+	acrClientSecret  string
+	gitlabOwnerToken string
+
+	servers []*http.Server
+	workDir string
+
+	mu          sync.Mutex
+	secrets     map[string]bool // every secret value known, revoked tokens included
+	invocations []Invocation
+
+	closeOnce sync.Once
+}
+
+// Start builds what it must, then starts every server and both functions. On error everything
+// started so far is stopped again.
+func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
+	if runtime.GOOS != "linux" {
+		return nil, errors.New("localcloud needs Linux: aws-lambda-rie starts the runtime through Linux process APIs")
+	}
+	if opts.RepoRoot == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("reading the working directory: %w", err)
+		}
+		if opts.RepoRoot, err = FindRepoRoot(wd); err != nil {
+			return nil, err
+		}
+	}
+	if opts.FunctionTimeout <= 0 {
+		opts.FunctionTimeout = 60 * time.Second
+	}
+	if opts.LogLevel == "" {
+		opts.LogLevel = "INFO"
+	}
+	c = &Cloud{
+		StackID: "arn:aws:cloudformation:" + Region + ":" + AccountID + ":stack/ptc-demo/" + newUUID(),
+		Region:  Region, AccountID: AccountID,
+		cfn:          &cfnRecorder{},
+		presignedSig: randomSecret("presig-", 32),
+		secrets:      map[string]bool{},
+		acrDelay:     opts.ACRReplicationDelay,
+	}
+	defer func() {
+		if err != nil {
+			c.Close()
+			c = nil
+		}
+	}()
+	if c.workDir, err = os.MkdirTemp("", "ptc-localcloud-"); err != nil {
+		return c, fmt.Errorf("creating a work directory: %w", err)
+	}
+
+	t0 := time.Now()
+	bins, err := build(ctx, opts, c.workDir)
+	if err != nil {
+		return c, fmt.Errorf("building the functions and aws-lambda-rie: %w", err)
+	}
+	c.BuildTime = time.Since(t0)
+	t0 = time.Now()
+
+	cfg := aws.Config{Region: Region, Credentials: credentials.NewStaticCredentialsProvider(accessKeyID, secretAccessKey, "")}
+	rotatorARN := "arn:aws:lambda:" + Region + ":" + AccountID + ":function:ptc-rotator"
+	provisionerARN := "arn:aws:lambda:" + Region + ":" + AccountID + ":function:ptc-provisioner"
+
+	// Secrets Manager: rotation invokes the rotator over the Lambda Invoke API. The rotator's
+	// endpoint is known only once it runs, and it needs Secrets Manager's URL first, so the
+	// invoker looks it up at call time.
+	var endpoints sync.Map
+	c.SecretsManager = localsm.New(localsm.Options{Invoker: func(ctx context.Context, arn string, payload []byte) error {
+		url, ok := endpoints.Load(arn)
+		if !ok {
+			return fmt.Errorf("no Lambda function %s in the local cloud", arn)
+		}
+		return localsm.HTTPInvoker{Endpoints: map[string]string{arn: url.(string)}}.Invoke(ctx, arn, payload)
+	}})
+	if c.SecretsManagerURL, err = c.serve(c.SecretsManager); err != nil {
+		return c, err
+	}
+	c.SM = secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(c.SecretsManagerURL) })
+
+	// The registries.
+	c.newEmulators(opts)
+	for _, s := range []struct {
+		h   http.Handler
+		url *string
+	}{{c.Hub, &c.HubURL}, {c.ACR, &c.ACRURL}, {c.GHCR, &c.GHCRURL}, {c.GitLab, &c.GitLabURL}} {
+		if *s.url, err = c.serve(s.h); err != nil {
+			return c, err
+		}
+	}
+	c.describeRegistries()
+
+	// ECR reads the rule's secret from Secrets Manager and, on Validate, logs in upstream with it.
+	c.ECRServer = ecremu.New(ecremu.Options{
+		SecretsManager: c.SM,
+		Verify: func(ctx context.Context, upstreamRegistry, registryURL string, cred ptcsecret.Value) error {
+			return registryauth.Check(ctx, nil, registryauth.Target{Registry: registryURL, Repository: c.checkRepoFor(upstreamRegistry)},
+				registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
+		},
+	})
+	if c.ECRURL, err = c.serve(c.ECRServer); err != nil {
+		return c, err
+	}
+	c.ECR = ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = aws.String(c.ECRURL) })
+
+	if c.cfnURL, err = c.serve(c.cfn); err != nil {
+		return c, err
+	}
+
+	// The functions, each with the environment Lambda gives it and nothing of this process's.
+	for _, fn := range []struct {
+		name, arn string
+		into      **Function
+	}{{FnRotator, rotatorARN, &c.Rotator}, {FnProvisioner, provisionerARN, &c.Provisioner}} {
+		home := filepath.Join(c.workDir, "home-"+fn.name)
+		if err := os.MkdirAll(home, 0o700); err != nil {
+			return c, fmt.Errorf("creating %s: %w", home, err)
+		}
+		env := map[string]string{
+			"PATH":                             os.Getenv("PATH"),
+			"HOME":                             home,
+			"AWS_CONFIG_FILE":                  filepath.Join(home, "aws-config-none"),
+			"AWS_SHARED_CREDENTIALS_FILE":      filepath.Join(home, "aws-credentials-none"),
+			"AWS_EC2_METADATA_DISABLED":        "true",
+			"AWS_REGION":                       Region,
+			"AWS_ACCESS_KEY_ID":                accessKeyID,
+			"AWS_SECRET_ACCESS_KEY":            secretAccessKey,
+			"AWS_LAMBDA_FUNCTION_NAME":         "ptc-" + fn.name,
+			"AWS_LAMBDA_FUNCTION_TIMEOUT":      strconv.Itoa(int(opts.FunctionTimeout / time.Second)),
+			"AWS_ENDPOINT_URL_SECRETS_MANAGER": c.SecretsManagerURL,
+			"AWS_ENDPOINT_URL_ECR":             c.ECRURL,
+			"LOG_LEVEL":                        opts.LogLevel,
+		}
+		if fn.name == FnProvisioner {
+			env["ROTATION_LAMBDA_ARN"] = rotatorARN
+		}
+		f, err := StartFunction(bins.rie, fn.name, fn.arn, bins.bootstraps[fn.name], env)
+		if err != nil {
+			return c, err
+		}
+		*fn.into = f
+		endpoints.Store(fn.arn, f.URL)
+	}
+	c.StartTime = time.Since(t0)
+	c.noteSecret(c.presignedSig)
+	c.noteSecret(c.hubPassword)
+	c.noteSecret(c.acrClientSecret)
+	c.noteSecret(c.gitlabOwnerToken)
+	return c, nil
+}
+
+// serve runs h on a fresh loopback listener and returns its base URL.
+func (c *Cloud) serve(h http.Handler) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("listening on a loopback port: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: discardLog}
+	c.servers = append(c.servers, srv)
+	go func() { _ = srv.Serve(l) }()
+	return "http://" + l.Addr().String(), nil
+}
+
+// Close stops both functions (their process groups), closes every listener and removes the work
+// directory. It is safe to call more than once and on a partly started Cloud.
+func (c *Cloud) Close() {
+	if c == nil {
+		return
+	}
+	c.closeOnce.Do(func() {
+		var wg sync.WaitGroup
+		for _, f := range []*Function{c.Rotator, c.Provisioner} {
+			if f != nil {
+				wg.Go(f.Stop)
+			}
+		}
+		wg.Wait()
+		for _, s := range c.servers {
+			_ = s.Close()
+		}
+		if c.workDir != "" {
+			_ = os.RemoveAll(c.workDir)
+		}
+	})
+}
+
+// noteSecret remembers a secret value for Secrets.
+func (c *Cloud) noteSecret(s string) {
+	if s == "" {
+		return
+	}
+	c.mu.Lock()
+	c.secrets[s] = true
+	c.mu.Unlock()
+}
+
+// NoteIssued remembers every secret the registry emulators hold now (tokens, passwords, PATs),
+// so Secrets still covers them after they are revoked and forgotten. RunScenario calls it after
+// every step.
+func (c *Cloud) NoteIssued() {
+	for _, t := range c.Hub.Tokens() {
+		c.noteSecret(t.Secret)
+	}
+	for _, s := range c.ACR.Issued() {
+		c.noteSecret(s)
+	}
+	for _, t := range c.GHCR.Tokens() {
+		c.noteSecret(t.Value)
+	}
+	for _, s := range c.GHCR.RegistryTokens() {
+		c.noteSecret(s)
+	}
+	for _, t := range c.GitLab.Tokens() {
+		c.noteSecret(t.Secret)
+	}
+}
+
+// Secrets returns every secret value the cloud knows of: the source credentials, every token
+// and password the registries issued, the ResponseURL signature. Nothing of it may ever appear
+// in output.
+func (c *Cloud) Secrets() []string {
+	c.NoteIssued()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.secrets))
+	for s := range c.secrets {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Leaks returns how many of the known secret values occur in text (0 is the only good answer).
+// It never returns the values themselves.
+func (c *Cloud) Leaks(text string) int {
+	n := 0
+	for _, s := range c.Secrets() {
+		if len(s) >= 8 && strings.Contains(text, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// Transcript is everything the cloud's own parts said: both functions' output, every Invoke
+// answer, every CloudFormation answer body. Leak scans read it.
+func (c *Cloud) Transcript() string {
+	var b []byte
+	for _, f := range []*Function{c.Rotator, c.Provisioner} {
+		if f != nil {
+			b = append(b, f.Output()...)
+		}
+	}
+	c.mu.Lock()
+	for _, inv := range c.invocations {
+		b = append(b, inv.Body...)
+		b = append(b, '\n')
+	}
+	c.mu.Unlock()
+	for _, a := range c.cfn.all() {
+		b = append(b, a.Body...)
+		b = append(b, '\n')
+	}
+	return string(b)
+}
+
+func (c *Cloud) noteInvocation(inv Invocation) {
+	c.mu.Lock()
+	c.invocations = append(c.invocations, inv)
+	c.mu.Unlock()
+}
+
+// discardLog keeps net/http's server errors (a client hanging up) out of the demo's output.
+var discardLog = log.New(io.Discard, "", 0)

@@ -1,0 +1,154 @@
+// Command demo tells the whole ptc-credentials story on this machine, with no AWS account and no
+// Docker: for Docker Hub, Azure Container Registry, GitHub Container Registry and GitLab in turn
+// it creates a source secret, provisions a pull-through cache rule through the real provisioner
+// (a CloudFormation Create), rotates the credential through Secrets Manager and the real rotator,
+// has ECR validate the rule, and deletes it all again — printing what happened and a summary.
+// Everything runs locally (see internal/localcloud). It never prints a token, password or secret
+// value, and checks that before it exits.
+//
+//	go run ./tools/demo            # or: make demo
+//
+// Exit status: 0 when every step of every registry succeeded, 1 otherwise, 2 on bad flags.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localcloud"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, nil)) }
+
+// run is the whole program. started, when set, is handed the cloud once it runs (tests read
+// the secrets it created to scan the output for them).
+func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud)) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	rie := fs.String("rie", os.Getenv("PTC_RIE_BIN"), "prebuilt aws-lambda-rie for this machine (default: built from tools.mod; env PTC_RIE_BIN)")
+	bootstrapDir := fs.String("bootstrap-dir", os.Getenv("PTC_BOOTSTRAP_DIR"), "directory of prebuilt <function>/bootstrap binaries for this machine (default: built; env PTC_BOOTSTRAP_DIR)")
+	registries := fs.String("registries", "", "comma-separated ECR UpstreamRegistry values to run (default: all four)")
+	rotations := fs.Int("rotations", 2, "rotations per registry (the second shows the first token revoked)")
+	replication := fs.Duration("acr-replication", time.Second, "how long the ACR emulator refuses a new password, as ACR does while it replicates")
+	showLogs := fs.Bool("logs", false, "print both functions' own output (JSON logs, EMF) at the end")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "demo: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+
+	// Ctrl-C stops the scenario; Close then stops everything that was started.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// Everything printed is also kept, so the demo can check its own output for secrets.
+	var said bytes.Buffer
+	out := io.MultiWriter(stdout, &said)
+	began := time.Now()
+
+	fmt.Fprintln(out, "ptc-credentials demo: a local Secrets Manager, ECR and four registries; the real")
+	fmt.Fprintln(out, "provisioner and rotator bootstraps under aws-lambda-rie. No AWS account, no Docker.")
+	fmt.Fprintln(out, "Building the bootstraps and aws-lambda-rie (the go build cache makes this fast after the first time)...")
+	cloud, err := localcloud.Start(ctx, localcloud.Options{RIEBin: *rie, BootstrapDir: *bootstrapDir, ACRReplicationDelay: *replication})
+	if err != nil {
+		fmt.Fprintf(stderr, "demo: starting the local cloud: %v\n", err)
+		return 1
+	}
+	defer cloud.Close()
+	if started != nil {
+		started(cloud)
+	}
+	fmt.Fprintf(out, "  built in %s; started in %s:\n", localcloud.FormatDuration(cloud.BuildTime), localcloud.FormatDuration(cloud.StartTime))
+	for _, l := range [][2]string{
+		{"Secrets Manager (localsm)", cloud.SecretsManagerURL},
+		{"ECR pull-through cache", cloud.ECRURL},
+		{"Docker Hub", cloud.HubURL},
+		{"Azure (Entra ID, ARM, ACR)", cloud.ACRURL},
+		{"GitHub (API, ghcr.io)", cloud.GHCRURL},
+		{"GitLab (API, registry)", cloud.GitLabURL},
+		{"rotator under RIE", cloud.Rotator.URL + "  " + cloud.Rotator.ARN},
+		{"provisioner under RIE", cloud.Provisioner.URL + "  " + cloud.Provisioner.ARN},
+	} {
+		fmt.Fprintf(out, "    %-27s %s\n", l[0], l[1])
+	}
+
+	names := []string{}
+	for _, r := range cloud.Registries() {
+		names = append(names, r.Name)
+	}
+	if *registries != "" {
+		names = strings.Split(*registries, ",")
+	}
+	var results []localcloud.Result
+	for _, name := range names {
+		if ctx.Err() != nil {
+			break
+		}
+		results = append(results, cloud.RunScenario(ctx, out, strings.TrimSpace(name), localcloud.ScenarioOptions{Rotations: *rotations}))
+	}
+
+	fmt.Fprintln(out)
+	localcloud.WriteSummary(out, results)
+	failed := ctx.Err() != nil
+	for _, r := range results {
+		failed = failed || !r.OK()
+	}
+	if failed && ctx.Err() == nil {
+		// The functions' own output says why; it is built to carry no secret (checked below).
+		fmt.Fprintln(out, "\nSomething failed. The warnings and errors the functions logged (run with -logs for all):")
+		for _, f := range []*localcloud.Function{cloud.Provisioner, cloud.Rotator} {
+			fmt.Fprintf(out, "--- %s ---\n%s\n", f.Name, problems(f.Output(), 10))
+		}
+	} else if *showLogs {
+		for _, f := range []*localcloud.Function{cloud.Provisioner, cloud.Rotator} {
+			fmt.Fprintf(out, "\n--- %s output ---\n%s", f.Name, f.Output())
+		}
+	}
+
+	secrets := len(cloud.Secrets())
+	if n := cloud.Leaks(said.String() + cloud.Transcript()); n > 0 {
+		fmt.Fprintf(out, "\nLEAK: %d of the %d secret values this run created appear in the output or the functions' logs\n", n, secrets)
+		failed = true
+	} else {
+		fmt.Fprintf(out, "\nNone of the %d secret values this run created (passwords, tokens, PATs, the ResponseURL signature)\nappears in this output, the functions' logs or CloudFormation's answers.\n", secrets)
+	}
+	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintf(out, "Interrupted after %s; everything started was stopped.\n", localcloud.FormatDuration(time.Since(began)))
+	case failed:
+		fmt.Fprintf(out, "FAILED after %s.\n", localcloud.FormatDuration(time.Since(began)))
+	default:
+		fmt.Fprintf(out, "All done in %s.\n", localcloud.FormatDuration(time.Since(began)))
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+// problems returns the last n WARN and ERROR records of a function's output.
+func problems(output string, n int) string {
+	var lines []string
+	for _, l := range strings.Split(output, "\n") {
+		if strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return "(none)"
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
