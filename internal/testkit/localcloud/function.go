@@ -124,28 +124,71 @@ func launch(rie, name, arn, bootstrap string, env map[string]string) (*Function,
 		return nil, fmt.Errorf("starting %s: %w", rie, err)
 	}
 	go func() { _ = cmd.Wait(); close(f.exited) }()
-	if err := f.waitListening(15 * time.Second); err != nil {
+	if err := f.waitListening(15*time.Second, invokePort, apiPort); err != nil {
 		f.Stop()
 		return nil, fmt.Errorf("%w; its output:\n%s", err, out.String())
 	}
 	return f, nil
 }
 
-func (f *Function) waitListening(limit time.Duration) error {
+// waitListening waits until the RIE process itself listens on both of its ports. A bare
+// "something accepts connections there" is not enough: another process may have taken a port
+// between freePort's probe and RIE's bind, and RIE then exits while the other process answers.
+func (f *Function) waitListening(limit time.Duration, ports ...int) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		select {
 		case <-f.exited:
-			return errors.New("aws-lambda-rie exited before listening")
+			return errors.New("aws-lambda-rie exited before listening (a port it was given may have been taken)")
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", f.Addr, 100*time.Millisecond); err == nil {
-			c.Close()
+		if mine := listeningPorts(f.cmd.Process.Pid); allIn(ports, mine) {
 			return nil
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	return fmt.Errorf("aws-lambda-rie did not listen on %s within %s", f.Addr, limit)
+}
+
+func allIn(ports []int, set map[int]bool) bool {
+	for _, p := range ports {
+		if !set[p] {
+			return false
+		}
+	}
+	return true
+}
+
+// listeningPorts returns the TCP ports on which process pid holds a listening socket, from
+// /proc: the socket inodes among its file descriptors, matched against /proc/<pid>/net/tcp.
+func listeningPorts(pid int) map[int]bool {
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		if target, err := os.Readlink(fd); err == nil && strings.HasPrefix(target, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(target, "socket:["), "]")] = true
+		}
+	}
+	out := map[int]bool{}
+	for _, table := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+			fields := strings.Fields(line)
+			if len(fields) < 10 || fields[3] != "0A" || !inodes[fields[9]] { // 0A: LISTEN
+				continue
+			}
+			if i := strings.LastIndexByte(fields[1], ':'); i >= 0 {
+				if port, err := strconv.ParseInt(fields[1][i+1:], 16, 32); err == nil {
+					out[int(port)] = true
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Stop ends RIE the way a container stop does: SIGTERM, on which RIE kills the runtime and waits

@@ -4,14 +4,18 @@
 package testenv
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
-	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -28,71 +32,163 @@ const (
 	AccountID = "123456789012"
 )
 
-// Moto is a running moto_server.
+// Moto is a running moto_server behind a gate that lets one request through at a time.
+//
+// moto 5.2.1's Secrets Manager backend is not thread-safe: two requests at once can make it
+// iterate a dict another request is changing, and Werkzeug then answers an HTML 500. With SDK
+// retries off (as the fault matrix runs them) that 500 reaches the product as if a test had
+// injected it. So every client — test code, the product under test, bootstraps under
+// aws-lambda-rie — reaches moto only through Endpoint, and the gate in front of it holds every
+// other request until the one in flight has its answer. moto is one Python process that serves
+// one request at a time at full speed anyway; the gate costs no throughput.
 type Moto struct {
-	// Endpoint is http://127.0.0.1:<port>.
+	// Endpoint is the gate's http://127.0.0.1:<port>: what every client must use.
 	Endpoint string
-	cmd      *exec.Cmd
-	once     sync.Once
+	// Direct is moto_server's own address, for the tests that prove the gate is needed.
+	Direct string
+
+	cmd  *exec.Cmd
+	gate *http.Server
+	once sync.Once
 }
 
-// StartMoto starts moto_server on a free loopback port and waits until it answers. It fails
-// with an actionable message when moto_server is not installed.
+// StartMoto starts moto_server on a loopback port it picks itself (-p 0, so no other process
+// can take the port between a probe and the bind), puts the one-request gate in front of it and
+// waits until moto answers through the gate. It fails with an actionable message when
+// moto_server is not installed.
 func StartMoto() (*Moto, error) {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		return nil, errors.New("moto_server is not on PATH: the Secrets Manager tests need it (pip install 'moto[server]==5.2.1')")
 	}
-	var lastErr error
-	for range 3 { // a free port can be taken between probing and binding
-		port, err := FreePort()
-		if err != nil {
-			return nil, err
-		}
-		cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if os.Getenv("PTC_MOTO_LOG") == "" {
-			cmd.Stdout, cmd.Stderr = nil, nil
-		} else {
-			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		}
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("starting moto_server: %w", err)
-		}
-		m := &Moto{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd}
-		if lastErr = m.wait(30 * time.Second); lastErr == nil {
-			return m, nil
-		}
-		m.Stop()
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", "0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("moto_server did not start: %w", lastErr)
+	if os.Getenv("PTC_MOTO_LOG") != "" {
+		cmd.Stdout = os.Stderr
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting moto_server: %w", err)
+	}
+	m := &Moto{cmd: cmd}
+	direct, err := readListenAddr(stderr, 60*time.Second)
+	if err != nil {
+		m.Stop()
+		return nil, fmt.Errorf("moto_server did not start: %w", err)
+	}
+	m.Direct = direct
+	if m.gate, m.Endpoint, err = startGate(direct); err != nil {
+		m.Stop()
+		return nil, err
+	}
+	if err := m.wait(60 * time.Second); err != nil {
+		m.Stop()
+		return nil, fmt.Errorf("moto_server did not answer: %w", err)
+	}
+	return m, nil
+}
+
+// readListenAddr reads moto_server's (Werkzeug's) stderr until it prints the address it bound,
+// then keeps draining it (to PTC_MOTO_LOG's stderr or nowhere) so moto never blocks on a full
+// pipe.
+func readListenAddr(r io.Reader, limit time.Duration) (string, error) {
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			if os.Getenv("PTC_MOTO_LOG") != "" {
+				fmt.Fprintln(os.Stderr, line)
+			}
+			if i := strings.Index(line, "Running on http://"); i >= 0 && !sent {
+				found <- strings.TrimSpace(line[i+len("Running on "):])
+				sent = true
+			}
+		}
+		if !sent {
+			close(found)
+		}
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	select {
+	case addr, ok := <-found:
+		if !ok {
+			return "", errors.New("moto_server exited before it printed its address")
+		}
+		return addr, nil
+	case <-time.After(limit):
+		return "", fmt.Errorf("moto_server printed no address within %s", limit)
+	}
+}
+
+// startGate serves a reverse proxy to direct that holds each request until the one before it
+// has been answered, and returns its http:// endpoint. Its listener is bound before its address
+// is known, so it has no port race either.
+func startGate(direct string) (*http.Server, string, error) {
+	target, err := url.Parse(direct)
+	if err != nil {
+		return nil, "", fmt.Errorf("moto_server's address %q: %w", direct, err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("listening for the moto gate: %w", err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	// One connection to moto is all the gate ever needs.
+	proxy.Transport = &http.Transport{MaxIdleConnsPerHost: 1, IdleConnTimeout: 30 * time.Second}
+	proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		http.Error(w, "moto gate: "+err.Error(), http.StatusBadGateway)
+	}
+	one := make(chan struct{}, 1)
+	gate := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case one <- struct{}{}:
+		case <-r.Context().Done():
+			return // the client gave up while waiting; moto never saw the request
+		}
+		defer func() { <-one }()
+		// Wait for moto's whole answer even when the client gives up: releasing the gate while
+		// moto still works on a request would let the next one in beside it. (A context with no
+		// Done channel at all would make ReverseProxy cancel through CloseNotifier instead.)
+		ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+		defer cancel()
+		proxy.ServeHTTP(w, r.WithContext(ctx))
+	})}
+	go func() { _ = gate.Serve(l) }()
+	return gate, "http://" + l.Addr().String(), nil
 }
 
 func (m *Moto) wait(limit time.Duration) error {
-	exited := make(chan error, 1)
-	go func() { exited <- m.cmd.Wait() }()
 	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("moto_server exited: %v", err)
-		default:
-		}
+	for {
 		resp, err := http.Get(m.Endpoint + "/moto-api/")
 		if err == nil {
 			resp.Body.Close()
-			return nil
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer from %s within %s: %v", m.Endpoint, limit, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("no answer from %s within %s", m.Endpoint, limit)
 }
 
-// Stop kills moto_server and its children.
+// Stop closes the gate and kills moto_server and its children.
 func (m *Moto) Stop() {
 	m.once.Do(func() {
-		if m.cmd.Process != nil {
+		if m.gate != nil {
+			_ = m.gate.Close()
+		}
+		if m.cmd != nil && m.cmd.Process != nil {
 			_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+			_ = m.cmd.Wait()
 		}
 	})
 }
@@ -129,16 +225,6 @@ func StartMotoT(t testing.TB) *Moto {
 	}
 	t.Cleanup(m.Stop)
 	return m
-}
-
-// FreePort asks the kernel for a free loopback TCP port.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Context returns a context with a Lambda-like deadline for one step.
