@@ -1,0 +1,101 @@
+package kit
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func TestTruncateNeverSplitsACharacter(t *testing.T) {
+	cases := []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"abcdefghijk", 5, "abcde…"},
+		// "é" is two bytes: a cut at byte 2 falls inside the second one and moves back.
+		{"éé", 3, "é…"},
+		{"日本語", 4, "日…"}, // three bytes per character
+		{"日本語", 2, "…"},
+		{"🙂🙂", 5, "🙂…"}, // four bytes
+	}
+	for _, c := range cases {
+		got := Truncate(c.in, c.n)
+		if got != c.want {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+		if !utf8.ValidString(got) {
+			t.Errorf("Truncate(%q, %d) = %q is not valid UTF-8", c.in, c.n, got)
+		}
+		if body := strings.TrimSuffix(got, Ellipsis); len(body) > c.n {
+			t.Errorf("Truncate(%q, %d) kept %d bytes", c.in, c.n, len(body))
+		}
+	}
+}
+
+func TestCut(t *testing.T) {
+	if got := Cut("日本語", 7); got != "日本" {
+		t.Errorf("Cut = %q", got)
+	}
+	if got := Cut("abc", 0); got != "" {
+		t.Errorf("Cut(…, 0) = %q", got)
+	}
+	if got := Cut("abc", 9); got != "abc" {
+		t.Errorf("Cut(short) = %q", got)
+	}
+}
+
+// FuzzTruncate: whatever the input, the result is valid UTF-8 when the input is, and no longer
+// than n bytes plus the ellipsis.
+func FuzzTruncate(f *testing.F) {
+	f.Add("日本語テキスト", 5)
+	f.Add("abc", 1)
+	f.Fuzz(func(t *testing.T, s string, n int) {
+		if n < 0 || n > 1<<16 {
+			return
+		}
+		got := Truncate(s, n)
+		if utf8.ValidString(s) && !utf8.ValidString(got) {
+			t.Fatalf("Truncate(%q, %d) = %q: invalid UTF-8", s, n, got)
+		}
+		if len(strings.TrimSuffix(got, Ellipsis)) > n && len(s) > n {
+			t.Fatalf("Truncate(%q, %d) = %q: too long", s, n, got)
+		}
+	})
+}
+
+func TestOneLine(t *testing.T) {
+	if got := OneLine(" a\n\tb  c "); got != "a b c" {
+		t.Errorf("OneLine = %q", got)
+	}
+}
+
+func TestSleepEndsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Sleep on a cancelled context = %v, want context.Canceled", err)
+	}
+	if err := Sleep(context.Background(), time.Millisecond); err != nil {
+		t.Fatalf("Sleep = %v", err)
+	}
+	if err := Sleep(context.Background(), 0); err != nil {
+		t.Fatalf("Sleep(0) = %v", err)
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "LOCALHOST": true, "127.0.0.1": true, "127.9.9.9": true, "::1": true,
+		"10.0.0.1": false, "example.com": false, "": false, "localhost.example.com": false, "0.0.0.0": false,
+	} {
+		if got := IsLoopback(host); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
