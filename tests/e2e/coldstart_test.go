@@ -18,7 +18,7 @@ import (
 //
 // Reported: median/min/max of that wall time ("start-to-answer"), and of the runtime's own init
 // as RIE logs it ("INIT REPORT(durationMs: …)": the bootstrap's start until its first
-// /runtime/invocation/next — the "ready for the first event" of DESIGN.md's budget). Nothing is
+// /runtime/invocation/next — the "ready for the first event" of docs/design.md §9). Nothing is
 // asserted. Run 20 cold starts of each with:
 //
 //	go test -run '^$' -bench ColdStart -benchtime 20x ./tests/e2e/

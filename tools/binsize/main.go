@@ -16,7 +16,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/benchkit"
 )
 
-// budget is DESIGN.md's 10 MiB per bootstrap (linux/arm64).
+// budget is docs/design.md §9: 10 MiB per bootstrap (linux/arm64).
 const budget = 10 << 20
 
 func main() {

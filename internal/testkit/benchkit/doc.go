@@ -1,4 +1,4 @@
-// Package bench measures what DESIGN.md's budgets promise: a full four-step rotation per
+// Package benchkit measures what the budgets of docs/design.md §9 promise: a full four-step rotation per
 // registry against the local emulators, with Secrets Manager played by moto_server or by an
 // in-process fake (FakeSM) so the rotator's own cost shows apart from moto's; the calls each
 // rotation makes to Secrets Manager and to the upstream; Create and Delete of the custom
