@@ -3,11 +3,14 @@ package templatecheck
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 )
 
 // The resource ARNs the roles may name, spelled as the template's Fn::Sub spells them.
@@ -31,40 +34,56 @@ var noResourceTypeActions = []string{
 	"ecr:ValidatePullThroughCacheRule",
 }
 
-// wantActions is every action each function's role grants: exactly these, no more, no fewer.
-var wantActions = map[string][]string{
+// codeActions are the AWS calls each function's code can make: the methods of the
+// consumer-side interfaces its wiring hands the SDK clients to (functions/*/main.go passes
+// each client only as one of these). A method added to an interface needs its grant; a grant
+// with no method behind it is a permission no code path uses, and fails the test.
+func codeActions() map[string][]string {
+	return map[string][]string{
+		"RotatorFunction": operations("secretsmanager", reflect.TypeFor[rotation.SecretsManager]()),
+		"ProvisionerFunction": append(operations("secretsmanager", reflect.TypeFor[provision.SecretsManager]()),
+			operations("ecr", reflect.TypeFor[provision.ECR]())...),
+	}
+}
+
+// operations renders an interface's methods as IAM actions: service:Method (the SDK's method
+// names are the API's operation names, which are the IAM action names).
+func operations(service string, iface reflect.Type) []string {
+	var out []string
+	for i := range iface.NumMethod() {
+		out = append(out, service+":"+iface.Method(i).Name)
+	}
+	return out
+}
+
+// implicitActions are grants a call needs that are not calls of the code's own: each says which
+// call of the code (or of Lambda) needs it.
+var implicitActions = map[string]map[string]string{
 	"RotatorFunction": {
-		"secretsmanager:DescribeSecret",
-		"secretsmanager:GetSecretValue",
-		"secretsmanager:PutSecretValue",
-		"secretsmanager:UpdateSecretVersionStage",
-		"ecr:DescribePullThroughCacheRules",
-		"ecr:ValidatePullThroughCacheRule",
-		"logs:CreateLogStream",
-		"logs:PutLogEvents",
+		"logs:CreateLogStream": "Lambda writes the function's logs as the role",
+		"logs:PutLogEvents":    "Lambda writes the function's logs as the role",
 	},
 	"ProvisionerFunction": {
-		"secretsmanager:CreateSecret",
-		"secretsmanager:DescribeSecret",
-		"secretsmanager:GetSecretValue",
-		"secretsmanager:PutSecretValue",
-		"secretsmanager:UpdateSecretVersionStage",
-		"secretsmanager:TagResource",
-		"secretsmanager:UntagResource",
-		"secretsmanager:DeleteSecret",
-		"secretsmanager:RotateSecret",
-		"secretsmanager:CancelRotateSecret",
-		"ecr:CreatePullThroughCacheRule",
-		"ecr:DescribePullThroughCacheRules",
-		"ecr:UpdatePullThroughCacheRule",
-		"ecr:DeletePullThroughCacheRule",
-		"ecr:ValidatePullThroughCacheRule",
-		"lambda:InvokeFunction",
-		"iam:CreateServiceLinkedRole",
-		"logs:CreateLogStream",
-		"logs:PutLogEvents",
+		"lambda:InvokeFunction":       "RotateSecret checks that its caller may invoke the rotation function it names",
+		"iam:CreateServiceLinkedRole": "CreatePullThroughCacheRule creates ECR's pull-through-cache service-linked role as the caller on an account's first rule",
+		"logs:CreateLogStream":        "Lambda writes the function's logs as the role",
+		"logs:PutLogEvents":           "Lambda writes the function's logs as the role",
 	},
 }
+
+// wantActions is every action each function's role must grant: exactly these, no more, no
+// fewer.
+var wantActions = func() map[string][]string {
+	out := map[string][]string{}
+	for fn, actions := range codeActions() {
+		out[fn] = append(out[fn], actions...)
+		for a := range implicitActions[fn] {
+			out[fn] = append(out[fn], a)
+		}
+		slices.Sort(out[fn])
+	}
+	return out
+}()
 
 // iamProblems checks every permission the template grants. It returns what is wrong, one line
 // each, so the mutation test below can prove each rule actually fires.
@@ -235,13 +254,15 @@ func TestTemplateIAMIsLeastPrivilege(t *testing.T) {
 // Reads of source secrets and writes of managed secrets are present, and where they must be.
 func TestBothRolesReadSourceSecretsOnlyUnderThePrefix(t *testing.T) {
 	doc := loadRel(t, "template.yaml")
-	for _, role := range []string{"RotatorRole", "ProvisionerRole"} {
+	// The rotator writes new versions; the provisioner writes a managed secret only by creating
+	// it (the first version is part of CreateSecret).
+	for role, write := range map[string]string{"RotatorRole": "secretsmanager:PutSecretValue", "ProvisionerRole": "secretsmanager:CreateSecret"} {
 		var readsSource, writesManaged bool
 		for _, st := range roleStatements(doc, role) {
 			if slices.Contains(st.actions, "secretsmanager:GetSecretValue") && slices.Equal(st.resources, []string{sourceSecretARN}) {
 				readsSource = true
 			}
-			if slices.Contains(st.actions, "secretsmanager:PutSecretValue") && slices.Equal(st.resources, []string{managedSecretARN}) {
+			if slices.Contains(st.actions, write) && slices.Equal(st.resources, []string{managedSecretARN}) {
 				writesManaged = true
 			}
 		}
@@ -249,7 +270,7 @@ func TestBothRolesReadSourceSecretsOnlyUnderThePrefix(t *testing.T) {
 			t.Errorf("%s cannot GetSecretValue on %s", role, sourceSecretARN)
 		}
 		if !writesManaged {
-			t.Errorf("%s cannot PutSecretValue on %s", role, managedSecretARN)
+			t.Errorf("%s cannot %s on %s", role, write, managedSecretARN)
 		}
 	}
 }
@@ -279,6 +300,27 @@ func TestIAMCheckCatchesBrokenTemplates(t *testing.T) {
 		{"extra action", func(t *testing.T, doc map[string]any) {
 			st := findStatement(t, doc, "RotatorRole", "RotateManagedSecrets")
 			st["Action"] = append(list(st["Action"]), "secretsmanager:DeleteSecret")
+		}, "want exactly"},
+		// The grants the security review found no code path using: putting any back fails.
+		{"unused grant: provisioner PutSecretValue", func(t *testing.T, doc map[string]any) {
+			st := findStatement(t, doc, "ProvisionerRole", "ManageManagedSecrets")
+			st["Action"] = append(list(st["Action"]), "secretsmanager:PutSecretValue")
+		}, "want exactly"},
+		{"unused grant: provisioner CancelRotateSecret", func(t *testing.T, doc map[string]any) {
+			st := findStatement(t, doc, "ProvisionerRole", "ManageManagedSecrets")
+			st["Action"] = append(list(st["Action"]), "secretsmanager:CancelRotateSecret")
+		}, "want exactly"},
+		{"unused grant: provisioner UpdatePullThroughCacheRule", func(t *testing.T, doc map[string]any) {
+			st := findStatement(t, doc, "ProvisionerRole", "ManagePullThroughCacheRules")
+			st["Action"] = append(list(st["Action"]), "ecr:UpdatePullThroughCacheRule")
+		}, "want exactly"},
+		{"unused grant: rotator ECR validate", func(t *testing.T, doc map[string]any) {
+			st := findStatement(t, doc, "RotatorRole", "RotateManagedSecrets")
+			st["Action"] = append(list(st["Action"]), "ecr:ValidatePullThroughCacheRule")
+		}, "want exactly"},
+		{"missing grant the code needs", func(t *testing.T, doc map[string]any) {
+			st := findStatement(t, doc, "RotatorRole", "RotateManagedSecrets")
+			st["Action"] = slices.DeleteFunc(list(st["Action"]), func(a any) bool { return a == "secretsmanager:UpdateSecretVersionStage" })
 		}, "want exactly"},
 		{"wildcard action", func(t *testing.T, doc map[string]any) {
 			findStatement(t, doc, "ProvisionerRole", "ManageManagedSecrets")["Action"] = "secretsmanager:*"

@@ -161,6 +161,11 @@ func permissionProblems(doc map[string]any) []string {
 		if got := render(p["SourceAccount"]); got != "${AWS::AccountId}" {
 			probs = append(probs, fmt.Sprintf("%s SourceAccount = %s, want !Ref AWS::AccountId", id, got))
 		}
+		// Only for managed secrets: a rotation Secrets Manager runs for any other secret of the
+		// account (one whose RotationLambdaARN someone pointed here) is refused by Lambda.
+		if got, want := render(p["SourceArn"]), managedSecretARN; got != want {
+			probs = append(probs, fmt.Sprintf("%s SourceArn = %s, want %s", id, got, want))
+		}
 		if got := render(p["Action"]); got != "lambda:InvokeFunction" {
 			probs = append(probs, fmt.Sprintf("%s Action = %s, want lambda:InvokeFunction", id, got))
 		}
@@ -183,6 +188,10 @@ func TestOnlySecretsManagerOfThisAccountMayInvokeTheRotator(t *testing.T) {
 		{"any principal", func(p map[string]any) { p["Principal"] = "*" }, "Principal = *"},
 		{"no source account", func(p map[string]any) { delete(p, "SourceAccount") }, "SourceAccount = <null>"},
 		{"other account", func(p map[string]any) { p["SourceAccount"] = "111122223333" }, "SourceAccount = 111122223333"},
+		{"no source arn", func(p map[string]any) { delete(p, "SourceArn") }, "SourceArn = <null>"},
+		{"any secret", func(p map[string]any) {
+			p["SourceArn"] = map[string]any{"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*"}
+		}, "SourceArn = arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*,"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := loadRel(t, "template.yaml")
@@ -516,5 +525,35 @@ json.dump(out, sys.stdout)
 		if slices.Contains(noResourceTypeActions, a) && len(types) > 0 {
 			t.Errorf("%s now supports resource types %v: scope it instead of \"*\" and drop it from noResourceTypeActions", a, types)
 		}
+	}
+}
+
+// logGroupProblems: the functions' log groups outlive the stack, because they are the only
+// record of which upstream tokens were minted and revoked.
+func logGroupProblems(doc map[string]any) []string {
+	var probs []string
+	groups := resourcesOfType(doc, "AWS::Logs::LogGroup")
+	if len(groups) != 2 {
+		probs = append(probs, fmt.Sprintf("%d log groups, want 2 (one per function)", len(groups)))
+	}
+	for _, id := range groups {
+		r := mapAt(doc, "Resources", id)
+		for _, k := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
+			if got := render(r[k]); got != "Retain" {
+				probs = append(probs, fmt.Sprintf("%s %s = %s, want Retain", id, k, got))
+			}
+		}
+	}
+	return probs
+}
+
+func TestLogGroupsOutliveTheStack(t *testing.T) {
+	for _, p := range logGroupProblems(loadRel(t, "template.yaml")) {
+		t.Error(p)
+	}
+	doc := loadRel(t, "template.yaml")
+	mapAt(doc, "Resources", "ProvisionerLogGroup")["DeletionPolicy"] = "Delete"
+	if probs := logGroupProblems(doc); !slices.ContainsFunc(probs, func(p string) bool { return strings.Contains(p, "ProvisionerLogGroup DeletionPolicy = Delete") }) {
+		t.Errorf("a log group deleted with the stack was not reported; got %q", probs)
 	}
 }
