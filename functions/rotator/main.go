@@ -9,9 +9,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/awsenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/logging"
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
@@ -20,13 +21,18 @@ import (
 
 func main() {
 	log := logging.New(os.Stderr)
-	cfg, err := config.LoadDefaultConfig(context.Background())
+	cfg, err := awsenv.Config(os.Getenv)
+	if err != nil {
+		log.Error("loading AWS configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	smEndpoint, err := awsenv.Endpoint(os.Getenv, "SECRETS_MANAGER")
 	if err != nil {
 		log.Error("loading AWS configuration", "error", err.Error())
 		os.Exit(1)
 	}
 	r := &rotation.Rotator{
-		SM:        secretsmanager.NewFromConfig(cfg),
+		SM:        secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = endpoint(smEndpoint) }),
 		Providers: providers.All(),
 		Logger:    log,
 		Metrics:   &metrics.Emitter{W: os.Stdout},
@@ -40,4 +46,12 @@ func main() {
 			RotationToken:      ev.RotationToken,
 		})
 	})
+}
+
+// endpoint is nil (the SDK's own endpoint) for no override.
+func endpoint(override string) *string {
+	if override == "" {
+		return nil
+	}
+	return aws.String(override)
 }

@@ -557,3 +557,34 @@ func TestLogGroupsOutliveTheStack(t *testing.T) {
 		t.Errorf("a log group deleted with the stack was not reported; got %q", probs)
 	}
 }
+
+// endpointOverrideProblems: the only switch that points the functions at emulators is the SDK's
+// own AWS_ENDPOINT_URL[_<SERVICE>] variables (internal/awsenv). The deployed template must
+// never set one, or a function would send the role's calls — and secret values — elsewhere.
+func endpointOverrideProblems(doc map[string]any) []string {
+	var probs []string
+	for _, id := range resourcesOfType(doc, "AWS::Serverless::Function") {
+		for k := range mapAt(doc, "Resources", id, "Properties", "Environment", "Variables") {
+			if strings.HasPrefix(k, "AWS_ENDPOINT_URL") || strings.HasPrefix(k, "PTC_") {
+				probs = append(probs, fmt.Sprintf("%s sets %s: the endpoint switch is for tests and the demo only", id, k))
+			}
+		}
+	}
+	for k := range mapAt(doc, "Globals", "Function", "Environment", "Variables") {
+		if strings.HasPrefix(k, "AWS_ENDPOINT_URL") || strings.HasPrefix(k, "PTC_") {
+			probs = append(probs, fmt.Sprintf("Globals sets %s: the endpoint switch is for tests and the demo only", k))
+		}
+	}
+	return probs
+}
+
+func TestTemplateSetsNoEndpointOverride(t *testing.T) {
+	for _, p := range endpointOverrideProblems(loadRel(t, "template.yaml")) {
+		t.Error(p)
+	}
+	doc := loadRel(t, "template.yaml")
+	mapAt(doc, "Resources", "RotatorFunction", "Properties", "Environment", "Variables")["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = "https://attacker.example"
+	if probs := endpointOverrideProblems(doc); len(probs) != 1 || !strings.Contains(probs[0], "AWS_ENDPOINT_URL_SECRETS_MANAGER") {
+		t.Errorf("an endpoint override in the template was not reported; got %q", probs)
+	}
+}

@@ -1,8 +1,7 @@
 // Command binsize prints, as Markdown, the size of each bootstrap for linux/arm64 and
 // linux/amd64 built exactly as the Makefile builds it (CGO off, -tags lambda.norpc -trimpath
 // -ldflags '-s -w'), raw and as the Lambda zip; what each module contributes (symbol sizes of a
-// -ldflags=-w build, which keeps the symbol table); and the size of the measurement-only
-// variant tools/rotator-noconfig.
+// -ldflags=-w build, which keeps the symbol table).
 //
 // Run from the repository: go run ./tools/binsize
 package main
@@ -41,13 +40,12 @@ func run(top int) error {
 	}
 	defer os.RemoveAll(tmp)
 	targets := []target{{"rotator", "./functions/rotator"}, {"provisioner", "./functions/provisioner"}}
-	variant := target{"rotator-noconfig (variant)", "./tools/rotator-noconfig"}
 
 	fmt.Println("## Bootstrap sizes (bytes)")
 	fmt.Println()
 	fmt.Println("| binary | linux/arm64 | arm64 zip | budget used (arm64) | headroom to 10 MiB | linux/amd64 | amd64 zip |")
 	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-	for _, t := range append(targets, variant) {
+	for _, t := range targets {
 		sizes := map[string][2]int64{}
 		for _, arch := range []string{"arm64", "amd64"} {
 			out := filepath.Join(tmp, arch, filepath.Base(t.pkg))

@@ -42,11 +42,7 @@ func main() {
 	}
 }
 
-// variant is the measurement-only rotator build under tools/; its cold start and
-// one rotation are measured too, to show it works and what it saves.
-const variant = "rotator-noconfig"
-
-var functions = []string{"rotator", "provisioner", variant}
+var functions = []string{"rotator", "provisioner"}
 
 func run(runs, rotations, warmRotations int, bindir string) error {
 	tmp, err := os.MkdirTemp("", "ptc-lambdarun-")
@@ -60,15 +56,12 @@ func run(runs, rotations, warmRotations int, bindir string) error {
 		return err
 	}
 	for _, fn := range functions {
-		if bindir != "" && fn != variant {
+		if bindir != "" {
 			bins[fn] = filepath.Join(bindir, fn, "bootstrap")
 			continue
 		}
 		bins[fn] = filepath.Join(tmp, fn, "bootstrap")
 		pkg := "./functions/" + fn
-		if fn == variant {
-			pkg = "./tools/" + variant
-		}
 		if err := benchkit.Build(root, pkg, runtime.GOOS, runtime.GOARCH, bins[fn], benchkit.BuildFlags); err != nil {
 			return err
 		}
@@ -125,7 +118,6 @@ func run(runs, rotations, warmRotations int, bindir string) error {
 	for _, name := range benchkit.Registries {
 		rows = append(rows, row{"rotator", name})
 	}
-	rows = append(rows, row{variant, "docker-hub"})
 	for _, rw := range rows {
 		name := rw.registry
 		reg, err := benchkit.NewRegistry(name, benchkit.RegistryOptions{})
