@@ -70,4 +70,3 @@ func Endpoint(getenv Getenv, service string) (string, error) {
 	}
 	return "", nil
 }
-
