@@ -54,6 +54,7 @@ type Server struct {
 	mu        sync.Mutex
 	resources map[string]*Resource // stackID + "|" + logicalID
 	names     map[string]string    // stack name -> stack id
+	stacks    map[string]string    // stack id -> stack status
 }
 
 // New returns an empty emulator.
@@ -61,7 +62,7 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Server{opts: opts, resources: map[string]*Resource{}, names: map[string]string{}}
+	return &Server{opts: opts, resources: map[string]*Resource{}, names: map[string]string{}, stacks: map[string]string{}}
 }
 
 // StackName returns the name part of a stack id (arn:…:stack/<name>/<uuid>).
@@ -83,6 +84,18 @@ func (s *Server) PutResource(r Resource) {
 	}
 	s.resources[r.StackID+"|"+r.LogicalID] = &r
 	s.names[StackName(r.StackID)] = r.StackID
+	if _, ok := s.stacks[r.StackID]; !ok {
+		s.stacks[r.StackID] = "CREATE_IN_PROGRESS"
+	}
+}
+
+// SetStackStatus sets the status DescribeStacks answers for a stack (default, for a stack
+// PutResource created: CREATE_IN_PROGRESS).
+func (s *Server) SetStackStatus(stackID, status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stacks[stackID] = status
+	s.names[StackName(stackID)] = stackID
 }
 
 // SetStatus moves a known resource to status (and to physicalID when it is not empty). It
@@ -152,6 +165,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) int {
 	switch a := form.Get("Action"); a {
 	case "DescribeStackResource":
 		return s.describeStackResource(w, form)
+	case "DescribeStacks":
+		return s.describeStacks(w, form)
 	default:
 		return writeError(w, &apiError{http.StatusBadRequest, "Sender", "InvalidAction", fmt.Sprintf("The action %s is not valid for this web service.", a)})
 	}
@@ -211,6 +226,43 @@ func (s *Server) describeStackResource(w http.ResponseWriter, form url.Values) i
 		StackID: res.StackID, StackName: StackName(res.StackID), LogicalResourceID: res.LogicalID, PhysicalResourceID: res.PhysicalID,
 		ResourceType: res.Type, LastUpdatedTimestamp: res.Updated.Format("2006-01-02T15:04:05.000Z"), ResourceStatus: res.Status,
 	}})
+	w.Header().Set("Content-Type", "text/xml")
+	_, _ = w.Write(append([]byte(xml.Header), out...))
+	return http.StatusOK
+}
+
+// describeStacks answers for one named stack (the only form the provisioner uses): StackName is
+// required here, though the real API lists every stack without it.
+func (s *Server) describeStacks(w http.ResponseWriter, form url.Values) int {
+	stack := form.Get("StackName")
+	if stack == "" {
+		return writeError(w, validation("cfnemu answers DescribeStacks only for one StackName"))
+	}
+	s.mu.Lock()
+	id := stack
+	if !strings.HasPrefix(stack, "arn:") {
+		id = s.names[stack]
+	}
+	status, ok := s.stacks[id]
+	s.mu.Unlock()
+	if !ok {
+		return writeError(w, validation("Stack with id %s does not exist", stack))
+	}
+	type st struct {
+		StackID      string `xml:"StackId"`
+		StackName    string `xml:"StackName"`
+		CreationTime string `xml:"CreationTime"`
+		StackStatus  string `xml:"StackStatus"`
+	}
+	type answer struct {
+		XMLName xml.Name `xml:"DescribeStacksResponse"`
+		Xmlns   string   `xml:"xmlns,attr"`
+		Stacks  []st     `xml:"DescribeStacksResult>Stacks>member"`
+		ReqID   string   `xml:"ResponseMetadata>RequestId"`
+	}
+	out, _ := xml.Marshal(answer{Xmlns: Namespace, ReqID: emukit.RandHex(16), Stacks: []st{{
+		StackID: id, StackName: StackName(id), CreationTime: s.opts.Now().UTC().Format("2006-01-02T15:04:05.000Z"), StackStatus: status,
+	}}})
 	w.Header().Set("Content-Type", "text/xml")
 	_, _ = w.Write(append([]byte(xml.Header), out...))
 	return http.StatusOK

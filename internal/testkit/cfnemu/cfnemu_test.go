@@ -74,6 +74,23 @@ func TestDescribeStackResourceWithTheSDK(t *testing.T) {
 	}
 }
 
+func TestDescribeStacks(t *testing.T) {
+	s, hs := start(t)
+	c := client(hs.URL, keyID, secret, "us-east-1")
+	s.SetStackStatus(stackID, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
+	out, err := c.DescribeStacks(ctx(t), &cloudformation.DescribeStacksInput{StackName: aws.String(stackID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Stacks) != 1 || out.Stacks[0].StackStatus != cfntypes.StackStatusUpdateCompleteCleanupInProgress || aws.ToString(out.Stacks[0].StackName) != "ptc-test" {
+		t.Fatalf("stacks = %+v", out.Stacks)
+	}
+	_, err = c.DescribeStacks(ctx(t), &cloudformation.DescribeStacksInput{StackName: aws.String("nope")})
+	if code, _ := apiCode(t, err); code != "ValidationError" {
+		t.Fatalf("missing stack: %s", code)
+	}
+}
+
 func apiCode(t *testing.T, err error) (string, string) {
 	t.Helper()
 	var ae smithy.APIError
