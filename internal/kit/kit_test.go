@@ -3,6 +3,9 @@ package kit
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +100,53 @@ func TestIsLoopback(t *testing.T) {
 		if got := IsLoopback(host); got != want {
 			t.Errorf("IsLoopback(%q) = %v, want %v", host, got, want)
 		}
+	}
+}
+
+// A server that redirects to another host (and from https to http) must not receive the
+// credential a second time, and the error names both hosts and no path or query.
+func TestNoRedirectsKeepsTheCredentialHome(t *testing.T) {
+	var seen []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Header.Get("Authorization"))
+	}))
+	defer other.Close()
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/steal?token=planted-query", http.StatusFound)
+	}))
+	defer first.Close()
+	c := Client(nil, 5*time.Second)
+	req, _ := http.NewRequest(http.MethodGet, first.URL+"/api?page=1", nil)
+	req.Header.Set("Authorization", "Bearer planted-credential")
+	resp, err := c.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("a redirect was followed")
+	}
+	if !errors.Is(err, ErrRedirect) {
+		t.Fatalf("error %v is not ErrRedirect", err)
+	}
+	if len(seen) != 0 {
+		t.Fatalf("the redirect target received %d requests", len(seen))
+	}
+	// http.Client wraps the refusal in a *url.Error that quotes the target URL (callers report
+	// the refusal itself, or the URL through their redaction); the refusal names no query.
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		t.Fatalf("error %T is not a *url.Error", err)
+	}
+	msg := ue.Err.Error()
+	for _, host := range []string{strings.TrimPrefix(first.URL, "http://"), strings.TrimPrefix(other.URL, "http://")} {
+		if !strings.Contains(msg, host) {
+			t.Errorf("error %q does not name %s", msg, host)
+		}
+	}
+	if strings.Contains(msg, "planted-query") || strings.Contains(msg, "planted-credential") {
+		t.Errorf("error %q quotes the redirect's query or the credential", msg)
+	}
+	// Client copies: the caller's client keeps its own policy.
+	mine := &http.Client{Timeout: time.Second}
+	if got := Client(mine, 0); got == mine || mine.CheckRedirect != nil || got.CheckRedirect == nil || got.Timeout != time.Second {
+		t.Error("Client must return a copy with NoRedirects and the caller's settings")
 	}
 }
