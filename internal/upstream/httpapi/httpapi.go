@@ -12,13 +12,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 )
 
 // Caller makes calls to one service's API.
@@ -233,14 +233,7 @@ func (c *Caller) sleep(ctx context.Context, d time.Duration) error {
 	if c.Sleep != nil {
 		return c.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return kit.Sleep(ctx, d)
 }
 
 func idempotent(method string) bool {
@@ -280,27 +273,19 @@ func errorMessage(body []byte) string {
 	for _, k := range []string{"message", "detail", "error_description", "error", "errinfo"} {
 		switch v := m[k].(type) {
 		case string:
-			return truncate(v)
+			return kit.Truncate(kit.OneLine(v), maxMessage)
 		case map[string]any: // Azure: {"error":{"code","message"}}
 			if s, ok := v["message"].(string); ok {
-				return truncate(s)
+				return kit.Truncate(kit.OneLine(s), maxMessage)
 			}
 		}
 	}
 	return ""
 }
 
-func truncate(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 300 {
-		cut := 300
-		for cut > 0 && !utf8.RuneStart(s[cut]) { // never split a character
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
-}
+// maxMessage bounds the API's own explanation in a StatusError (in bytes, after folding it to
+// one line): enough to act on, short enough for a CloudFormation Reason.
+const maxMessage = 300
 
 // redactURLError drops the query string and any userinfo from a *url.Error: some token
 // endpoints carry parameters there.
@@ -346,7 +331,7 @@ func BaseURL(field, raw string) (*url.URL, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !IsLoopback(u.Hostname()) {
+		if !kit.IsLoopback(u.Hostname()) {
 			return nil, fmt.Errorf("%s: plain http is accepted only for loopback hosts; use https://%s", field, u.Host)
 		}
 	default:
@@ -356,13 +341,4 @@ func BaseURL(field, raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("%s: credentials in the URL are not allowed", field)
 	}
 	return u, nil
-}
-
-// IsLoopback reports whether host names this machine.
-func IsLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
