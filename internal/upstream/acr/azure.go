@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/httpapi"
 )
 
@@ -250,7 +251,7 @@ func (a *ACR) pollLRO(ctx context.Context, op, reqURL string, first httpapi.Resp
 				asyncURL, skipWait = "", true // read the result from Location now
 				continue
 			case "failed", "canceled", "cancelled":
-				return nil, fmt.Errorf("Azure Resource Manager: %s: the long-running operation ended %s: %s %s", op, st.Status, st.Error.Code, truncate(st.Error.Message, 300))
+				return nil, fmt.Errorf("Azure Resource Manager: %s: the long-running operation ended %s: %s %s", op, st.Status, st.Error.Code, kit.Truncate(st.Error.Message, 300))
 			}
 			continue
 		}
