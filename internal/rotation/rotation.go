@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -182,7 +183,7 @@ func validateEvent(ev Event) error {
 	case "":
 		return errors.New(`rotation event: field "Step" is missing`)
 	default:
-		return fmt.Errorf(`rotation event: field "Step" is %q; expected createSecret, setSecret, testSecret or finishSecret`, truncate(string(ev.Step), 40))
+		return fmt.Errorf(`rotation event: field "Step" is %q; expected createSecret, setSecret, testSecret or finishSecret`, kit.Truncate(string(ev.Step), 40))
 	}
 	if strings.TrimSpace(ev.SecretID) == "" {
 		return errors.New(`rotation event: field "SecretId" is missing`)
@@ -218,7 +219,7 @@ func (r *Rotator) prepare(ctx context.Context, st *stepState) error {
 	if _, ok := r.Providers[st.upstream]; !ok {
 		bad := st.upstream
 		st.upstream = ""
-		return fmt.Errorf("secret %s: tag %s is %q; supported: %s", st.name, ptcsecret.TagUpstream, truncate(bad, 60), r.providerNames())
+		return fmt.Errorf("secret %s: tag %s is %q; supported: %s", st.name, ptcsecret.TagUpstream, kit.Truncate(bad, 60), r.providerNames())
 	}
 	st.source = tags[ptcsecret.TagSourceSecret]
 	if st.source == "" {
@@ -534,13 +535,6 @@ func (r *Rotator) log() *slog.Logger {
 		return r.Logger
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 func timeOrEmpty(t time.Time) string {
