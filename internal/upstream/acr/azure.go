@@ -85,25 +85,15 @@ func (a *ACR) dropToken() {
 }
 
 // arm makes one Azure Resource Manager call with the Entra ID token. A 401 means the cached
-// token expired or was revoked: get a fresh one and repeat the call once (a 401 request was not
-// processed, so any method may be repeated).
+// token expired or was revoked: httpapi.DoWithSession gets a fresh one and repeats the call once.
 func (a *ACR) arm(ctx context.Context, op string, req httpapi.Request, out any) (httpapi.Response, error) {
-	for attempt := 1; ; attempt++ {
-		tok, err := a.armToken(ctx)
-		if err != nil {
-			return httpapi.Response{}, err
-		}
-		req.Header = http.Header{"Authorization": {"Bearer " + tok}}
-		resp, err := a.mgmt.Do(ctx, op, req, out)
-		if httpapi.IsStatus(err, http.StatusUnauthorized) {
-			a.dropToken()
-			if attempt == 1 {
-				a.opts.Log().InfoContext(ctx, "Azure Resource Manager refused the cached Entra ID token; getting a new one", "op", op)
-				continue
-			}
-		}
-		return resp, err
-	}
+	return a.mgmt.DoWithSession(ctx, httpapi.Session{
+		Token: a.armToken,
+		Drop:  a.dropToken,
+		Refreshing: func() {
+			a.opts.Log().InfoContext(ctx, "Azure Resource Manager refused the cached Entra ID token; getting a new one", "op", op)
+		},
+	}, op, req, out)
 }
 
 // retrySafe repeats call on 5xx answers and network errors, for requests that are safe to repeat

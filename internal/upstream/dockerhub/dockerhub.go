@@ -211,29 +211,21 @@ func (d *DockerHub) login(ctx context.Context) (string, error) {
 }
 
 // authed makes a call with the Hub session, logging in first when there is none. A 401 means
-// the session expired (a warm Lambda keeps it across invocations): log in again and repeat the
-// call once. That is safe for any method, since a 401 request was not processed.
+// the session expired (a warm Lambda keeps it across invocations): httpapi.DoWithSession logs
+// in again and repeats the call once.
 func (d *DockerHub) authed(ctx context.Context, op string, req httpapi.Request, out any) (httpapi.Response, error) {
-	for attempt := 1; ; attempt++ {
-		tok, err := d.login(ctx)
-		if err != nil {
-			return httpapi.Response{}, err
-		}
-		req.Header = http.Header{"Authorization": {"Bearer " + tok}}
-		resp, err := d.api2.Do(ctx, op, req, out)
-		var se *httpapi.StatusError
-		if errors.As(err, &se) && se.StatusCode == http.StatusForbidden && strings.Contains(strings.ToLower(se.Message), "personal access token") {
-			return resp, fmt.Errorf("%w: the source secret's \"password\" is a personal access token; Docker Hub lets only a password session manage tokens, so store the account password there", err)
-		}
-		if errors.As(err, &se) && se.StatusCode == http.StatusUnauthorized {
-			d.session = ""
-			if attempt == 1 {
-				d.opts.Log().InfoContext(ctx, "Docker Hub session expired; logging in again", "op", op)
-				continue
-			}
-		}
-		return resp, err
+	resp, err := d.api2.DoWithSession(ctx, httpapi.Session{
+		Token: d.login,
+		Drop:  func() { d.session = "" },
+		Refreshing: func() {
+			d.opts.Log().InfoContext(ctx, "Docker Hub session expired; logging in again", "op", op)
+		},
+	}, op, req, out)
+	var se *httpapi.StatusError
+	if errors.As(err, &se) && se.StatusCode == http.StatusForbidden && strings.Contains(strings.ToLower(se.Message), "personal access token") {
+		return resp, fmt.Errorf("%w: the source secret's \"password\" is a personal access token; Docker Hub lets only a password session manage tokens, so store the account password there", err)
 	}
+	return resp, err
 }
 
 func (d *DockerHub) tokensPath() string {

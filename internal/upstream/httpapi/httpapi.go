@@ -199,6 +199,48 @@ func (c *Caller) Do(ctx context.Context, op string, req Request, out any) (Respo
 	}
 }
 
+// Session is a login a client keeps between calls: a bearer token that may expire or be revoked
+// while a warm Lambda environment still holds it (a Docker Hub session, an Entra ID token).
+type Session struct {
+	// Token returns the cached token, or logs in for a new one when there is none.
+	Token func(ctx context.Context) (string, error)
+	// Drop forgets the cached token, so that the next Token call logs in again.
+	Drop func()
+	// Refreshing, when set, is called just before the one retry, to log why a login follows.
+	Refreshing func()
+}
+
+// DoWithSession is Do with "Authorization: Bearer <token>" from s. A 401 answer means the
+// cached token expired or was revoked: DoWithSession drops it, gets a new one and repeats the
+// call once. That is safe for any method, since a 401 request was not processed. A second 401
+// is returned (the token is dropped again, so the next call logs in afresh rather than reusing a
+// refused token), and so is every other error and every failure to get a token, unchanged.
+func (c *Caller) DoWithSession(ctx context.Context, s Session, op string, req Request, out any) (Response, error) {
+	for attempt := 1; ; attempt++ {
+		tok, err := s.Token(ctx)
+		if err != nil {
+			return Response{}, err
+		}
+		authed := req
+		authed.Header = req.Header.Clone()
+		if authed.Header == nil {
+			authed.Header = http.Header{}
+		}
+		authed.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := c.Do(ctx, op, authed, out)
+		if !IsStatus(err, http.StatusUnauthorized) {
+			return resp, err
+		}
+		s.Drop()
+		if attempt > 1 {
+			return resp, err
+		}
+		if s.Refreshing != nil {
+			s.Refreshing()
+		}
+	}
+}
+
 // jsonProblem says why a 2xx body did not decode, without quoting it: the body may hold a
 // token. (errors.Unwrap of a *json.SyntaxError is nil, which printed as "<nil>".)
 func jsonProblem(err error) string {
