@@ -80,7 +80,7 @@ type Rotator struct {
 
 	mu        sync.Mutex
 	values    map[string]ptcsecret.Value // by secret ARN + version id; versions never change
-	upstreams map[string]cachedUpstream
+	upstreams map[string]cachedUpstream  // by upstream, source, registry and version id; pruned on insert
 }
 
 type cachedUpstream struct {
@@ -504,11 +504,20 @@ func (r *Rotator) upstreamFor(ctx context.Context, st *stepState) (upstream.Upst
 		return nil, fmt.Errorf("source secret %s: %w", st.source, err)
 	}
 	if ttl > 0 {
+		now := r.now()
 		r.mu.Lock()
 		if r.upstreams == nil {
 			r.upstreams = map[string]cachedUpstream{}
 		}
-		r.upstreams[key] = cachedUpstream{up: up, expires: r.now().Add(ttl)}
+		// Keys carry the rotation's version id, so an entry is never used after it expires; a
+		// warm environment serving rotation after rotation would otherwise keep every one of
+		// them (and the sessions they hold) for its whole life.
+		for k, c := range r.upstreams {
+			if !now.Before(c.expires) {
+				delete(r.upstreams, k)
+			}
+		}
+		r.upstreams[key] = cachedUpstream{up: up, expires: now.Add(ttl)}
 		r.mu.Unlock()
 	}
 	return up, nil
