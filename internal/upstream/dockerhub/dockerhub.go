@@ -181,9 +181,11 @@ func (d *DockerHub) login(ctx context.Context) (string, error) {
 		_ = se.DecodeBody(&challenge)
 		tfa := challenge.Login2FAToken
 		if tfa == "" {
+			//lint:ignore ST1005 Docker Hub is a proper noun
 			return "", errors.New(`Docker Hub refused the source secret's username/password (HTTP 401): check fields "username" and "password"`)
 		}
 		if d.src.TOTPSecret == "" {
+			//lint:ignore ST1005 Docker Hub is a proper noun
 			return "", errors.New(`Docker Hub account has two-factor authentication: add its base32 secret as field "totpSecret" to the source secret`)
 		}
 		code, cerr := totp.Code(d.src.TOTPSecret, d.opts.Clock()())
@@ -196,6 +198,7 @@ func (d *DockerHub) login(ctx context.Context) (string, error) {
 			JSON: map[string]string{"login_2fa_token": tfa, "code": code},
 		}, &out); err != nil {
 			if httpapi.IsStatus(err, http.StatusUnauthorized) {
+				//lint:ignore ST1005 Docker Hub is a proper noun
 				return "", fmt.Errorf("Docker Hub refused the two-factor code: check field \"totpSecret\" and the Lambda's clock: %w", err)
 			}
 			return "", err
@@ -204,6 +207,7 @@ func (d *DockerHub) login(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if out.Token == "" {
+		//lint:ignore ST1005 Docker Hub is a proper noun
 		return "", errors.New("Docker Hub: log in: the answer carried no session token")
 	}
 	d.session = out.Token
@@ -288,6 +292,7 @@ func (d *DockerHub) Mint(ctx context.Context, req upstream.MintRequest) (upstrea
 		return upstream.Minted{}, err
 	}
 	if out.Token == "" {
+		//lint:ignore ST1005 Docker Hub is a proper noun
 		return upstream.Minted{}, errors.New("Docker Hub: create access token: the answer carried no token")
 	}
 	tok := out.describe()
