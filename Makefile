@@ -11,7 +11,7 @@ FUNCTIONS := rotator provisioner
 
 export CGO_ENABLED = 0
 
-.PHONY: all build test unit e2e lint vet cfn-lint bench package clean build-RotatorFunction build-ProvisionerFunction
+.PHONY: all build test unit e2e lint vet staticcheck cfn-lint bench package clean build-RotatorFunction build-ProvisionerFunction
 
 all: build
 
@@ -52,12 +52,17 @@ e2e: bin/aws-lambda-rie
 demo: bin/aws-lambda-rie
 	GOOS= GOARCH= $(GO) run ./tools/demo -rie $(CURDIR)/bin/aws-lambda-rie
 
-## lint: go vet, and cfn-lint on the template and examples when they exist
-lint: vet
+## lint: go vet, staticcheck (pinned in tools.mod), then cfn-lint on the template and examples
+lint: vet staticcheck
 	cfn-lint template.yaml examples/*.yaml && echo "cfn-lint: template.yaml and examples pass"
 
 vet:
 	$(GO) vet ./...
+
+# staticcheck depends on vet so that it runs after it even under make -j (vet's findings are
+# the cheaper ones to read first); it is built for this machine, like the other host tools.
+staticcheck: vet
+	GOOS= GOARCH= $(GO) tool -modfile=tools.mod staticcheck ./...
 
 ## bench: the benchmarks behind BENCHMARKS.md
 bench:

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 )
 
 // response is the JSON body CloudFormation reads from the pre-signed URL.
@@ -78,7 +80,7 @@ func fitReason(r response) ([]byte, response, error) {
 	full := r.Reason
 	try := func(n int) ([]byte, response, bool) {
 		c := r
-		c.Reason = truncateRunes(full, n) + truncatedMarker
+		c.Reason = kit.Cut(full, n) + truncatedMarker
 		b, err := marshal(c)
 		return b, c, err == nil && len(b) <= MaxBodyBytes
 	}

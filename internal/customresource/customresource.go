@@ -26,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -36,6 +35,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 )
 
 // Request is one CloudFormation custom-resource request. It is aws-lambda-go's cfn.Event, so the
@@ -175,7 +176,7 @@ func Validate(req Request) error {
 	case "":
 		missing("RequestType", "")
 	default:
-		errs = append(errs, fmt.Errorf("field RequestType is %q, want Create, Update or Delete", truncateRunes(string(req.RequestType), 40)))
+		errs = append(errs, fmt.Errorf("field RequestType is %q, want Create, Update or Delete", kit.Cut(string(req.RequestType), 40)))
 	}
 	if len(errs) == 0 {
 		return nil
@@ -194,13 +195,12 @@ func checkResponseURL(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || host == "localhost" {
+		if kit.IsLoopback(u.Hostname()) { // localhost or a loopback IP: tests and the demo
 			return nil
 		}
 		return errors.New("field ResponseURL uses plain http for a non-loopback host")
 	}
-	return fmt.Errorf("field ResponseURL has scheme %q, want https", truncateRunes(u.Scheme, 20))
+	return fmt.Errorf("field ResponseURL has scheme %q, want https", kit.Cut(u.Scheme, 20))
 }
 
 // Wrap returns a Lambda handler (for lambda.Start) that runs h and answers CloudFormation exactly
@@ -240,7 +240,7 @@ func (o Options) withDefaults() Options {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = kit.Sleep
 	}
 	if o.LogGroup == "" {
 		o.LogGroup = lambdacontext.LogGroupName
@@ -249,17 +249,6 @@ func (o Options) withDefaults() Options {
 		o.LogStream = lambdacontext.LogStreamName
 	}
 	return o
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 type wrapper struct {
@@ -401,7 +390,7 @@ func (w *wrapper) fromOutcome(req Request, o outcome, secrets *secretSet) answer
 			slog.String("request_type", string(req.RequestType)),
 			slog.String("logical_resource_id", req.LogicalResourceID),
 			slog.String("request_id", req.RequestID),
-			slog.String("panic", red.Redact(truncateRunes(fmt.Sprint(o.panicVal), 2000))),
+			slog.String("panic", red.Redact(kit.Cut(fmt.Sprint(o.panicVal), 2000))),
 			slog.String("stack", string(o.stack)))
 		return answer{status: StatusFailed, reason: "the handler panicked; " + w.seeLogs(), physicalID: fallbackID(req)}
 	}
@@ -487,8 +476,8 @@ func (w *wrapper) logLate(req Request, o outcome, start time.Time, secrets *secr
 		slog.String("logical_resource_id", req.LogicalResourceID),
 		slog.String("request_id", req.RequestID),
 		slog.String("discarded_status", late.status),
-		slog.String("discarded_physical_resource_id", red.Redact(truncateRunes(late.physicalID, MaxPhysicalIDBytes))),
-		slog.String("discarded_reason", red.Redact(truncateRunes(late.reason, 1000))),
+		slog.String("discarded_physical_resource_id", red.Redact(kit.Cut(late.physicalID, MaxPhysicalIDBytes))),
+		slog.String("discarded_reason", red.Redact(kit.Cut(late.reason, 1000))),
 		slog.Int64("duration_ms", w.o.Now().Sub(start).Milliseconds()))
 }
 
@@ -498,7 +487,7 @@ func fallbackID(req Request) string {
 	if req.RequestType != RequestCreate && req.PhysicalResourceID != "" && len(req.PhysicalResourceID) <= MaxPhysicalIDBytes {
 		return req.PhysicalResourceID
 	}
-	return FailedCreateID(truncateRunes(req.RequestID, 200))
+	return FailedCreateID(kit.Cut(req.RequestID, 200))
 }
 
 func (w *wrapper) seeLogs() string {
@@ -551,7 +540,7 @@ func (w *wrapper) enforce(req Request, ans answer, red *Redactor) answer {
 	}
 	for k := range ans.data {
 		if credentialKey(k) {
-			fail(fmt.Sprintf("Data key %q names a credential; custom resource attributes must not carry secrets, so none were sent", truncateRunes(red.Redact(k), 100)))
+			fail(fmt.Sprintf("Data key %q names a credential; custom resource attributes must not carry secrets, so none were sent", kit.Cut(red.Redact(k), 100)))
 			ans.data = nil
 			break
 		}
@@ -630,16 +619,3 @@ func (w *wrapper) redactor(s *secretSet) *Redactor {
 	}
 	return NewRedactor(append(vals, s.values()...)...)
 }
-
-// truncateRunes cuts s to at most n bytes on a rune boundary.
-func truncateRunes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

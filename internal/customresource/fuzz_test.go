@@ -90,7 +90,8 @@ func fuzzGoodResponseURL(raw string) bool {
 	}
 	h := u.Hostname()
 	ip := net.ParseIP(h)
-	return u.Scheme == "http" && (h == "localhost" || (ip != nil && ip.IsLoopback()))
+	// Host names are case-insensitive: LOCALHOST is loopback as much as localhost is.
+	return u.Scheme == "http" && (strings.EqualFold(h, "localhost") || (ip != nil && ip.IsLoopback()))
 }
 
 // Planted secrets: one registered through Options.SecretValues, one through AddSecrets. The

@@ -74,8 +74,9 @@ func (r *fuzzRegistry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // that is not this machine is recorded.
 func (r *fuzzRegistry) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Host != strings.TrimPrefix(r.srv.URL, "http://") {
+		// Host names are case-insensitive: LOCALHOST is this machine as much as localhost is.
 		ip := net.ParseIP(req.URL.Hostname())
-		clear := req.URL.Scheme != "https" && req.URL.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback())
+		clear := req.URL.Scheme != "https" && !strings.EqualFold(req.URL.Hostname(), "localhost") && (ip == nil || !ip.IsLoopback())
 		if clear && (req.Header.Get("Authorization") != "" || strings.Contains(req.URL.String(), fuzzPassword)) {
 			r.mu.Lock()
 			r.offHost = append(r.offHost, req.URL.Redacted())

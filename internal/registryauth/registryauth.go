@@ -20,12 +20,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/httpapi"
 )
 
@@ -203,14 +203,7 @@ func scrub(s string, cred Credential) string {
 		s = strings.ReplaceAll(s, base64.StdEncoding.EncodeToString([]byte(cred.Username+":"+cred.Password)), "<redacted>")
 		s = strings.ReplaceAll(s, cred.Password, "<redacted>")
 	}
-	if len(s) > 300 {
-		cut := 300
-		for cut > 0 && !utf8.RuneStart(s[cut]) { // never split a character
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
+	return kit.Truncate(s, 300)
 }
 
 func redact(err error) string {
@@ -237,7 +230,7 @@ type challengeRecorder struct {
 var errPlainHTTP = errors.New("plain http is allowed only to loopback hosts")
 
 func (c *challengeRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "https" && !httpapi.IsLoopback(req.URL.Hostname()) {
+	if req.URL.Scheme != "https" && !kit.IsLoopback(req.URL.Hostname()) {
 		return nil, errPlainHTTP
 	}
 	resp, err := c.inner.RoundTrip(req)

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -79,7 +80,7 @@ type Rotator struct {
 
 	mu        sync.Mutex
 	values    map[string]ptcsecret.Value // by secret ARN + version id; versions never change
-	upstreams map[string]cachedUpstream
+	upstreams map[string]cachedUpstream  // by upstream, source, registry and version id; pruned on insert
 }
 
 type cachedUpstream struct {
@@ -182,7 +183,7 @@ func validateEvent(ev Event) error {
 	case "":
 		return errors.New(`rotation event: field "Step" is missing`)
 	default:
-		return fmt.Errorf(`rotation event: field "Step" is %q; expected createSecret, setSecret, testSecret or finishSecret`, truncate(string(ev.Step), 40))
+		return fmt.Errorf(`rotation event: field "Step" is %q; expected createSecret, setSecret, testSecret or finishSecret`, kit.Truncate(string(ev.Step), 40))
 	}
 	if strings.TrimSpace(ev.SecretID) == "" {
 		return errors.New(`rotation event: field "SecretId" is missing`)
@@ -218,7 +219,7 @@ func (r *Rotator) prepare(ctx context.Context, st *stepState) error {
 	if _, ok := r.Providers[st.upstream]; !ok {
 		bad := st.upstream
 		st.upstream = ""
-		return fmt.Errorf("secret %s: tag %s is %q; supported: %s", st.name, ptcsecret.TagUpstream, truncate(bad, 60), r.providerNames())
+		return fmt.Errorf("secret %s: tag %s is %q; supported: %s", st.name, ptcsecret.TagUpstream, kit.Truncate(bad, 60), r.providerNames())
 	}
 	st.source = tags[ptcsecret.TagSourceSecret]
 	if st.source == "" {
@@ -503,11 +504,20 @@ func (r *Rotator) upstreamFor(ctx context.Context, st *stepState) (upstream.Upst
 		return nil, fmt.Errorf("source secret %s: %w", st.source, err)
 	}
 	if ttl > 0 {
+		now := r.now()
 		r.mu.Lock()
 		if r.upstreams == nil {
 			r.upstreams = map[string]cachedUpstream{}
 		}
-		r.upstreams[key] = cachedUpstream{up: up, expires: r.now().Add(ttl)}
+		// Keys carry the rotation's version id, so an entry is never used after it expires; a
+		// warm environment serving rotation after rotation would otherwise keep every one of
+		// them (and the sessions they hold) for its whole life.
+		for k, c := range r.upstreams {
+			if !now.Before(c.expires) {
+				delete(r.upstreams, k)
+			}
+		}
+		r.upstreams[key] = cachedUpstream{up: up, expires: now.Add(ttl)}
 		r.mu.Unlock()
 	}
 	return up, nil
@@ -534,13 +544,6 @@ func (r *Rotator) log() *slog.Logger {
 		return r.Logger
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 func timeOrEmpty(t time.Time) string {

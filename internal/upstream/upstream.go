@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 )
@@ -120,14 +121,7 @@ func (o Options) Wait(ctx context.Context, d time.Duration) error {
 	if o.Sleep != nil {
 		return o.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return kit.Sleep(ctx, d)
 }
 
 // Client returns the HTTP client to use.

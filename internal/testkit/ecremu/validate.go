@@ -9,13 +9,16 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 )
 
-// maxFailureRunes caps the failure text, which may carry an upstream's error message.
-const maxFailureRunes = 1024
+// maxFailureBytes caps the failure text, which may carry an upstream's error message. ECR's API
+// model gives failure (PTCValidateFailure) no length constraint, so there is no limit in
+// characters to reproduce: the cap is the emulator's own, and like every other cut in this
+// project it counts bytes and never splits a character (kit.Truncate).
+const maxFailureBytes = 1024
 
 type validateOutput struct {
 	EcrRepositoryPrefix      string `json:"ecrRepositoryPrefix,omitempty"`
@@ -77,8 +80,8 @@ func (s *Server) validate(ctx context.Context, body []byte) (any, *Error) {
 	}
 	if s.opts.Verify != nil {
 		if err := s.verify(ctx, rule, cred); err != "" {
-			out.Failure = truncate(fmt.Sprintf("UpstreamAuthenticationFailed: authentication to the upstream registry %s failed: %s",
-				rule.UpstreamRegistryURL, scrub(err, cred)), maxFailureRunes)
+			out.Failure = kit.Truncate(fmt.Sprintf("UpstreamAuthenticationFailed: authentication to the upstream registry %s failed: %s",
+				rule.UpstreamRegistryURL, scrub(err, cred)), maxFailureBytes)
 			return out, nil
 		}
 	}
@@ -154,12 +157,4 @@ func scrub(text string, cred ptcsecret.Value) string {
 		}
 	}
 	return text
-}
-
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n]) + "…"
 }

@@ -249,10 +249,10 @@ func TestPutSecretValue(t *testing.T) {
 
 func TestUpdateSecretVersionStage(t *testing.T) {
 	type op struct {
-		stage, move, remove int // version numbers; 0 = not given
-		label               string
-		want                string
-		stages              string // fmt of stages after, when the op succeeds
+		move, remove int // version numbers; 0 = not given
+		label        string
+		want         string
+		stages       string // fmt of stages after, when the op succeeds
 	}
 	cases := []struct {
 		name string

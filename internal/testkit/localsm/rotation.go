@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 )
 
 // Invoker runs one rotation step: it invokes the rotation function functionARN with the JSON
@@ -350,7 +352,7 @@ func (h HTTPInvoker) Invoke(ctx context.Context, functionARN string, payload []b
 		return fmt.Errorf("reading the answer of %s: %w", functionARN, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("invoking %s: HTTP %d: %s", functionARN, resp.StatusCode, clip(string(body), 300))
+		return fmt.Errorf("invoking %s: HTTP %d: %s", functionARN, resp.StatusCode, kit.Truncate(string(body), 300))
 	}
 	var fe struct {
 		ErrorMessage *string `json:"errorMessage"`
@@ -364,7 +366,7 @@ func (h HTTPInvoker) Invoke(ctx context.Context, functionARN string, payload []b
 		}
 		msg := deref(fe.ErrorMessage)
 		if fe.ErrorMessage == nil {
-			msg = clip(string(body), 300)
+			msg = kit.Truncate(string(body), 300)
 		}
 		return fmt.Errorf("rotation function %s failed (%s): %s", functionARN, typ, msg)
 	}
@@ -378,11 +380,4 @@ func functionName(arn string) string {
 		return parts[6]
 	}
 	return arn
-}
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }

@@ -1,3 +1,5 @@
+//lint:file-ignore ST1005 these are Secrets Manager's InvalidParameterException messages, which the emulator sends as the API error's Message (via errParam): AWS writes them as capitalised sentences ending in a period, as checkValue's in store.go are.
+
 package localsm
 
 import (

@@ -185,7 +185,7 @@ func checkValue(str *string, bin []byte) *apiError {
 		return errParam("You can't specify both SecretString and SecretBinary in the same request.")
 	case str != nil && (len(*str) < 1 || len(*str) > 65536):
 		return errParam("SecretString must be 1-65536 characters long.")
-	case bin != nil && len(bin) > 65536:
+	case len(bin) > 65536:
 		return errParam("SecretBinary must be at most 65536 bytes.")
 	}
 	return nil

@@ -78,12 +78,11 @@ func AnswerOf(status uint16, header string, body []byte) Answer {
 type API struct {
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	routes   map[string][]Answer
-	calls    map[string]int
-	total    int
-	offHost  []string // requests with a credential to any other host
-	otherReq int
+	mu      sync.Mutex
+	routes  map[string][]Answer
+	calls   map[string]int
+	total   int
+	offHost []string // requests with a credential to any other host
 }
 
 func NewAPI(f *testing.F) *API {

@@ -321,6 +321,7 @@ func (a *ACR) Mint(ctx context.Context, req upstream.MintRequest) (upstream.Mint
 		}
 	}
 	if value == "" {
+		//lint:ignore ST1005 Azure Resource Manager is a proper noun
 		return upstream.Minted{}, fmt.Errorf("Azure Resource Manager: generate %s of ACR token %s: the answer carried no value for %s", slot, a.token.Name, slot)
 	}
 	username := res.Username

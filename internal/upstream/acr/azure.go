@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/httpapi"
 )
 
@@ -64,6 +65,7 @@ func (a *ACR) armToken(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if out.AccessToken == "" {
+		//lint:ignore ST1005 Microsoft Entra ID is a proper noun
 		return "", errors.New("Microsoft Entra ID: get a token for Azure Resource Manager: the answer carried no access_token")
 	}
 	// expires_in is a number on the v2.0 endpoint and a string on v1; accept both.
@@ -84,25 +86,15 @@ func (a *ACR) dropToken() {
 }
 
 // arm makes one Azure Resource Manager call with the Entra ID token. A 401 means the cached
-// token expired or was revoked: get a fresh one and repeat the call once (a 401 request was not
-// processed, so any method may be repeated).
+// token expired or was revoked: httpapi.DoWithSession gets a fresh one and repeats the call once.
 func (a *ACR) arm(ctx context.Context, op string, req httpapi.Request, out any) (httpapi.Response, error) {
-	for attempt := 1; ; attempt++ {
-		tok, err := a.armToken(ctx)
-		if err != nil {
-			return httpapi.Response{}, err
-		}
-		req.Header = http.Header{"Authorization": {"Bearer " + tok}}
-		resp, err := a.mgmt.Do(ctx, op, req, out)
-		if httpapi.IsStatus(err, http.StatusUnauthorized) {
-			a.dropToken()
-			if attempt == 1 {
-				a.opts.Log().InfoContext(ctx, "Azure Resource Manager refused the cached Entra ID token; getting a new one", "op", op)
-				continue
-			}
-		}
-		return resp, err
-	}
+	return a.mgmt.DoWithSession(ctx, httpapi.Session{
+		Token: a.armToken,
+		Drop:  a.dropToken,
+		Refreshing: func() {
+			a.opts.Log().InfoContext(ctx, "Azure Resource Manager refused the cached Entra ID token; getting a new one", "op", op)
+		},
+	}, op, req, out)
 }
 
 // retrySafe repeats call on 5xx answers and network errors, for requests that are safe to repeat
@@ -173,6 +165,7 @@ func (a *ACR) generateCredentials(ctx context.Context, slot string, expiry time.
 	}
 	var out generateResult
 	if err := json.Unmarshal(raw, &out); err != nil || len(raw) == 0 {
+		//lint:ignore ST1005 Azure Resource Manager is a proper noun
 		return generateResult{}, fmt.Errorf("Azure Resource Manager: %s: the answer is not a GenerateCredentialsResult", op)
 	}
 	return out, nil
@@ -212,11 +205,13 @@ func (a *ACR) pollLRO(ctx context.Context, op, reqURL string, first httpapi.Resp
 		return nil, err
 	}
 	if asyncURL == "" && locURL == "" {
+		//lint:ignore ST1005 Azure Resource Manager is a proper noun
 		return nil, fmt.Errorf("Azure Resource Manager: %s: answered 202 (running) without a Location or Azure-AsyncOperation header to follow", op)
 	}
 	hint, skipWait := first.Header, false
 	for poll := 1; ; poll++ {
 		if poll > maxPolls {
+			//lint:ignore ST1005 Azure Resource Manager is a proper noun
 			return nil, fmt.Errorf("Azure Resource Manager: %s: still running after %d polls; the rotation will be retried", op, maxPolls)
 		}
 		if !skipWait {
@@ -225,6 +220,7 @@ func (a *ACR) pollLRO(ctx context.Context, op, reqURL string, first httpapi.Resp
 				wait = defaultPollWait
 			}
 			if err := a.opts.Wait(ctx, wait); err != nil {
+				//lint:ignore ST1005 Azure Resource Manager is a proper noun
 				return nil, fmt.Errorf("Azure Resource Manager: %s: stopped waiting for the long-running operation: %w", op, err)
 			}
 		}
@@ -245,12 +241,14 @@ func (a *ACR) pollLRO(ctx context.Context, op, reqURL string, first httpapi.Resp
 			switch strings.ToLower(st.Status) {
 			case "succeeded":
 				if locURL == "" {
+					//lint:ignore ST1005 Azure Resource Manager is a proper noun
 					return nil, fmt.Errorf("Azure Resource Manager: %s: the operation succeeded but named no Location to read the new password from", op)
 				}
 				asyncURL, skipWait = "", true // read the result from Location now
 				continue
 			case "failed", "canceled", "cancelled":
-				return nil, fmt.Errorf("Azure Resource Manager: %s: the long-running operation ended %s: %s %s", op, st.Status, st.Error.Code, truncate(st.Error.Message, 300))
+				//lint:ignore ST1005 Azure Resource Manager is a proper noun
+				return nil, fmt.Errorf("Azure Resource Manager: %s: the long-running operation ended %s: %s %s", op, st.Status, st.Error.Code, kit.Truncate(st.Error.Message, 300))
 			}
 			continue
 		}
@@ -280,9 +278,11 @@ func (a *ACR) pollURL(reqURL, raw, header string) (string, error) {
 	base, _ := url.Parse(reqURL)
 	u, err := base.Parse(raw)
 	if err != nil {
+		//lint:ignore ST1005 Azure Resource Manager is a proper noun
 		return "", fmt.Errorf("Azure Resource Manager answered a %s header that is not a URL", header)
 	}
 	if u.Scheme != base.Scheme || !strings.EqualFold(u.Host, base.Host) {
+		//lint:ignore ST1005 Azure Resource Manager is a proper noun
 		return "", fmt.Errorf("Azure Resource Manager answered a %s header on another host (%s); refusing to send the Entra ID token there", header, u.Host)
 	}
 	return u.String(), nil

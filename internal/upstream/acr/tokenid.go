@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 )
 
 // TokenID is the parsed ARM resource id of an ACR token:
@@ -48,19 +50,19 @@ func ParseTokenID(raw string) (TokenID, error) {
 	}
 	for i, kw := range keywords {
 		if !strings.EqualFold(seg[i], kw) {
-			return TokenID{}, fmt.Errorf("segment %d is %q where %q belongs: %s", i+1, truncate(seg[i], 40), kw, tokenIDShape)
+			return TokenID{}, fmt.Errorf("segment %d is %q where %q belongs: %s", i+1, kit.Truncate(seg[i], 40), kw, tokenIDShape)
 		}
 	}
 	id := TokenID{Subscription: seg[1], ResourceGroup: seg[3], Registry: seg[7], Name: seg[9]}
 	switch {
 	case !guidRE.MatchString(id.Subscription):
-		return TokenID{}, fmt.Errorf("subscription %q is not a subscription id (a GUID)", truncate(id.Subscription, 40))
+		return TokenID{}, fmt.Errorf("subscription %q is not a subscription id (a GUID)", kit.Truncate(id.Subscription, 40))
 	case !resourceGroupRE.MatchString(id.ResourceGroup):
-		return TokenID{}, fmt.Errorf("resource group %q is not a valid resource group name", truncate(id.ResourceGroup, 40))
+		return TokenID{}, fmt.Errorf("resource group %q is not a valid resource group name", kit.Truncate(id.ResourceGroup, 40))
 	case !registryRE.MatchString(id.Registry):
-		return TokenID{}, fmt.Errorf("registry %q is not a valid registry name (5-50 letters and digits)", truncate(id.Registry, 60))
+		return TokenID{}, fmt.Errorf("registry %q is not a valid registry name (5-50 letters and digits)", kit.Truncate(id.Registry, 60))
 	case !tokenNameRE.MatchString(id.Name):
-		return TokenID{}, fmt.Errorf("token name %q is not a valid ACR token name (letters, digits, - and _, up to 50)", truncate(id.Name, 60))
+		return TokenID{}, fmt.Errorf("token name %q is not a valid ACR token name (letters, digits, - and _, up to 50)", kit.Truncate(id.Name, 60))
 	}
 	return id, nil
 }
@@ -75,11 +77,4 @@ func (t TokenID) String() string {
 func (t TokenID) registryPath() string {
 	return "/subscriptions/" + t.Subscription + "/resourceGroups/" + t.ResourceGroup +
 		"/providers/Microsoft.ContainerRegistry/registries/" + t.Registry
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }

@@ -181,9 +181,11 @@ func (d *DockerHub) login(ctx context.Context) (string, error) {
 		_ = se.DecodeBody(&challenge)
 		tfa := challenge.Login2FAToken
 		if tfa == "" {
+			//lint:ignore ST1005 Docker Hub is a proper noun
 			return "", errors.New(`Docker Hub refused the source secret's username/password (HTTP 401): check fields "username" and "password"`)
 		}
 		if d.src.TOTPSecret == "" {
+			//lint:ignore ST1005 Docker Hub is a proper noun
 			return "", errors.New(`Docker Hub account has two-factor authentication: add its base32 secret as field "totpSecret" to the source secret`)
 		}
 		code, cerr := totp.Code(d.src.TOTPSecret, d.opts.Clock()())
@@ -196,6 +198,7 @@ func (d *DockerHub) login(ctx context.Context) (string, error) {
 			JSON: map[string]string{"login_2fa_token": tfa, "code": code},
 		}, &out); err != nil {
 			if httpapi.IsStatus(err, http.StatusUnauthorized) {
+				//lint:ignore ST1005 Docker Hub is a proper noun
 				return "", fmt.Errorf("Docker Hub refused the two-factor code: check field \"totpSecret\" and the Lambda's clock: %w", err)
 			}
 			return "", err
@@ -204,6 +207,7 @@ func (d *DockerHub) login(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if out.Token == "" {
+		//lint:ignore ST1005 Docker Hub is a proper noun
 		return "", errors.New("Docker Hub: log in: the answer carried no session token")
 	}
 	d.session = out.Token
@@ -211,29 +215,21 @@ func (d *DockerHub) login(ctx context.Context) (string, error) {
 }
 
 // authed makes a call with the Hub session, logging in first when there is none. A 401 means
-// the session expired (a warm Lambda keeps it across invocations): log in again and repeat the
-// call once. That is safe for any method, since a 401 request was not processed.
+// the session expired (a warm Lambda keeps it across invocations): httpapi.DoWithSession logs
+// in again and repeats the call once.
 func (d *DockerHub) authed(ctx context.Context, op string, req httpapi.Request, out any) (httpapi.Response, error) {
-	for attempt := 1; ; attempt++ {
-		tok, err := d.login(ctx)
-		if err != nil {
-			return httpapi.Response{}, err
-		}
-		req.Header = http.Header{"Authorization": {"Bearer " + tok}}
-		resp, err := d.api2.Do(ctx, op, req, out)
-		var se *httpapi.StatusError
-		if errors.As(err, &se) && se.StatusCode == http.StatusForbidden && strings.Contains(strings.ToLower(se.Message), "personal access token") {
-			return resp, fmt.Errorf("%w: the source secret's \"password\" is a personal access token; Docker Hub lets only a password session manage tokens, so store the account password there", err)
-		}
-		if errors.As(err, &se) && se.StatusCode == http.StatusUnauthorized {
-			d.session = ""
-			if attempt == 1 {
-				d.opts.Log().InfoContext(ctx, "Docker Hub session expired; logging in again", "op", op)
-				continue
-			}
-		}
-		return resp, err
+	resp, err := d.api2.DoWithSession(ctx, httpapi.Session{
+		Token: d.login,
+		Drop:  func() { d.session = "" },
+		Refreshing: func() {
+			d.opts.Log().InfoContext(ctx, "Docker Hub session expired; logging in again", "op", op)
+		},
+	}, op, req, out)
+	var se *httpapi.StatusError
+	if errors.As(err, &se) && se.StatusCode == http.StatusForbidden && strings.Contains(strings.ToLower(se.Message), "personal access token") {
+		return resp, fmt.Errorf("%w: the source secret's \"password\" is a personal access token; Docker Hub lets only a password session manage tokens, so store the account password there", err)
 	}
+	return resp, err
 }
 
 func (d *DockerHub) tokensPath() string {
@@ -296,6 +292,7 @@ func (d *DockerHub) Mint(ctx context.Context, req upstream.MintRequest) (upstrea
 		return upstream.Minted{}, err
 	}
 	if out.Token == "" {
+		//lint:ignore ST1005 Docker Hub is a proper noun
 		return upstream.Minted{}, errors.New("Docker Hub: create access token: the answer carried no token")
 	}
 	tok := out.describe()

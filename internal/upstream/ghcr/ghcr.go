@@ -17,8 +17,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -219,7 +219,7 @@ func (g *GHCR) Verify(ctx context.Context, cred upstream.Credential) (upstream.V
 		exp, err := ParseExpiration(raw)
 		if err != nil {
 			// The token works; an unreadable date must not block the rotation.
-			g.opts.Log().Warn("could not read the token expiry GitHub announced", "username", cred.Username, "header", HeaderExpiration, "value", truncate(raw, 60))
+			g.opts.Log().Warn("could not read the token expiry GitHub announced", "username", cred.Username, "header", HeaderExpiration, "value", kit.Truncate(raw, 60))
 		} else {
 			v.ExpiresAt = exp
 		}
@@ -278,7 +278,7 @@ func describeScopes(headerValues []string) string {
 	if len(out) == 0 {
 		return "none"
 	}
-	return truncate(strings.Join(out, ", "), 200)
+	return kit.Truncate(strings.Join(out, ", "), 200)
 }
 
 // ParseExpiration reads GitHub-Authentication-Token-Expiration: "2026-01-02 03:04:05 UTC", or
@@ -299,15 +299,5 @@ func ParseExpiration(v string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return t.UTC(), nil
 	}
-	return time.Time{}, fmt.Errorf("%s: %q is not a date like \"2026-01-02 03:04:05 UTC\"", HeaderExpiration, truncate(v, 60))
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) { // never split a character
-		n--
-	}
-	return s[:n] + "…"
+	return time.Time{}, fmt.Errorf("%s: %q is not a date like \"2026-01-02 03:04:05 UTC\"", HeaderExpiration, kit.Truncate(v, 60))
 }

@@ -12,13 +12,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 )
 
 // Caller makes calls to one service's API.
@@ -199,6 +199,48 @@ func (c *Caller) Do(ctx context.Context, op string, req Request, out any) (Respo
 	}
 }
 
+// Session is a login a client keeps between calls: a bearer token that may expire or be revoked
+// while a warm Lambda environment still holds it (a Docker Hub session, an Entra ID token).
+type Session struct {
+	// Token returns the cached token, or logs in for a new one when there is none.
+	Token func(ctx context.Context) (string, error)
+	// Drop forgets the cached token, so that the next Token call logs in again.
+	Drop func()
+	// Refreshing, when set, is called just before the one retry, to log why a login follows.
+	Refreshing func()
+}
+
+// DoWithSession is Do with "Authorization: Bearer <token>" from s. A 401 answer means the
+// cached token expired or was revoked: DoWithSession drops it, gets a new one and repeats the
+// call once. That is safe for any method, since a 401 request was not processed. A second 401
+// is returned (the token is dropped again, so the next call logs in afresh rather than reusing a
+// refused token), and so is every other error and every failure to get a token, unchanged.
+func (c *Caller) DoWithSession(ctx context.Context, s Session, op string, req Request, out any) (Response, error) {
+	for attempt := 1; ; attempt++ {
+		tok, err := s.Token(ctx)
+		if err != nil {
+			return Response{}, err
+		}
+		authed := req
+		authed.Header = req.Header.Clone()
+		if authed.Header == nil {
+			authed.Header = http.Header{}
+		}
+		authed.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := c.Do(ctx, op, authed, out)
+		if !IsStatus(err, http.StatusUnauthorized) {
+			return resp, err
+		}
+		s.Drop()
+		if attempt > 1 {
+			return resp, err
+		}
+		if s.Refreshing != nil {
+			s.Refreshing()
+		}
+	}
+}
+
 // jsonProblem says why a 2xx body did not decode, without quoting it: the body may hold a
 // token. (errors.Unwrap of a *json.SyntaxError is nil, which printed as "<nil>".)
 func jsonProblem(err error) string {
@@ -233,14 +275,7 @@ func (c *Caller) sleep(ctx context.Context, d time.Duration) error {
 	if c.Sleep != nil {
 		return c.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return kit.Sleep(ctx, d)
 }
 
 func idempotent(method string) bool {
@@ -280,27 +315,19 @@ func errorMessage(body []byte) string {
 	for _, k := range []string{"message", "detail", "error_description", "error", "errinfo"} {
 		switch v := m[k].(type) {
 		case string:
-			return truncate(v)
+			return kit.Truncate(kit.OneLine(v), maxMessage)
 		case map[string]any: // Azure: {"error":{"code","message"}}
 			if s, ok := v["message"].(string); ok {
-				return truncate(s)
+				return kit.Truncate(kit.OneLine(s), maxMessage)
 			}
 		}
 	}
 	return ""
 }
 
-func truncate(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 300 {
-		cut := 300
-		for cut > 0 && !utf8.RuneStart(s[cut]) { // never split a character
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
-}
+// maxMessage bounds the API's own explanation in a StatusError (in bytes, after folding it to
+// one line): enough to act on, short enough for a CloudFormation Reason.
+const maxMessage = 300
 
 // redactURLError drops the query string and any userinfo from a *url.Error: some token
 // endpoints carry parameters there.
@@ -346,7 +373,7 @@ func BaseURL(field, raw string) (*url.URL, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !IsLoopback(u.Hostname()) {
+		if !kit.IsLoopback(u.Hostname()) {
 			return nil, fmt.Errorf("%s: plain http is accepted only for loopback hosts; use https://%s", field, u.Host)
 		}
 	default:
@@ -356,13 +383,4 @@ func BaseURL(field, raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("%s: credentials in the URL are not allowed", field)
 	}
 	return u, nil
-}
-
-// IsLoopback reports whether host names this machine.
-func IsLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
