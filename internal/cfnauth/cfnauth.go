@@ -48,7 +48,7 @@ type CloudFormation interface {
 // Request is what the checker needs of a custom-resource request.
 type Request struct {
 	// Type is Create, Update or Delete.
-	Type                                       string
+	Type                                        string
 	StackID, LogicalID, PhysicalID, ResponseURL string
 }
 
