@@ -136,6 +136,17 @@ type Options struct {
 	// LogGroup and LogStream name where this invocation logs, quoted in FAILED reasons for
 	// panics and timeouts; empty means lambdacontext's values from the Lambda environment.
 	LogGroup, LogStream string
+	// CheckResponseURL decides where an answer may be sent, after Validate's shape checks; a
+	// URL it refuses gets no PUT at all. nil means Validate's rule alone (https anywhere, plain
+	// http to loopback: this package's tests). The provisioner pins CloudFormation's response
+	// bucket with cfnauth.
+	CheckResponseURL func(raw string) error
+	// Authenticate, when set, runs before the handler and must return nil for a request
+	// CloudFormation really sent (see cfnauth). A request it refuses is never handed to the
+	// handler; it is answered FAILED with the refusal (the URL passed CheckResponseURL, so the
+	// answer can only reach CloudFormation's own bucket, which ignores answers it did not ask
+	// for). Its ctx is bounded by the Lambda deadline.
+	Authenticate func(ctx context.Context, req Request) error
 }
 
 // AddSecrets registers values that the answer to the current request, and its log records, must
@@ -182,6 +193,19 @@ func Validate(req Request) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %w", ErrInvalidRequest, errors.Join(errs...))
+}
+
+// responseURLError applies Validate's shape rule and then Options.CheckResponseURL.
+func (w *wrapper) responseURLError(raw string) error {
+	if err := checkResponseURL(raw); err != nil {
+		return err
+	}
+	if w.o.CheckResponseURL != nil {
+		if err := w.o.CheckResponseURL(raw); err != nil {
+			return fmt.Errorf("field ResponseURL: %w", err)
+		}
+	}
+	return nil
 }
 
 // checkResponseURL refuses URLs the answer must not be sent to. Its message never quotes the URL,
@@ -284,11 +308,27 @@ func (w *wrapper) serve(ctx context.Context, req Request) error {
 
 	if err := Validate(req); err != nil {
 		ans := answer{status: StatusFailed, reason: err.Error(), physicalID: fallbackID(req)}
-		if checkResponseURL(req.ResponseURL) != nil {
+		if w.responseURLError(req.ResponseURL) != nil {
 			w.logRecord(req, ans, start, 0, err, w.redactor(secrets))
 			return fmt.Errorf("cannot answer CloudFormation: %w", err)
 		}
 		return w.finish(ctx, req, ans, start, secrets)
+	}
+	if err := w.responseURLError(req.ResponseURL); err != nil {
+		// Not CloudFormation's bucket: whoever sent this reads whatever is PUT there.
+		ans := answer{status: StatusFailed, reason: err.Error(), physicalID: fallbackID(req)}
+		w.logRecord(req, ans, start, 0, err, w.redactor(secrets))
+		return fmt.Errorf("refusing to answer at ResponseURL: %w", err)
+	}
+	if w.o.Authenticate != nil {
+		if err := w.o.Authenticate(ctx, req); err != nil {
+			w.o.Logger.Warn("custom resource request not acted on: CloudFormation did not send it, or could not confirm it",
+				slog.String("request_type", string(req.RequestType)),
+				slog.String("stack_id", req.StackID),
+				slog.String("logical_resource_id", req.LogicalResourceID),
+				slog.String("error", err.Error()))
+			return w.finish(ctx, req, answer{status: StatusFailed, reason: "not acted on: " + err.Error(), physicalID: fallbackID(req)}, start, secrets)
+		}
 	}
 
 	hctx, cancel, margin := w.handlerContext(ctx, req)
