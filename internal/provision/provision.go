@@ -307,34 +307,23 @@ func (p *Provisioner) createSecret(ctx context.Context, st stack, owner string, 
 	}
 	key := ptcsecret.Key(st.region, st.account, props.SecretName)
 	version := newVersionID()
-	// K1: no secret of this name exists (create checked), so every token labelled for it is an
-	// orphan of a Create that died between minting and CreateSecret: revoke them first.
-	stale, err := up.Tokens(ctx, ptcsecret.LabelPrefix(key))
-	if err != nil {
-		return "", fmt.Errorf("listing %s tokens left by an earlier attempt: %w", props.UpstreamRegistry, err)
-	}
-	for _, t := range stale {
-		if err := up.Revoke(ctx, t); err != nil {
-			return "", fmt.Errorf("revoking %s token %s left by an earlier attempt: %w", props.UpstreamRegistry, t.Label, err)
-		}
-		log.Info("revoked token left by an earlier attempt", "token_label", t.Label, "token_id", t.ID)
-	}
 	label := ptcsecret.Label(key, version)
-	minted, err := up.Mint(ctx, upstream.MintRequest{SecretName: props.SecretName, VersionID: version, Label: label})
-	if err != nil {
-		// K3: the upstream may have minted before its answer was lost.
-		u.add("revoke token "+label, func(ctx context.Context) error {
-			toks, err := up.Tokens(ctx, label)
-			if err != nil {
-				return err
-			}
-			for _, t := range toks {
-				if err := up.Revoke(ctx, t); err != nil {
-					return err
-				}
-			}
-			return nil
+	// K1: no secret of this name exists (create checked), so every token labelled for it is an
+	// orphan of a Create that died between minting and CreateSecret: MintLabelled revokes them
+	// all (it keeps none) before minting.
+	minted, err := upstream.MintLabelled(ctx, up, upstream.MintRequest{SecretName: props.SecretName, VersionID: version, Label: label},
+		ptcsecret.LabelPrefix(key), nil, func(t upstream.Token) {
+			log.Info("revoked token left by an earlier attempt", "token_label", t.Label, "token_id", t.ID)
 		})
+	if err != nil {
+		var failedMint *upstream.MintError
+		if errors.As(err, &failedMint) {
+			// K3: the upstream may have minted before its answer was lost.
+			u.add("revoke token "+label, func(ctx context.Context) error {
+				_, _, err := upstream.RevokeLabelled(ctx, up, label, nil, upstream.FailFast)
+				return err
+			})
+		}
 		return "", fmt.Errorf("minting the first %s token: %w", props.UpstreamRegistry, err)
 	}
 	if minted.Token.ID != "" {
@@ -591,17 +580,16 @@ func (p *Provisioner) revokeOrphans(ctx context.Context, st stack, props Propert
 		log.Warn("could not check for tokens left by the failed Create", "error", err.Error())
 		return
 	}
-	tokens, err := up.Tokens(ctx, ptcsecret.LabelPrefix(ptcsecret.Key(st.region, st.account, props.SecretName)))
-	if err != nil {
-		log.Warn("could not list tokens left by the failed Create", "error", err.Error())
-		return
-	}
-	for _, t := range tokens {
-		if err := up.Revoke(ctx, t); err != nil {
+	_, _, err = upstream.RevokeLabelled(ctx, up, ptcsecret.LabelPrefix(ptcsecret.Key(st.region, st.account, props.SecretName)), nil, func(t upstream.Token, err error) error {
+		if err != nil {
 			log.Warn("could not revoke a token left by the failed Create; it expires on its own", "token_label", t.Label, "error", err.Error())
-			continue
+			return nil
 		}
 		log.Info("revoked token left by the failed Create", "token_label", t.Label, "token_id", t.ID)
+		return nil
+	})
+	if err != nil {
+		log.Warn("could not list tokens left by the failed Create", "error", err.Error())
 	}
 }
 
@@ -616,31 +604,29 @@ func (p *Provisioner) revokeAll(ctx context.Context, st stack, secret *secretsma
 		log.Warn("secret has no known ptc:upstream tag: no tokens to revoke")
 		return nil
 	}
-	src, err := p.SM.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(tags[ptcsecret.TagSourceSecret])})
+	up, err := p.fromSource(ctx, "source secret", tags[ptcsecret.TagUpstream], tags[ptcsecret.TagSourceSecret], tags[ptcsecret.TagRegistryURL])
 	var nf *smtypes.ResourceNotFoundException
-	if errors.As(err, &nf) {
+	switch {
+	case errors.As(err, &nf):
 		log.Warn("source secret is gone: upstream tokens cannot be revoked here; revoke them in the registry by their ptc- label", "source_secret", tags[ptcsecret.TagSourceSecret])
 		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("reading source secret %s to revoke tokens: %w", tags[ptcsecret.TagSourceSecret], err)
-	}
-	p.sourceSecrets(ctx, aws.ToString(src.SecretString))
-	up, err := prov.New([]byte(aws.ToString(src.SecretString)), p.upstreamOptions(tags[ptcsecret.TagRegistryURL]))
-	if err != nil {
+	case errors.Is(err, upstream.ErrUnusableSource):
+		// Retrying cannot help until someone fixes the source secret; the secret still goes.
 		log.Warn("source secret is unusable: upstream tokens cannot be revoked here", "error", err.Error())
 		return nil
+	case err != nil:
+		return fmt.Errorf("revoking the upstream tokens: %w", err)
 	}
 	key := ptcsecret.Key(st.region, st.account, aws.ToString(secret.Name))
-	tokens, err := up.Tokens(ctx, ptcsecret.LabelPrefix(key))
-	if err != nil {
-		return fmt.Errorf("listing %s tokens to revoke: %w", prov.Registry, err)
-	}
-	for _, t := range tokens {
-		if err := up.Revoke(ctx, t); err != nil {
+	// The first failure fails the Delete, so that CloudFormation's retry finishes the job.
+	if _, _, err := upstream.RevokeLabelled(ctx, up, ptcsecret.LabelPrefix(key), nil, func(t upstream.Token, err error) error {
+		if err != nil {
 			return fmt.Errorf("revoking %s token %s: %w", prov.Registry, t.Label, err)
 		}
 		log.Info("revoked token", "token_label", t.Label, "token_id", t.ID)
+		return nil
+	}); err != nil {
+		return err
 	}
 	if r, ok := up.(upstream.Retirer); ok {
 		if err := r.RetireAll(ctx); err != nil {
@@ -650,20 +636,19 @@ func (p *Provisioner) revokeAll(ctx context.Context, st stack, secret *secretsma
 	return nil
 }
 
+// upstream builds the upstream the properties name.
 func (p *Provisioner) upstream(ctx context.Context, props Properties) (upstream.Upstream, error) {
-	out, err := p.SM.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(props.SourceSecretArn)})
-	if err != nil {
-		return nil, fmt.Errorf("reading SourceSecretArn %s: %w", props.SourceSecretArn, err)
-	}
-	if out.SecretString == nil {
-		return nil, fmt.Errorf("SourceSecretArn %s has no string value; store the %s settings as JSON", props.SourceSecretArn, props.UpstreamRegistry)
-	}
-	p.sourceSecrets(ctx, aws.ToString(out.SecretString))
-	up, err := p.Providers[props.UpstreamRegistry].New([]byte(aws.ToString(out.SecretString)), p.upstreamOptions(props.UpstreamRegistryURL))
-	if err != nil {
-		return nil, fmt.Errorf("SourceSecretArn %s: %w", props.SourceSecretArn, err)
-	}
-	return up, nil
+	return p.fromSource(ctx, "SourceSecretArn", props.UpstreamRegistry, props.SourceSecretArn, props.UpstreamRegistryURL)
+}
+
+// fromSource builds an upstream with upstream.FromSource, telling OnSecret every value of the
+// source secret first. name is how the ARN's owner knows it: the property, or the tag.
+func (p *Provisioner) fromSource(ctx context.Context, name, registry, sourceARN, registryURL string) (upstream.Upstream, error) {
+	return upstream.FromSource(ctx, p.SM, upstream.SourceRequest{
+		Name: name, Registry: registry, ARN: sourceARN, Providers: p.Providers,
+		Options: p.upstreamOptions(registryURL),
+		Seen:    func(doc string) { p.sourceSecrets(ctx, doc) },
+	})
 }
 
 func (p *Provisioner) upstreamOptions(registryURL string) upstream.Options {
