@@ -13,6 +13,7 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 )
@@ -115,7 +116,7 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 		return Result{}, fmt.Errorf("validating the pull-through cache rule for %q: %w", props.EcrRepositoryPrefix, err)
 	}
 	if !v.IsValid {
-		return Result{}, fmt.Errorf("ECR could not use the new credential: %s", truncate(aws.ToString(v.Failure), 500))
+		return Result{}, fmt.Errorf("ECR could not use the new credential: %s", kit.Truncate(aws.ToString(v.Failure), 500))
 	}
 
 	// 5. Rotation: RotateImmediately=false makes Secrets Manager run only testSecret.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 )
 
@@ -15,7 +16,7 @@ type stack struct{ partition, region, account string }
 func parseStack(stackID string) (stack, error) {
 	parts := strings.SplitN(stackID, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "cloudformation" || parts[3] == "" || len(parts[4]) != 12 {
-		return stack{}, fmt.Errorf("StackId %q is not a CloudFormation stack ARN", truncate(stackID, 200))
+		return stack{}, fmt.Errorf("StackId %q is not a CloudFormation stack ARN", kit.Truncate(stackID, 200))
 	}
 	return stack{partition: parts[1], region: parts[3], account: parts[4]}, nil
 }

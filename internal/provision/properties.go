@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -202,7 +203,7 @@ func checkSourceSecretArn(ps *parser) {
 	v := ps.p.SourceSecretArn
 	switch {
 	case !secretARNRE.MatchString(v):
-		ps.bad("SourceSecretArn %q is not a Secrets Manager secret ARN", truncate(v, 120))
+		ps.bad("SourceSecretArn %q is not a Secrets Manager secret ARN", kit.Truncate(v, 120))
 	case ptcsecret.IsManagedName(v):
 		ps.bad("SourceSecretArn must not be under %q: ECR's service role can read that prefix, and the minting credential must stay out of its reach", ptcsecret.Prefix)
 	}
@@ -241,7 +242,7 @@ func checkRecoveryWindowInDays(ps *parser) {
 	n, err := strconv.Atoi(s)
 	switch {
 	case err != nil:
-		ps.bad("RecoveryWindowInDays %q must be a whole number: 0 (delete at once) or 7 to 30", truncate(s, 20))
+		ps.bad("RecoveryWindowInDays %q must be a whole number: 0 (delete at once) or 7 to 30", kit.Truncate(s, 20))
 	case n != 0 && (n < 7 || n > 30):
 		ps.bad("RecoveryWindowInDays %d: use 0 (delete at once) or 7 to 30 days", n)
 	default:
@@ -399,11 +400,4 @@ func providerList(providers map[string]upstream.Provider) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 )
 
@@ -25,7 +26,7 @@ func (p *Provisioner) Update(ctx context.Context, req Request) (Result, error) {
 	}
 	oldPrefix, oldName, ok := ParsePhysicalID(req.PhysicalID)
 	if !ok {
-		return Result{}, fmt.Errorf("PhysicalResourceId %q was not made by this provisioner", truncate(req.PhysicalID, 200))
+		return Result{}, fmt.Errorf("PhysicalResourceId %q was not made by this provisioner", kit.Truncate(req.PhysicalID, 200))
 	}
 	old, _ := ParseProperties(req.OldProperties, p.Providers) // best effort: only for comparison
 	if changed := replacementChanges(old, props, oldPrefix, oldName); len(changed) > 0 {
