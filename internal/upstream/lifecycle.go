@@ -26,8 +26,8 @@ import (
 // (finishSecret, whose next rotation retries) return nil and the run goes on. FailFast is the
 // each that returns the revocation's own error.
 //
-// It returns how many tokens it revoked and how many it could not revoke. err is a listing
-// failure (nothing was revoked) or each's error.
+// It returns how many tokens it revoked and how many it could not revoke. err is the refusal of
+// an empty prefix or a listing failure (nothing was revoked either way), or each's error.
 func RevokeLabelled(ctx context.Context, up Upstream, prefix string, keep func(Token) bool, each func(Token, error) error) (revoked, failed int, err error) {
 	if prefix == "" {
 		return 0, 0, fmt.Errorf("revoking %s tokens: refusing an empty label prefix, which would match every token the source credential can see", up.Registry())
@@ -72,6 +72,7 @@ type MintError struct {
 	Err error
 }
 
+// Error is the upstream's message: callers wrap it with what they were minting for.
 func (e *MintError) Error() string { return e.Err.Error() }
 
 // Unwrap gives errors.Is/As the upstream's error.

@@ -50,14 +50,17 @@ var ErrUnusableSource = errors.New("the source secret is unusable")
 // unusable marks err as ErrUnusableSource without changing its message.
 type unusable struct{ error }
 
+// Is makes errors.Is(err, ErrUnusableSource) true.
 func (u unusable) Is(target error) bool { return target == ErrUnusableSource }
-func (u unusable) Unwrap() error        { return u.error }
+
+// Unwrap keeps the cause reachable for errors.Is/As.
+func (u unusable) Unwrap() error { return u.error }
 
 // FromSource reads a source secret and builds req.Registry's upstream from it: the one way both
-// engines (and the test harness) get an Upstream. Every error starts with req.Name and the ARN,
-// names the problem (the failed read, the missing string value, the field the registry refused,
-// or the unsupported registry together with the supported ones) and never quotes a value from
-// the secret. A failure to read wraps Secrets Manager's error, so callers can tell "not found"
+// engines (and the test harness) get an Upstream. Every error names req.Name and the ARN (a
+// failed read starts with "reading"), says what is wrong (the failed read, the missing string
+// value, the field the registry refused, or the unsupported registry together with the
+// supported ones) and never quotes a value from the secret. A failure to read wraps Secrets Manager's error, so callers can tell "not found"
 // with errors.As; everything else matches ErrUnusableSource.
 func FromSource(ctx context.Context, sm SecretReader, req SourceRequest) (Upstream, error) {
 	prov, ok := req.Providers[req.Registry]
