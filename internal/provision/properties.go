@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -43,127 +44,218 @@ var secretARNRE = regexp.MustCompile(`^arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-
 // ECR's other UpstreamRegistry values: real, but either credential-free or not minted here.
 var otherECRUpstreams = []string{"ecr", "ecr-public", "quay", "k8s", "chainguard"}
 
-var knownProps = []string{"ServiceToken", "ServiceTimeout", "EcrRepositoryPrefix", "UpstreamRegistry", "UpstreamRegistryUrl",
-	"UpstreamRepositoryPrefix", "SourceSecretArn", "SecretName", "RotationSchedule", "RecoveryWindowInDays", "Tags"}
+// cloudFormationProps are the properties CloudFormation itself adds to every custom resource.
+var cloudFormationProps = []string{"ServiceToken", "ServiceTimeout"}
+
+// property is one resource property of Custom::PullThroughCache: how it is read, whether it is
+// required, and its check. properties lists them in the order they are read and checked, which
+// is also the order their problems are reported in; checks may rely on the entries before them
+// (UpstreamRegistryUrl's default needs UpstreamRegistry, SecretName's needs EcrRepositoryPrefix).
+type property struct {
+	name string
+	// text, when set, is the field the property's scalar value is read into (trimmed; numbers
+	// and booleans as text) before any property is checked. Nil for a property whose check reads
+	// the raw value itself (RecoveryWindowInDays, Tags).
+	text func(*Properties) *string
+	// required, when set, gives the hint of "<name> is required: <hint>", which an absent or
+	// blank value gets instead of check.
+	required func(*parser) string
+	// check validates the value, applies its default and reports every problem through bad.
+	check func(*parser)
+}
+
+var properties = []property{
+	{name: "EcrRepositoryPrefix", text: func(p *Properties) *string { return &p.EcrRepositoryPrefix },
+		required: hint("the repository prefix images are pulled through, e.g. docker-hub"), check: checkEcrRepositoryPrefix},
+	{name: "UpstreamRegistry", text: func(p *Properties) *string { return &p.UpstreamRegistry },
+		required: func(ps *parser) string { return "one of " + providerList(ps.providers) }, check: checkUpstreamRegistry},
+	{name: "UpstreamRegistryUrl", text: func(p *Properties) *string { return &p.UpstreamRegistryURL }, check: checkUpstreamRegistryURL},
+	{name: "UpstreamRepositoryPrefix", text: func(p *Properties) *string { return &p.UpstreamRepositoryPrefix }, check: checkUpstreamRepositoryPrefix},
+	{name: "SourceSecretArn", text: func(p *Properties) *string { return &p.SourceSecretArn },
+		required: hint("the ARN of the secret holding the minting credential (see the README per registry)"), check: checkSourceSecretArn},
+	{name: "SecretName", text: func(p *Properties) *string { return &p.SecretName }, check: checkSecretName},
+	{name: "RotationSchedule", text: func(p *Properties) *string { return &p.RotationSchedule }, check: checkRotationSchedule},
+	{name: "RecoveryWindowInDays", check: checkRecoveryWindowInDays},
+	{name: "Tags", check: checkTags},
+}
+
+// propertyNames are the names in properties, for the message about an unknown one.
+var propertyNames = func() []string {
+	names := make([]string, len(properties))
+	for i, pr := range properties {
+		names[i] = pr.name
+	}
+	return names
+}()
+
+func hint(s string) func(*parser) string { return func(*parser) string { return s } }
+
+// parser is one ParseProperties run: the raw input, what has been read so far, and every
+// problem found.
+type parser struct {
+	raw       map[string]any
+	providers map[string]upstream.Provider
+	p         Properties
+	errs      []string
+}
+
+func (ps *parser) bad(format string, args ...any) {
+	ps.errs = append(ps.errs, fmt.Sprintf(format, args...))
+}
+
+// text reads a scalar property as CloudFormation sends it: a string, or a number or boolean a
+// template wrote without quotes. An absent or null property is "".
+func (ps *parser) text(key string) string {
+	v, ok := ps.raw[key]
+	if !ok || v == nil {
+		return ""
+	}
+	switch x := v.(type) {
+	case string:
+		return strings.TrimSpace(x)
+	case float64, int, bool, json.Number:
+		return fmt.Sprint(x)
+	}
+	ps.bad("%s must be a string", key)
+	return ""
+}
 
 // ParseProperties validates raw resource properties (as CloudFormation sends them: every
 // scalar as a string) against ECR's and Secrets Manager's rules. Every problem is reported, each
-// naming its property and what is allowed.
+// naming its property and what is allowed. On error the Properties returned hold what could be
+// read, defaults applied, for callers that compare best effort (Update's old properties).
 func ParseProperties(raw map[string]any, providers map[string]upstream.Provider) (Properties, error) {
-	var errs []string
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
-	str := func(key string) string {
-		v, ok := raw[key]
-		if !ok || v == nil {
-			return ""
-		}
-		switch x := v.(type) {
-		case string:
-			return strings.TrimSpace(x)
-		case float64, int, bool, json.Number:
-			return fmt.Sprint(x)
-		}
-		bad("%s must be a string", key)
-		return ""
-	}
+	ps := &parser{raw: raw, providers: providers}
 	for k := range raw {
-		if !slices.Contains(knownProps, k) {
-			bad("%s is not a property of Custom::PullThroughCache (known: %s)", k, strings.Join(knownProps[2:], ", "))
+		if !slices.Contains(cloudFormationProps, k) && !slices.Contains(propertyNames, k) {
+			ps.bad("%s is not a property of Custom::PullThroughCache (known: %s)", k, strings.Join(propertyNames, ", "))
 		}
 	}
-	p := Properties{
-		EcrRepositoryPrefix: str("EcrRepositoryPrefix"), UpstreamRegistry: str("UpstreamRegistry"),
-		UpstreamRegistryURL: str("UpstreamRegistryUrl"), UpstreamRepositoryPrefix: str("UpstreamRepositoryPrefix"),
-		SourceSecretArn: str("SourceSecretArn"), SecretName: str("SecretName"), RotationSchedule: str("RotationSchedule"),
+	// Every scalar is read before any is checked, so that a check can see the others.
+	for _, pr := range properties {
+		if pr.text != nil {
+			*pr.text(&ps.p) = ps.text(pr.name)
+		}
 	}
-
-	switch n := len(p.EcrRepositoryPrefix); {
-	case n == 0:
-		bad("EcrRepositoryPrefix is required: the repository prefix images are pulled through, e.g. docker-hub")
-	case p.EcrRepositoryPrefix != "ROOT" && (n < 2 || n > 30 || !prefixRE.MatchString(p.EcrRepositoryPrefix)):
-		bad("EcrRepositoryPrefix %q: use 2 to 30 lowercase letters, digits and . _ - / (no leading or doubled separators), or ROOT", p.EcrRepositoryPrefix)
+	for _, pr := range properties {
+		if pr.required != nil && *pr.text(&ps.p) == "" {
+			ps.bad("%s is required: %s", pr.name, pr.required(ps))
+			continue
+		}
+		pr.check(ps)
 	}
+	if len(ps.errs) > 0 {
+		return ps.p, errors.New(strings.Join(ps.errs, "; "))
+	}
+	return ps.p, nil
+}
 
-	prov, known := providers[p.UpstreamRegistry]
+func checkEcrRepositoryPrefix(ps *parser) {
+	v := ps.p.EcrRepositoryPrefix
+	if n := len(v); v != "ROOT" && (n < 2 || n > 30 || !prefixRE.MatchString(v)) {
+		ps.bad("EcrRepositoryPrefix %q: use 2 to 30 lowercase letters, digits and . _ - / (no leading or doubled separators), or ROOT", v)
+	}
+}
+
+func checkUpstreamRegistry(ps *parser) {
+	v := ps.p.UpstreamRegistry
+	_, known := ps.providers[v]
 	switch {
-	case p.UpstreamRegistry == "":
-		bad("UpstreamRegistry is required: one of %s", providerList(providers))
-	case slices.Contains(otherECRUpstreams, p.UpstreamRegistry):
-		bad("UpstreamRegistry %q needs no managed credential here; use AWS::ECR::PullThroughCacheRule for it (managed: %s)", p.UpstreamRegistry, providerList(providers))
+	case slices.Contains(otherECRUpstreams, v):
+		ps.bad("UpstreamRegistry %q needs no managed credential here; use AWS::ECR::PullThroughCacheRule for it (managed: %s)", v, providerList(ps.providers))
 	case !known:
-		bad("UpstreamRegistry %q is not supported; use one of %s", p.UpstreamRegistry, providerList(providers))
+		ps.bad("UpstreamRegistry %q is not supported; use one of %s", v, providerList(ps.providers))
 	}
+}
 
-	if p.UpstreamRegistryURL == "" && known {
+// checkUpstreamRegistryURL defaults the URL to the registry's pinned one; a registry without one
+// (ACR: every registry has its own host) makes it required.
+func checkUpstreamRegistryURL(ps *parser) {
+	p := &ps.p
+	if prov, known := ps.providers[p.UpstreamRegistry]; p.UpstreamRegistryURL == "" && known {
 		p.UpstreamRegistryURL = prov.DefaultRegistryURL
 		if p.UpstreamRegistryURL == "" {
-			bad("UpstreamRegistryUrl is required for %s: the registry's login server, e.g. myregistry.azurecr.io", p.UpstreamRegistry)
+			ps.bad("UpstreamRegistryUrl is required for %s: the registry's login server, e.g. myregistry.azurecr.io", p.UpstreamRegistry)
 		}
 	}
 	if p.UpstreamRegistryURL != "" {
 		if _, err := registryauth.ParseRegistry(p.UpstreamRegistryURL); err != nil {
-			bad("UpstreamRegistryUrl: %v", err)
+			ps.bad("UpstreamRegistryUrl: %v", err)
 		}
 	}
+}
 
-	if p.UpstreamRepositoryPrefix != "" {
-		switch n := len(p.UpstreamRepositoryPrefix); {
-		case p.EcrRepositoryPrefix == "ROOT":
-			bad("UpstreamRepositoryPrefix cannot be used with EcrRepositoryPrefix ROOT (ECR rule)")
-		case p.UpstreamRepositoryPrefix == "ROOT":
-		case n < 2 || n > 30 || !prefixRE.MatchString(p.UpstreamRepositoryPrefix):
-			bad("UpstreamRepositoryPrefix %q: use 2 to 30 lowercase letters, digits and . _ - /, or ROOT", p.UpstreamRepositoryPrefix)
-		}
+func checkUpstreamRepositoryPrefix(ps *parser) {
+	v := ps.p.UpstreamRepositoryPrefix
+	if v == "" {
+		return
 	}
+	switch n := len(v); {
+	case ps.p.EcrRepositoryPrefix == "ROOT":
+		ps.bad("UpstreamRepositoryPrefix cannot be used with EcrRepositoryPrefix ROOT (ECR rule)")
+	case v == "ROOT":
+	case n < 2 || n > 30 || !prefixRE.MatchString(v):
+		ps.bad("UpstreamRepositoryPrefix %q: use 2 to 30 lowercase letters, digits and . _ - /, or ROOT", v)
+	}
+}
 
+func checkSourceSecretArn(ps *parser) {
+	v := ps.p.SourceSecretArn
 	switch {
-	case p.SourceSecretArn == "":
-		bad("SourceSecretArn is required: the ARN of the secret holding the minting credential (see the README per registry)")
-	case !secretARNRE.MatchString(p.SourceSecretArn):
-		bad("SourceSecretArn %q is not a Secrets Manager secret ARN", truncate(p.SourceSecretArn, 120))
-	case ptcsecret.IsManagedName(p.SourceSecretArn):
-		bad("SourceSecretArn must not be under %q: ECR's service role can read that prefix, and the minting credential must stay out of its reach", ptcsecret.Prefix)
+	case !secretARNRE.MatchString(v):
+		ps.bad("SourceSecretArn %q is not a Secrets Manager secret ARN", kit.Truncate(v, 120))
+	case ptcsecret.IsManagedName(v):
+		ps.bad("SourceSecretArn must not be under %q: ECR's service role can read that prefix, and the minting credential must stay out of its reach", ptcsecret.Prefix)
 	}
+}
 
+// checkSecretName defaults the name to ecr-pullthroughcache/<EcrRepositoryPrefix>.
+func checkSecretName(ps *parser) {
+	p := &ps.p
 	if p.SecretName == "" && p.EcrRepositoryPrefix != "" {
 		p.SecretName = ptcsecret.Prefix + strings.ToLower(strings.TrimSuffix(p.EcrRepositoryPrefix, "/"))
 	}
 	if p.SecretName != "" {
 		if err := ptcsecret.ValidateName(p.SecretName); err != nil {
-			bad("SecretName: %v", err)
+			ps.bad("SecretName: %v", err)
 		}
 	}
+}
 
-	if p.RotationSchedule == "" {
-		p.RotationSchedule = DefaultRotationSchedule
+func checkRotationSchedule(ps *parser) {
+	if ps.p.RotationSchedule == "" {
+		ps.p.RotationSchedule = DefaultRotationSchedule
 	}
-	if err := ValidateSchedule(p.RotationSchedule); err != nil {
-		bad("RotationSchedule: %v", err)
+	if err := ValidateSchedule(ps.p.RotationSchedule); err != nil {
+		ps.bad("RotationSchedule: %v", err)
 	}
+}
 
-	p.RecoveryWindowInDays = DefaultRecoveryWindowInDays
-	if s := str("RecoveryWindowInDays"); s != "" {
-		n, err := strconv.Atoi(s)
-		switch {
-		case err != nil:
-			bad("RecoveryWindowInDays %q must be a whole number: 0 (delete at once) or 7 to 30", truncate(s, 20))
-		case n != 0 && (n < 7 || n > 30):
-			bad("RecoveryWindowInDays %d: use 0 (delete at once) or 7 to 30 days", n)
-		default:
-			p.RecoveryWindowInDays = n
-		}
+// checkRecoveryWindowInDays reads its own value, so that its type error is reported in its
+// place among the checks.
+func checkRecoveryWindowInDays(ps *parser) {
+	ps.p.RecoveryWindowInDays = DefaultRecoveryWindowInDays
+	s := ps.text("RecoveryWindowInDays")
+	if s == "" {
+		return
 	}
+	n, err := strconv.Atoi(s)
+	switch {
+	case err != nil:
+		ps.bad("RecoveryWindowInDays %q must be a whole number: 0 (delete at once) or 7 to 30", kit.Truncate(s, 20))
+	case n != 0 && (n < 7 || n > 30):
+		ps.bad("RecoveryWindowInDays %d: use 0 (delete at once) or 7 to 30 days", n)
+	default:
+		ps.p.RecoveryWindowInDays = n
+	}
+}
 
-	tags, err := parseTags(raw["Tags"])
+func checkTags(ps *parser) {
+	tags, err := parseTags(ps.raw["Tags"])
 	if err != nil {
-		bad("%v", err)
+		ps.bad("%v", err)
 	}
-	p.Tags = tags
-
-	if len(errs) > 0 {
-		return p, errors.New(strings.Join(errs, "; "))
-	}
-	return p, nil
+	ps.p.Tags = tags
 }
 
 // parseTags accepts CloudFormation's list of {Key, Value} (or a plain map).
@@ -308,11 +400,4 @@ func providerList(providers map[string]upstream.Provider) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }

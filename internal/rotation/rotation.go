@@ -273,23 +273,13 @@ func (r *Rotator) createSecret(ctx context.Context, st *stepState) error {
 		return err
 	}
 	label := ptcsecret.Label(st.key, token)
-	// A crash between minting and PutSecretValue leaves a token carrying this label; revoke it
-	// before minting again so retries never leak tokens.
-	existing, err := up.Tokens(ctx, ptcsecret.LabelPrefix(st.key))
-	if err != nil {
-		return fmt.Errorf("listing %s tokens of %s: %w", st.upstream, st.name, err)
-	}
-	for _, t := range existing {
-		if t.Label != label {
-			continue
-		}
-		if err := up.Revoke(ctx, t); err != nil {
-			return fmt.Errorf("revoking token %s left by an earlier attempt: %w", t.Label, err)
-		}
-		st.log.Info("revoked token left by an earlier attempt", "token_label", t.Label, "token_id", t.ID)
-	}
-	minted, err := up.Mint(ctx, upstream.MintRequest{
+	// A crash between minting and PutSecretValue leaves a token carrying this label; it is
+	// revoked before minting again so retries never leak tokens. Only this version's token is an
+	// orphan: the others belong to AWSCURRENT and AWSPREVIOUS, which finishSecret looks after.
+	minted, err := upstream.MintLabelled(ctx, up, upstream.MintRequest{
 		SecretName: st.name, VersionID: token, Label: label, CurrentStages: st.stages[st.current],
+	}, ptcsecret.LabelPrefix(st.key), func(t upstream.Token) bool { return t.Label != label }, func(t upstream.Token) {
+		st.log.Info("revoked token left by an earlier attempt", "token_label", t.Label, "token_id", t.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("minting a %s token for %s: %w", st.upstream, st.name, err)
@@ -419,23 +409,22 @@ func (r *Rotator) revokeOlder(ctx context.Context, st *stepState, keep1, keep2 s
 		st.log.Warn("could not revoke old tokens; the next rotation will retry", "error", err.Error())
 		return 0, 1
 	}
-	tokens, err := up.Tokens(ctx, ptcsecret.LabelPrefix(st.key))
+	keep := func(t upstream.Token) bool {
+		version, ok := ptcsecret.VersionFromLabel(st.key, t.Label)
+		return !ok || version == keep1 || version == keep2
+	}
+	// Every failure is counted and the run goes on: the next rotation retries what is left.
+	revoked, failed, err = upstream.RevokeLabelled(ctx, up, ptcsecret.LabelPrefix(st.key), keep, func(t upstream.Token, err error) error {
+		if err != nil {
+			st.log.Warn("could not revoke old token; the next rotation will retry", "token_label", t.Label, "token_id", t.ID, "error", err.Error())
+			return nil
+		}
+		st.log.Info("revoked old token", "token_label", t.Label, "token_id", t.ID)
+		return nil
+	})
 	if err != nil {
 		st.log.Warn("could not list tokens to revoke; the next rotation will retry", "error", err.Error())
 		return 0, 1
-	}
-	for _, t := range tokens {
-		version, ok := ptcsecret.VersionFromLabel(st.key, t.Label)
-		if !ok || version == keep1 || version == keep2 {
-			continue
-		}
-		if err := up.Revoke(ctx, t); err != nil {
-			failed++
-			st.log.Warn("could not revoke old token; the next rotation will retry", "token_label", t.Label, "token_id", t.ID, "error", err.Error())
-			continue
-		}
-		revoked++
-		st.log.Info("revoked old token", "token_label", t.Label, "token_id", t.ID)
 	}
 	return revoked, failed
 }
@@ -490,18 +479,11 @@ func (r *Rotator) upstreamFor(ctx context.Context, st *stepState) (upstream.Upst
 			return c.up, nil
 		}
 	}
-	out, err := r.SM.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(st.source)})
-	if err != nil {
-		return nil, fmt.Errorf("reading source secret %s (tag %s of %s): %w", st.source, ptcsecret.TagSourceSecret, st.name, err)
-	}
-	if out.SecretString == nil {
-		return nil, fmt.Errorf("source secret %s has no string value; store the %s settings as JSON", st.source, st.upstream)
-	}
-	up, err := r.Providers[st.upstream].New([]byte(aws.ToString(out.SecretString)), upstream.Options{
+	up, err := upstream.FromSource(ctx, r.SM, upstream.SourceRequest{Name: "source secret", Registry: st.upstream, ARN: st.source, Providers: r.Providers, Options: upstream.Options{
 		HTTPClient: r.HTTPClient, Now: r.Now, Logger: r.log().With("secret", st.name, "upstream", st.upstream), RegistryURL: st.registry,
-	})
+	}})
 	if err != nil {
-		return nil, fmt.Errorf("source secret %s: %w", st.source, err)
+		return nil, err
 	}
 	if ttl > 0 {
 		now := r.now()

@@ -95,11 +95,14 @@ func TestRealRotatorEndToEnd(t *testing.T) {
 	}
 	name := ptcsecret.Prefix + "docker-hub"
 	key := ptcsecret.Key(localsm.DefaultRegion, localsm.DefaultAccountID, name)
-	up, err := dockerhub.Provider.New(sourceJSON, upstream.Options{RegistryURL: hubSrv.URL})
+	up, err := upstream.FromSource(ctx, sm, upstream.SourceRequest{
+		Name: "source secret", Registry: dockerhub.Provider.Registry, ARN: aws.ToString(src.ARN), Providers: rot.Providers,
+		Options: upstream.Options{RegistryURL: hubSrv.URL},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	minted, err := up.Mint(ctx, upstream.MintRequest{SecretName: name, VersionID: tok(1), Label: ptcsecret.Label(key, tok(1))})
+	minted, err := upstream.MintLabelled(ctx, up, upstream.MintRequest{SecretName: name, VersionID: tok(1), Label: ptcsecret.Label(key, tok(1))}, ptcsecret.LabelPrefix(key), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,9 @@ import (
 type Config struct {
 	// Provider is the upstream's descriptor.
 	Provider upstream.Provider
-	// SourceJSON is the source secret's value (pointing the upstream at its emulator).
+	// SourceJSON is the source secret's value when New creates it (pointing the upstream at its
+	// emulator); Upstream reads the value stored now, so a test that changes the source secret
+	// needs to change it in Secrets Manager only.
 	SourceJSON string
 	// RegistryURL becomes the ptc:registry-url tag.
 	RegistryURL string
@@ -76,7 +78,9 @@ func New(t testing.TB, moto *testenv.Moto, cfg Config) *Harness {
 		return h
 	}
 	v0 := NewID()
-	minted, err := h.Upstream().Mint(h.Ctx, upstream.MintRequest{SecretName: h.Name, VersionID: v0, Label: ptcsecret.Label(h.Key, v0)})
+	// As the provisioner does it: the secret does not exist yet, so any token labelled for it is
+	// an orphan, revoked (none kept) before minting.
+	minted, err := upstream.MintLabelled(h.Ctx, h.Upstream(), upstream.MintRequest{SecretName: h.Name, VersionID: v0, Label: ptcsecret.Label(h.Key, v0)}, ptcsecret.LabelPrefix(h.Key), nil, nil)
 	if err != nil {
 		t.Fatalf("minting the first token: %v", err)
 	}
@@ -123,10 +127,15 @@ func (h *Harness) CreateManaged(versionID, doc string, tags []smtypes.Tag) strin
 	return aws.ToString(out.ARN)
 }
 
-// Upstream builds the upstream under test from the source secret, as the rotator would.
+// Upstream builds the upstream under test from the source secret as it is stored now, the way
+// the rotator does (upstream.FromSource).
 func (h *Harness) Upstream() upstream.Upstream {
 	h.T.Helper()
-	up, err := h.Cfg.Provider.New([]byte(h.Cfg.SourceJSON), upstream.Options{HTTPClient: h.Cfg.HTTPClient, RegistryURL: h.Cfg.RegistryURL})
+	up, err := upstream.FromSource(h.Ctx, h.SM, upstream.SourceRequest{
+		Name: "source secret", Registry: h.Cfg.Provider.Registry, ARN: h.SourceARN,
+		Providers: map[string]upstream.Provider{h.Cfg.Provider.Registry: h.Cfg.Provider},
+		Options:   upstream.Options{HTTPClient: h.Cfg.HTTPClient, RegistryURL: h.Cfg.RegistryURL},
+	})
 	if err != nil {
 		h.T.Fatal(err)
 	}

@@ -1,0 +1,210 @@
+package provision
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
+)
+
+// Create makes the secret, the rule and the rotation. On failure it undoes exactly what this
+// call created and returns the error; CloudFormation is then told FAILED with an id that owns
+// nothing.
+func (p *Provisioner) Create(ctx context.Context, req Request) (Result, error) {
+	props, err := ParseProperties(req.Properties, p.Providers)
+	if err != nil {
+		return Result{}, err
+	}
+	st, err := parseStack(req.StackID)
+	if err != nil {
+		return Result{}, err
+	}
+	if p.RotationLambdaARN == "" {
+		return Result{}, errors.New("the provisioner has no ROTATION_LAMBDA_ARN: deploy it with the template, which sets it")
+	}
+	owner := ManagedBy(req.StackID, req.LogicalID)
+	log := p.log().With("request", "Create", "ecr_prefix", props.EcrRepositoryPrefix, "secret", props.SecretName, "upstream", props.UpstreamRegistry)
+	u := &undo{log: log}
+	res, err := p.create(ctx, st, owner, props, u, log)
+	if err != nil {
+		if uerr := u.run(ctx); uerr != nil {
+			return Result{}, fmt.Errorf("%w; undoing it also failed: %v", err, uerr)
+		}
+		return Result{}, fmt.Errorf("%w (everything this request created was removed)", err)
+	}
+	return res, nil
+}
+
+func (p *Provisioner) create(ctx context.Context, st stack, owner string, props Properties, u *undo, log *slog.Logger) (Result, error) {
+	// 1. The rule's prefix must be free, or already ours (a retried Create resumes).
+	rule, err := p.describeRule(ctx, props.EcrRepositoryPrefix)
+	if err != nil {
+		return Result{}, err
+	}
+	// 2. The secret name must be free, or ours.
+	secret, err := p.describeSecret(ctx, props.SecretName)
+	if err != nil {
+		return Result{}, err
+	}
+	if secret != nil {
+		if err := checkOwner(secret, owner); err != nil {
+			return Result{}, err
+		}
+		if secret.DeletedDate != nil {
+			return Result{}, fmt.Errorf("secret %s is scheduled for deletion; restore it or choose another SecretName", props.SecretName)
+		}
+		log.Info("secret already exists and is ours: resuming an earlier attempt")
+	}
+	if rule != nil && (secret == nil || ptcsecret.NameFromARN(aws.ToString(rule.CredentialArn)) != props.SecretName) {
+		return Result{}, fmt.Errorf("a pull-through cache rule for EcrRepositoryPrefix %q already exists (upstream %s) and is not managed by this resource; it was left untouched",
+			props.EcrRepositoryPrefix, aws.ToString(rule.UpstreamRegistryUrl))
+	}
+
+	var secretARN string
+	if secret == nil {
+		secretARN, err = p.createSecret(ctx, st, owner, props, u, log)
+		if err != nil {
+			return Result{}, err
+		}
+	} else {
+		secretARN = aws.ToString(secret.ARN)
+	}
+
+	// 3. The rule.
+	if rule == nil {
+		in := &ecr.CreatePullThroughCacheRuleInput{
+			EcrRepositoryPrefix: aws.String(props.EcrRepositoryPrefix),
+			UpstreamRegistryUrl: aws.String(props.UpstreamRegistryURL),
+			UpstreamRegistry:    ecrtypes.UpstreamRegistry(props.UpstreamRegistry),
+			CredentialArn:       aws.String(secretARN),
+		}
+		if props.UpstreamRepositoryPrefix != "" {
+			in.UpstreamRepositoryPrefix = aws.String(props.UpstreamRepositoryPrefix)
+		}
+		// K3: registered before the call; deletes the rule only while it reads our secret.
+		u.add("delete pull-through cache rule "+props.EcrRepositoryPrefix, func(ctx context.Context) error {
+			r, err := p.describeRule(ctx, props.EcrRepositoryPrefix)
+			if err != nil || r == nil || ptcsecret.NameFromARN(aws.ToString(r.CredentialArn)) != props.SecretName {
+				return err
+			}
+			return p.deleteRule(ctx, props.EcrRepositoryPrefix)
+		})
+		if _, err := p.ECR.CreatePullThroughCacheRule(ctx, in); err != nil {
+			var exists *ecrtypes.PullThroughCacheRuleAlreadyExistsException
+			if errors.As(err, &exists) {
+				return Result{}, fmt.Errorf("a pull-through cache rule for EcrRepositoryPrefix %q was created by someone else meanwhile; it was left untouched", props.EcrRepositoryPrefix)
+			}
+			return Result{}, fmt.Errorf("creating the pull-through cache rule for %q: %w", props.EcrRepositoryPrefix, err)
+		}
+		log.Info("created pull-through cache rule")
+	}
+
+	// 4. ECR itself checks it can read the secret and log in upstream.
+	v, err := p.ECR.ValidatePullThroughCacheRule(ctx, &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String(props.EcrRepositoryPrefix)})
+	if err != nil {
+		return Result{}, fmt.Errorf("validating the pull-through cache rule for %q: %w", props.EcrRepositoryPrefix, err)
+	}
+	if !v.IsValid {
+		return Result{}, fmt.Errorf("ECR could not use the new credential: %s", kit.Truncate(aws.ToString(v.Failure), 500))
+	}
+
+	// 5. Rotation: RotateImmediately=false makes Secrets Manager run only testSecret.
+	if err := p.enableRotation(ctx, secretARN, props.RotationSchedule, false); err != nil {
+		return Result{}, err
+	}
+	log.Info("created", "secret_arn", secretARN, "schedule", props.RotationSchedule)
+	return Result{PhysicalID: PhysicalID(props.EcrRepositoryPrefix, props.SecretName), Data: data(st, props, secretARN)}, nil
+}
+
+// createSecret mints and verifies the first token, then stores it as the secret's first version.
+func (p *Provisioner) createSecret(ctx context.Context, st stack, owner string, props Properties, u *undo, log *slog.Logger) (string, error) {
+	up, err := p.upstream(ctx, props)
+	if err != nil {
+		return "", err
+	}
+	key := ptcsecret.Key(st.region, st.account, props.SecretName)
+	version := newVersionID()
+	label := ptcsecret.Label(key, version)
+	// K1: no secret of this name exists (create checked), so every token labelled for it is an
+	// orphan of a Create that died between minting and CreateSecret: MintLabelled revokes them
+	// all (it keeps none) before minting.
+	minted, err := upstream.MintLabelled(ctx, up, upstream.MintRequest{SecretName: props.SecretName, VersionID: version, Label: label},
+		ptcsecret.LabelPrefix(key), nil, func(t upstream.Token) {
+			log.Info("revoked token left by an earlier attempt", "token_label", t.Label, "token_id", t.ID)
+		})
+	if err != nil {
+		var failedMint *upstream.MintError
+		if errors.As(err, &failedMint) {
+			// K3: the upstream may have minted before its answer was lost.
+			u.add("revoke token "+label, func(ctx context.Context) error {
+				_, _, err := upstream.RevokeLabelled(ctx, up, label, nil, upstream.FailFast)
+				return err
+			})
+		}
+		return "", fmt.Errorf("minting the first %s token: %w", props.UpstreamRegistry, err)
+	}
+	if minted.Token.ID != "" {
+		u.add("revoke token "+minted.Token.Label, func(ctx context.Context) error { return up.Revoke(ctx, minted.Token) })
+	}
+	p.secrets(ctx, minted.Credential.AccessToken)
+	log.Info("minted first token", "token_label", minted.Token.Label, "token_id", minted.Token.ID, "username", minted.Credential.Username)
+	if _, err := up.Verify(ctx, minted.Credential); err != nil {
+		return "", fmt.Errorf("the first %s token cannot log in to %s: %w", props.UpstreamRegistry, props.UpstreamRegistryURL, err)
+	}
+	doc, err := minted.Credential.Marshal()
+	if err != nil {
+		return "", fmt.Errorf("%s returned an unusable credential: %w", props.UpstreamRegistry, err)
+	}
+	// K3: registered before the call, so a lost answer is undone too; it deletes only the
+	// secret holding this attempt's version.
+	u.add("delete secret "+props.SecretName, func(ctx context.Context) error {
+		d, err := p.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(props.SecretName)})
+		if err != nil {
+			return ignoreNotFound(err)
+		}
+		if _, ours := d.VersionIdsToStages[version]; !ours || checkOwner(d, owner) != nil {
+			return nil
+		}
+		_, err = p.SM.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: d.ARN, ForceDeleteWithoutRecovery: aws.Bool(true)})
+		return ignoreNotFound(err)
+	})
+	out, err := p.SM.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name:               aws.String(props.SecretName),
+		ClientRequestToken: aws.String(version),
+		SecretString:       aws.String(doc),
+		Description:        aws.String(fmt.Sprintf("ECR pull-through cache credential for %s (%s), rotated by ptc-credentials", props.EcrRepositoryPrefix, props.UpstreamRegistry)),
+		// No KmsKeyId: ECR reads only secrets under the default aws/secretsmanager key.
+		Tags: secretTags(owner, props),
+	})
+	if err != nil {
+		return "", fmt.Errorf("creating secret %s: %w", props.SecretName, err)
+	}
+	arn := aws.ToString(out.ARN)
+	for _, stage := range minted.Stages {
+		if _, err := p.SM.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+			SecretId: aws.String(arn), VersionStage: aws.String(stage), MoveToVersionId: aws.String(version),
+		}); err != nil {
+			return "", fmt.Errorf("labelling the first version of %s with %s: %w", props.SecretName, stage, err)
+		}
+	}
+	log.Info("created secret", "secret_arn", arn, "version_id", version)
+	return arn, nil
+}
+
+func newVersionID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
