@@ -61,7 +61,9 @@ func TestAuthenticatedRequestRuns(t *testing.T) {
 	var asked atomic.Int32
 	h.opts.Authenticate = func(ctx context.Context, req Request) error { asked.Add(1); return nil }
 	h.opts.CheckResponseURL = func(string) error { return nil }
-	err := Wrap(func(ctx context.Context, req Request) (Result, error) { return Result{PhysicalResourceID: "ptc-new"}, nil }, h.opts)(context.Background(), newRequest(s3.url(), "Create"))
+	err := Wrap(func(ctx context.Context, req Request) (Result, error) {
+		return Result{PhysicalResourceID: "ptc-new"}, nil
+	}, h.opts)(context.Background(), newRequest(s3.url(), "Create"))
 	if err != nil {
 		t.Fatal(err)
 	}

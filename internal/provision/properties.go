@@ -264,10 +264,13 @@ func parseTags(v any) (map[string]string, error) {
 	add := func(k, val string) error {
 		switch {
 		case k == "" || len(k) > 128:
+			//lint:ignore ST1005 the message starts with the property's name, Tags, as CloudFormation spells it
 			return errors.New("Tags: every tag needs a Key of 1 to 128 characters")
 		case len(val) > 256:
+			//lint:ignore ST1005 the message starts with the property's name, Tags, as CloudFormation spells it
 			return fmt.Errorf("Tags: the value of %q is longer than 256 characters", k)
 		case strings.HasPrefix(k, "ptc:") || strings.HasPrefix(strings.ToLower(k), "aws:"):
+			//lint:ignore ST1005 the message starts with the property's name, Tags, as CloudFormation spells it
 			return fmt.Errorf("Tags: key %q is reserved (ptc: tags carry this resource's configuration; aws: tags belong to AWS)", k)
 		}
 		out[k] = val
@@ -279,6 +282,7 @@ func parseTags(v any) (map[string]string, error) {
 		for i, item := range t {
 			m, ok := item.(map[string]any)
 			if !ok {
+				//lint:ignore ST1005 the message starts with the property's name, Tags, as CloudFormation spells it
 				return nil, fmt.Errorf("Tags[%d] must be an object with Key and Value", i)
 			}
 			k, _ := m["Key"].(string)
@@ -295,9 +299,11 @@ func parseTags(v any) (map[string]string, error) {
 			}
 		}
 	default:
+		//lint:ignore ST1005 the message starts with the property's name, Tags, as CloudFormation spells it
 		return nil, errors.New("Tags must be a list of {Key, Value}")
 	}
 	if len(out) > 40 {
+		//lint:ignore ST1005 the message starts with the property's name, Tags, as CloudFormation spells it
 		return nil, errors.New("Tags: at most 40 tags (Secrets Manager allows 50, and 4 are this resource's own)")
 	}
 	return out, nil

@@ -143,13 +143,6 @@ func (p *Provisioner) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func (p *Provisioner) now() time.Time {
-	if p.Now != nil {
-		return p.Now()
-	}
-	return time.Now()
-}
-
 // upstream builds the upstream the properties name.
 func (p *Provisioner) upstream(ctx context.Context, props Properties) (upstream.Upstream, error) {
 	return p.fromSource(ctx, "SourceSecretArn", props.UpstreamRegistry, props.SourceSecretArn, props.UpstreamRegistryURL)

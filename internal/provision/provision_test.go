@@ -44,9 +44,8 @@ type faultySM struct {
 	*testenv.RotatingSecretsManager
 	mu   sync.Mutex
 	fail map[string]error
-	// failSource fails GetSecretValue of the source secret only.
-	failSource bool
-	sourceARN  string
+	// sourceARN is the source secret: "GetSource" fails only its GetSecretValue.
+	sourceARN string
 }
 
 func (f *faultySM) take(op string) error {
