@@ -129,7 +129,8 @@ func describeJSONError(err error) string {
 	case errors.As(err, &te) && te.Field != "":
 		return fmt.Sprintf("field %q must be a %s", te.Field, te.Type.String())
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown " + strings.TrimPrefix(err.Error(), "json: ") + " (check the spelling against the README)"
+		// encoding/json says `json: unknown field "x"`; keep its words once.
+		return strings.TrimPrefix(err.Error(), "json: ") + " (check the spelling against the README)"
 	}
 	return "not a JSON object"
 }

@@ -147,3 +147,12 @@ func TestFromSourceErrorsNameTheARNAndTheProblemNeverTheValue(t *testing.T) {
 		t.Fatalf("empty ARN: %v (reads %d)", err, len(sm.asked))
 	}
 }
+
+// The unknown-field message says "unknown field" once (it used to read "unknown unknown field").
+func TestUnknownFieldSaidOnce(t *testing.T) {
+	var dst struct{ Password string }
+	err := DecodeSource([]byte(`{"pasword": "x"}`), "docker-hub", &dst)
+	if err == nil || strings.Contains(err.Error(), "unknown unknown") || !strings.Contains(err.Error(), `unknown field "pasword"`) {
+		t.Fatalf("error %v", err)
+	}
+}
