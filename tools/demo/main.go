@@ -35,7 +35,7 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 	fs.SetOutput(stderr)
 	rie := fs.String("rie", os.Getenv("PTC_RIE_BIN"), "prebuilt aws-lambda-rie for this machine (default: built from tools.mod; env PTC_RIE_BIN)")
 	bootstrapDir := fs.String("bootstrap-dir", os.Getenv("PTC_BOOTSTRAP_DIR"), "directory of prebuilt <function>/bootstrap binaries for this machine (default: built; env PTC_BOOTSTRAP_DIR)")
-	registries := fs.String("registries", "", "comma-separated ECR UpstreamRegistry values to run (default: all four)")
+	registries := fs.String("registries", "", "comma-separated ECR UpstreamRegistry values to run (default: all)")
 	rotations := fs.Int("rotations", 2, "rotations per registry (the second shows the first token revoked)")
 	replication := fs.Duration("acr-replication", time.Second, "how long the ACR emulator refuses a new password, as ACR does while it replicates")
 	showLogs := fs.Bool("logs", false, "print both functions' own output (JSON logs, EMF) at the end")
@@ -69,16 +69,17 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 		started(cloud)
 	}
 	fmt.Fprintf(out, "  built in %s; started in %s:\n", localcloud.FormatDuration(cloud.BuildTime), localcloud.FormatDuration(cloud.StartTime))
-	for _, l := range [][2]string{
+	servers := [][2]string{
 		{"Secrets Manager (localsm)", cloud.SecretsManagerURL},
 		{"ECR pull-through cache", cloud.ECRURL},
-		{"Docker Hub", cloud.HubURL},
-		{"Azure (Entra ID, ARM, ACR)", cloud.ACRURL},
-		{"GitHub (API, ghcr.io)", cloud.GHCRURL},
-		{"GitLab (API, registry)", cloud.GitLabURL},
-		{"rotator under RIE", cloud.Rotator.URL + "  " + cloud.Rotator.ARN},
-		{"provisioner under RIE", cloud.Provisioner.URL + "  " + cloud.Provisioner.ARN},
-	} {
+	}
+	for _, r := range cloud.Registries() {
+		servers = append(servers, [2]string{r.Emulates, r.URL})
+	}
+	servers = append(servers,
+		[2]string{"rotator under RIE", cloud.Rotator.URL + "  " + cloud.Rotator.ARN},
+		[2]string{"provisioner under RIE", cloud.Provisioner.URL + "  " + cloud.Provisioner.ARN})
+	for _, l := range servers {
 		fmt.Fprintf(out, "    %-27s %s\n", l[0], l[1])
 	}
 
