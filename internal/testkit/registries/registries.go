@@ -172,16 +172,21 @@ func (c Credential) Fingerprint() string {
 
 // Version is one version of a managed secret, as Describe and CheckAtRest read it.
 type Version struct {
-	ID     string
+	// ID is the version id.
+	ID string
+	// Stages are its staging labels (ACR's slot label among them).
 	Stages []string
-	Value  ptcsecret.Value
+	// Value is what it stores. Value.AccessToken is secret: never print it.
+	Value ptcsecret.Value
 }
 
 // Fault is one injected failure of the emulator (emukit.Recorder.Inject): the next Times
 // requests with Method (empty: any) whose path starts with Prefix answer Status.
 type Fault struct {
+	// Method is the HTTP method to fail (empty: any); Prefix starts the paths to fail.
 	Method, Prefix string
-	Status, Times  int
+	// Status is the answer; Times how many requests get it.
+	Status, Times int
 }
 
 // Options configure Start. The zero value is an emulator on the real clock behind its own
@@ -217,11 +222,11 @@ type Emulator struct {
 	// secret, owner token, first PAT). Secret: never print.
 	SourceSecret string
 
-	// The emulator itself; the one of its registry is set.
-	Hub    *dockerhubemu.Server
-	ACR    *acremu.Server
-	GHCR   *ghcremu.Server
-	GitLab *gitlabemu.Server
+	// The emulator itself: the one of its registry is set, for checks only it can make.
+	Hub    *dockerhubemu.Server // Docker Hub
+	ACR    *acremu.Server       // Azure (Entra ID, ARM, ACR)
+	GHCR   *ghcremu.Server      // GitHub (API, ghcr.io)
+	GitLab *gitlabemu.Server    // GitLab (API, registry)
 
 	// Options are the options it was started with.
 	Options Options
