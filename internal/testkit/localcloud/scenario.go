@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
@@ -534,7 +535,9 @@ func (s *scenario) describe(ctx context.Context, v string) string {
 }
 
 // ShortLabel shortens a token label (ptc-<12 hex>-<version id>) for display.
-func ShortLabel(label string) string { return registries.ShortLabel(label) }
+func ShortLabel(label string) string {
+	return kit.Truncate(label, len("ptc-")+12+1+8) // the secret's hash and 8 of the version id
+}
 
 // liveLabels returns the registry's live tokens labelled for this secret, by version id.
 func (s *scenario) liveLabels() map[string]string { return s.reg.Emulator.Labelled(s.key) }

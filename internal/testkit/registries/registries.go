@@ -466,15 +466,6 @@ func (e *Emulator) CheckAtRest(key string, current, previous Version) []string {
 	return problems
 }
 
-// ShortLabel shortens a token label (ptc-<12 hex>-<version id>) for display.
-func ShortLabel(label string) string {
-	const keep = len("ptc-") + 12 + 1 + 8
-	if len(label) > keep {
-		return label[:keep] + "…"
-	}
-	return label
-}
-
 // randomSecret returns prefix plus n random hex digits: distinctive values, different on every
 // Start, so a leak scan knows exactly what to look for.
 func randomSecret(prefix string, n int) string {
