@@ -1,8 +1,6 @@
 package faults
 
 import (
-	"encoding/json"
-	"fmt"
 	"testing"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
@@ -58,11 +56,3 @@ func (f *regFixture) version(id string) registries.Version {
 
 // planted are every secret value the case handled, for leak scans.
 func (f *regFixture) planted() []string { return f.e.PlantedSecrets() }
-
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprint(err))
-	}
-	return string(b)
-}

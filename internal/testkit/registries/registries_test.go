@@ -73,7 +73,7 @@ func TestEveryRegistry(t *testing.T) {
 			if e.SourceSecret == "" || e.CheckRepository == "" || e.Recorder == nil {
 				t.Fatalf("emulator not set up: check repository %q", e.CheckRepository)
 			}
-			if !json.Valid([]byte(e.Source(0))) || e.Source(0) != e.Source(0) {
+			if first, again := e.Source(0), e.Source(0); !json.Valid([]byte(first)) || first != again {
 				t.Fatal("Source is not stable JSON")
 			}
 
