@@ -14,6 +14,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
@@ -62,7 +63,7 @@ func TestProvisionRotateDelete(t *testing.T) {
 	for _, tg := range sec.Tags {
 		tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
 	}
-	if tags[ptcsecret.TagUpstream] != "docker-hub" || tags[ptcsecret.TagSourceSecret] != w.sourceARN ||
+	if tags[ptcsecret.TagUpstream] != w.reg.Name || tags[ptcsecret.TagSourceSecret] != w.sourceARN ||
 		tags[ptcsecret.TagManagedBy] != w.stackID+"/Cache" || tags[ptcsecret.TagRegistryURL] != w.hubURL || tags["team"] != "platform" {
 		t.Errorf("tags %v", tags)
 	}
@@ -76,7 +77,7 @@ func TestProvisionRotateDelete(t *testing.T) {
 	}
 	rules := w.ecrSrv.Rules()
 	if len(rules) != 1 || rules[0].EcrRepositoryPrefix != prefix || rules[0].CredentialARN != secretARN ||
-		rules[0].UpstreamRegistry != "docker-hub" || rules[0].UpstreamRegistryURL != w.hubURL {
+		rules[0].UpstreamRegistry != w.reg.Name || rules[0].UpstreamRegistryURL != w.hubURL {
 		t.Fatalf("ECR rules %+v", rules)
 	}
 	valid, err := w.ecr.ValidatePullThroughCacheRule(w.ctx, &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String(prefix)})
@@ -107,7 +108,7 @@ func TestProvisionRotateDelete(t *testing.T) {
 		t.Fatalf("testSecret of the pending copy minted: %d tokens", n)
 	}
 	firstID, first := w.valueAt(name, "AWSCURRENT")
-	if first.Username != hubUser {
+	if first.Username != registries.HubUser {
 		t.Errorf("AWSCURRENT username %q", first.Username)
 	}
 	if err := w.login(first); err != nil {
@@ -152,7 +153,7 @@ func TestProvisionRotateDelete(t *testing.T) {
 	}
 	for _, tk := range w.tokens(name) {
 		if tk.Secret == first.AccessToken {
-			t.Fatalf("the first token %s is still stored upstream", tk.Label)
+			t.Fatalf("the first token %s is still stored upstream", tk.Name)
 		}
 	}
 	if n := len(w.tokens(name)); n != 2 {

@@ -23,26 +23,24 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
-// Planted values: distinctive, so a leak scan can find them anywhere.
-const (
-	hubUser     = "ptc-e2e-user"
-	hubPassword = "PLANTED-e2e-hub-password-5f1a"
-	// presignedSig is the signature part of the ResponseURL, a credential in real life.
-	presignedSig = "PLANTED-e2e-presigned-signature-77c0"
-)
+// presignedSig is the signature part of the ResponseURL, a credential in real life: planted,
+// distinctive, so a leak scan can find it anywhere.
+const presignedSig = "PLANTED-e2e-presigned-signature-77c0"
 
-// world is one test's set of servers: the Docker Hub emulator, the ECR pull-through cache
-// emulator and CloudFormation's response bucket, all in the test process, plus a source secret
-// in the shared moto_server.
+// world is one test's set of servers: the Docker Hub emulator (the registries descriptor's), the
+// ECR pull-through cache emulator and CloudFormation's response bucket, all in the test process,
+// plus a source secret in the shared moto_server.
 type world struct {
 	t   *testing.T
 	ctx context.Context
 	sm  *secretsmanager.Client
 
+	reg    *registries.Emulator
 	hub    *dockerhubemu.Server
 	hubURL string
 	ecrSrv *ecremu.Server
@@ -65,21 +63,15 @@ type world struct {
 func newWorld(t *testing.T, wrapHub func(http.Handler) http.Handler) *world {
 	t.Helper()
 	w := &world{t: t, ctx: testenv.Context(t), sm: moto.SecretsManager(), tokenSecrets: map[string]bool{}}
-	w.hub = dockerhubemu.New(dockerhubemu.Options{}, dockerhubemu.Account{Username: hubUser, Password: hubPassword})
-	var hubHandler http.Handler = w.hub
-	if wrapHub != nil {
-		hubHandler = wrapHub(w.hub)
-	}
-	hubSrv := httptest.NewServer(hubHandler)
-	t.Cleanup(hubSrv.Close)
-	w.hubURL = hubSrv.URL
+	w.reg = registries.DockerHub.MustStart(t, registries.Options{Wrap: wrapHub})
+	w.hub, w.hubURL = w.reg.Hub, w.reg.URL
 
 	// ECR's ValidatePullThroughCacheRule logs in upstream with the secret's current value, as the
 	// real service does; the emulator reads the secret from moto.
 	w.ecrSrv = ecremu.New(ecremu.Options{
 		SecretsManager: w.sm,
 		Verify: func(ctx context.Context, _, registryURL string, cred ptcsecret.Value) error {
-			return registryauth.Check(ctx, nil, registryauth.Target{Registry: registryURL, Repository: "library/alpine"},
+			return registryauth.Check(ctx, nil, registryauth.Target{Registry: registryURL, Repository: w.reg.CheckRepository},
 				registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
 		},
 	})
@@ -96,7 +88,7 @@ func newWorld(t *testing.T, wrapHub func(http.Handler) http.Handler) *world {
 	id := rotationtest.NewID()
 	src, err := w.sm.CreateSecret(w.ctx, &secretsmanager.CreateSecretInput{
 		Name:         aws.String("ptc-source/e2e-" + id[:8]),
-		SecretString: aws.String(`{"username":"` + hubUser + `","password":"` + hubPassword + `","apiUrl":"` + w.hubURL + `"}`),
+		SecretString: aws.String(w.reg.Source(0)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +123,7 @@ func (w *world) props(prefix string) map[string]any {
 	return map[string]any{
 		"ServiceToken":         "arn:aws:lambda:us-east-1:" + testenv.AccountID + ":function:ptc-provisioner",
 		"EcrRepositoryPrefix":  prefix,
-		"UpstreamRegistry":     "docker-hub",
+		"UpstreamRegistry":     w.reg.Name,
 		"UpstreamRegistryUrl":  w.hubURL,
 		"SourceSecretArn":      w.sourceARN,
 		"RotationSchedule":     "rate(30 days)",
@@ -246,26 +238,21 @@ func (w *world) mustSucceed(f *lambdaFn, what string, event any) invocation {
 	return inv
 }
 
-// noteTokens remembers every token the Docker Hub emulator holds now, so the leak scan covers
-// tokens that are revoked (and so forgotten by the emulator) later.
+// noteTokens remembers every token the Docker Hub emulator issued so far (revoked ones too),
+// for the leak scan and its coverage check.
 func (w *world) noteTokens() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, tk := range w.hub.Tokens() {
-		w.tokenSecrets[tk.Secret] = true
+	for _, s := range w.reg.PlantedSecrets() {
+		if s != w.reg.SourceSecret {
+			w.tokenSecrets[s] = true
+		}
 	}
 }
 
-// tokens returns the emulator's tokens labelled for secretName.
-func (w *world) tokens(secretName string) []dockerhubemu.Token {
-	prefix := ptcsecret.LabelPrefix(ptcsecret.Key(testenv.Region, testenv.AccountID, secretName))
-	var out []dockerhubemu.Token
-	for _, tk := range w.hub.Tokens() {
-		if strings.HasPrefix(tk.Label, prefix) {
-			out = append(out, tk)
-		}
-	}
-	return out
+// tokens returns the tokens the registry still holds labelled for secretName.
+func (w *world) tokens(secretName string) []registries.Credential {
+	return w.reg.Held(ptcsecret.Key(testenv.Region, testenv.AccountID, secretName))
 }
 
 // describe returns the secret, or nil when moto has no such secret.
@@ -305,13 +292,10 @@ func (w *world) valueAt(secretID, stage string) (string, ptcsecret.Value) {
 }
 
 // login runs the registry's token handshake with v, as ECR does when it pulls.
-func (w *world) login(v ptcsecret.Value) error {
-	return registryauth.Check(w.ctx, nil, registryauth.Target{Registry: w.hubURL, Repository: "library/alpine"},
-		registryauth.Credential{Username: v.Username, Password: v.AccessToken})
-}
+func (w *world) login(v ptcsecret.Value) error { return w.reg.Login(w.ctx, v) }
 
 // assertNoLeak scans every RIE output, invoke answer and CloudFormation PUT for the hub password,
-// every token seen and the ResponseURL signature.
+// every token issued and the ResponseURL signature.
 func (w *world) assertNoLeak() {
 	w.t.Helper()
 	w.noteTokens()
@@ -323,7 +307,7 @@ func (w *world) assertNoLeak() {
 	for _, inv := range w.invocations {
 		text.Write(inv.Body)
 	}
-	planted := []string{hubPassword, presignedSig}
+	planted := []string{w.reg.SourceSecret, presignedSig}
 	for s := range w.tokenSecrets {
 		planted = append(planted, s)
 	}

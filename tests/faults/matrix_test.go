@@ -78,9 +78,17 @@ func recordCell(t *testing.T, scenario string, k int, kind Kind, outcome *Outcom
 	})
 }
 
-// scenarioOrder is the order of the scenarios in the matrix.
-var scenarioOrder = []string{"rotation-docker-hub", "rotation-azure-container-registry", "rotation-github-container-registry",
-	"rotation-gitlab-container-registry", "create", "create-timeout", "update-replace", "delete"}
+// scenarioOrder is the order of the scenarios in the matrix: one rotation per registry, then
+// the provisioning scenarios.
+var scenarioOrder = append(rotationScenarios(), "create", "create-timeout", "update-replace", "delete")
+
+func rotationScenarios() []string {
+	var out []string
+	for _, r := range Registries {
+		out = append(out, "rotation-"+r)
+	}
+	return out
+}
 
 func rank(name string) int {
 	if i := slices.Index(scenarioOrder, name); i >= 0 {

@@ -25,6 +25,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
@@ -46,6 +47,7 @@ type provEnv struct {
 	inj       *Injector
 	sm        *secretsmanager.Client // fault-free, for setup and checks
 	front     *smFront
+	reg       *registries.Emulator // Docker Hub
 	hub       *dockerhubemu.Server
 	hubURL    string
 	ecr       *ecremu.Server
@@ -68,16 +70,14 @@ func newProvEnv(t testing.TB) *provEnv {
 	t.Helper()
 	e := &provEnv{t: t, inj: NewInjector(), sm: cleanSM(), logs: &rotationtest.SyncBuffer{}, cfn: &cfnServer{}, invs: map[int]string{}}
 	e.front = newSMFront(t, e.logs)
-	e.hub = dockerhubemu.New(dockerhubemu.Options{}, dockerhubemu.Account{Username: hubUser, Password: hubPassword})
-	hubSrv := httptest.NewServer(e.hub)
-	t.Cleanup(hubSrv.Close)
-	e.hubURL = hubSrv.URL
-	e.inj.Name(hubSrv.URL, "hub")
+	e.reg = registries.DockerHub.MustStart(t, registries.Options{})
+	e.hub, e.hubURL = e.reg.Hub, e.reg.URL
+	e.inj.Name(e.reg.URL, e.reg.Short)
 	e.ecr = ecremu.New(ecremu.Options{
 		SecretsManager: cleanSM(),
 		// ValidatePullThroughCacheRule's login is ECR's own call, not the provisioner's.
 		Verify: func(ctx context.Context, _, url string, cred ptcsecret.Value) error {
-			return registryauth.Check(ctx, nil, registryauth.Target{Registry: url, Repository: "library/alpine"}, registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
+			return registryauth.Check(ctx, nil, registryauth.Target{Registry: url, Repository: e.reg.CheckRepository}, registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
 		},
 	})
 	ecrSrv := httptest.NewServer(e.ecr)
@@ -89,7 +89,7 @@ func newProvEnv(t testing.TB) *provEnv {
 	id := rotationtest.NewID()
 	src, err := e.sm.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
 		Name:         aws.String("ptc-source/fault-" + id[:8]),
-		SecretString: aws.String(mustJSON(map[string]string{"username": hubUser, "password": hubPassword, "apiUrl": hubSrv.URL})),
+		SecretString: aws.String(e.reg.Source(0)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func (e *provEnv) props(prefix string) map[string]any {
 	return map[string]any{
 		"ServiceToken":         "arn:aws:lambda:us-east-1:123456789012:function:provisioner",
 		"EcrRepositoryPrefix":  prefix,
-		"UpstreamRegistry":     "docker-hub",
+		"UpstreamRegistry":     e.reg.Name,
 		"UpstreamRegistryUrl":  e.hubURL,
 		"SourceSecretArn":      e.sourceARN,
 		"RotationSchedule":     "rate(30 days)",
@@ -444,10 +444,7 @@ func (e *provEnv) finish() {
 	if u := e.inj.Unbounded(); len(u) > 0 {
 		e.t.Errorf("calls without a deadline (a hang would last until the Lambda timeout): %v", u)
 	}
-	planted := []string{hubPassword, "PLANTED-fault-presigned-sig"}
-	for _, tk := range e.hub.Tokens() {
-		planted = append(planted, tk.Secret)
-	}
+	planted := append(e.reg.PlantedSecrets(), "PLANTED-fault-presigned-sig")
 	text := e.cfn.bodies() + "\n" + e.logs.String()
 	for _, p := range planted {
 		if strings.Contains(text, p) {

@@ -16,7 +16,6 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
-	"github.com/ptc-credentials/ptc-credentials/internal/upstream/acr"
 )
 
 // Deadlines of one rotation step (a Lambda invocation): the normal one, and the short one the
@@ -195,7 +194,8 @@ func (f *regFixture) checkCurrent(when, want string) {
 
 // checkStagesAtRest asserts the stages a finished rotation leaves: AWSCURRENT and AWSPREVIOUS
 // on one version each, AWSPENDING on none but the current one (elsewhere it would block the
-// next RotateSecret), and each ACR slot label on at most one version.
+// next RotateSecret), and each of the upstream's own staging labels (ACR's slot labels) on at
+// most one version.
 func (f *regFixture) checkStagesAtRest(current, previous string) {
 	f.t.Helper()
 	count := map[string][]string{}
@@ -213,67 +213,22 @@ func (f *regFixture) checkStagesAtRest(current, previous string) {
 	if got := count["AWSPENDING"]; len(got) > 1 || (len(got) == 1 && got[0] != current) {
 		f.t.Errorf("AWSPENDING is left on %v (current %s): the next rotation would be refused", got, current)
 	}
-	for _, l := range []string{acr.StagePassword1, acr.StagePassword2} {
+	for _, l := range f.e.Stages {
 		if len(count[l]) > 1 {
-			f.t.Errorf("ACR slot label %s is on %d versions", l, len(count[l]))
+			f.t.Errorf("%s staging label %s is on %d versions", f.e.Title, l, len(count[l]))
 		}
 	}
 }
 
 // checkUpstream asserts that after a successful rotation only the current and previous
-// versions hold a live upstream credential.
+// versions hold a live upstream credential (registries.Emulator.CheckAtRest: for a slot
+// registry, that AWSCURRENT's slot label names the slot holding its password, or the next
+// rotation would overwrite the password in use; where nothing is revoked, that the registry
+// has exactly the credentials a person made).
 func (f *regFixture) checkUpstream(current, previous string) {
 	f.t.Helper()
-	switch {
-	case f.hub != nil, f.gl != nil:
-		got := f.upstreamVersions()
-		if !slices.Contains(got, current) {
-			f.t.Errorf("no upstream token is labelled for AWSCURRENT %s (have %v)", current, got)
-		}
-		for _, v := range got {
-			if v != current && v != previous {
-				f.t.Errorf("upstream token of version %s is left over (current %s, previous %s)", v, current, previous)
-			}
-		}
-		if n := len(got); n > 2 {
-			f.t.Errorf("%d upstream tokens for the secret, want at most 2 (current and previous): %v", n, got)
-		}
-	case f.az != nil:
-		cur, prev := f.h.Value(current).AccessToken, f.h.Value(previous).AccessToken
-		// The slot label on AWSCURRENT must name the slot holding its password: the next
-		// rotation regenerates the other slot.
-		slot := ""
-		for _, l := range f.h.Stages()[current] {
-			if l == acr.StagePassword1 {
-				slot = acr.Password1
-			}
-			if l == acr.StagePassword2 {
-				slot = acr.Password2
-			}
-		}
-		if slot == "" || f.az.Passwords(acrToken)[slot].Value != cur {
-			f.t.Errorf("AWSCURRENT's slot label names %q, which does not hold its password: the next rotation would overwrite the password in use", slot)
-		}
-		pw := f.acrPasswords()
-		if !slices.Contains(pw, cur) {
-			f.t.Error("no ACR password slot holds AWSCURRENT's password")
-		}
-		for _, p := range pw {
-			if p != cur && p != prev {
-				f.t.Error("an ACR password slot holds a password that is neither AWSCURRENT's nor AWSPREVIOUS's")
-			}
-		}
-	case f.gh != nil:
-		// Nothing is minted or revoked: GitHub has exactly the PATs the person created.
-		toks := f.gh.Tokens()
-		if len(toks) != len(f.pats) {
-			f.t.Errorf("GitHub has %d tokens, the person created %d", len(toks), len(f.pats))
-		}
-		for _, tk := range toks {
-			if tk.Revoked {
-				f.t.Error("a person's PAT was revoked")
-			}
-		}
+	for _, p := range f.e.CheckAtRest(f.h.Key, f.version(current), f.version(previous)) {
+		f.t.Error(p)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localcloud"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, nil)) }
@@ -35,7 +36,7 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 	fs.SetOutput(stderr)
 	rie := fs.String("rie", os.Getenv("PTC_RIE_BIN"), "prebuilt aws-lambda-rie for this machine (default: built from tools.mod; env PTC_RIE_BIN)")
 	bootstrapDir := fs.String("bootstrap-dir", os.Getenv("PTC_BOOTSTRAP_DIR"), "directory of prebuilt <function>/bootstrap binaries for this machine (default: built; env PTC_BOOTSTRAP_DIR)")
-	registries := fs.String("registries", "", "comma-separated ECR UpstreamRegistry values to run (default: all four)")
+	only := fs.String("registries", "", "comma-separated ECR UpstreamRegistry values to run (default: all)")
 	rotations := fs.Int("rotations", 2, "rotations per registry (the second shows the first token revoked)")
 	replication := fs.Duration("acr-replication", time.Second, "how long the ACR emulator refuses a new password, as ACR does while it replicates")
 	showLogs := fs.Bool("logs", false, "print both functions' own output (JSON logs, EMF) at the end")
@@ -56,7 +57,7 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 	out := io.MultiWriter(stdout, &said)
 	began := time.Now()
 
-	fmt.Fprintln(out, "ptc-credentials demo: a local Secrets Manager, ECR and four registries; the real")
+	fmt.Fprintf(out, "ptc-credentials demo: a local Secrets Manager, ECR and %s registries; the real\n", count(len(registries.All())))
 	fmt.Fprintln(out, "provisioner and rotator bootstraps under aws-lambda-rie. No AWS account, no Docker.")
 	fmt.Fprintln(out, "Building the bootstraps and aws-lambda-rie (the go build cache makes this fast after the first time)...")
 	cloud, err := localcloud.Start(ctx, localcloud.Options{RIEBin: *rie, BootstrapDir: *bootstrapDir, ACRReplicationDelay: *replication})
@@ -69,16 +70,17 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 		started(cloud)
 	}
 	fmt.Fprintf(out, "  built in %s; started in %s:\n", localcloud.FormatDuration(cloud.BuildTime), localcloud.FormatDuration(cloud.StartTime))
-	for _, l := range [][2]string{
+	servers := [][2]string{
 		{"Secrets Manager (localsm)", cloud.SecretsManagerURL},
 		{"ECR pull-through cache", cloud.ECRURL},
-		{"Docker Hub", cloud.HubURL},
-		{"Azure (Entra ID, ARM, ACR)", cloud.ACRURL},
-		{"GitHub (API, ghcr.io)", cloud.GHCRURL},
-		{"GitLab (API, registry)", cloud.GitLabURL},
-		{"rotator under RIE", cloud.Rotator.URL + "  " + cloud.Rotator.ARN},
-		{"provisioner under RIE", cloud.Provisioner.URL + "  " + cloud.Provisioner.ARN},
-	} {
+	}
+	for _, r := range cloud.Registries() {
+		servers = append(servers, [2]string{r.Emulates, r.URL})
+	}
+	servers = append(servers,
+		[2]string{"rotator under RIE", cloud.Rotator.URL + "  " + cloud.Rotator.ARN},
+		[2]string{"provisioner under RIE", cloud.Provisioner.URL + "  " + cloud.Provisioner.ARN})
+	for _, l := range servers {
 		fmt.Fprintf(out, "    %-27s %s\n", l[0], l[1])
 	}
 
@@ -86,8 +88,8 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 	for _, r := range cloud.Registries() {
 		names = append(names, r.Name)
 	}
-	if *registries != "" {
-		names = strings.Split(*registries, ",")
+	if *only != "" {
+		names = strings.Split(*only, ",")
 	}
 	var results []localcloud.Result
 	for _, name := range names {
@@ -134,6 +136,14 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 		return 1
 	}
 	return 0
+}
+
+// count spells n the way the narrative does ("four"); past ten, in digits.
+func count(n int) string {
+	if words := []string{"no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"}; n >= 0 && n < len(words) {
+		return words[n]
+	}
+	return fmt.Sprint(n)
 }
 
 // problems returns the last n WARN and ERROR records of a function's output.

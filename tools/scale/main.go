@@ -352,22 +352,13 @@ func liveTokens(regs map[string]*benchkit.Registry) map[string]map[string]int {
 		}
 		return label[:17]
 	}
-	if r := regs[ptcsecret.UpstreamDockerHub]; r != nil {
-		m := map[string]int{}
-		for _, t := range r.Hub.Tokens() {
-			if t.Active {
-				m[prefix(t.Label)]++
-			}
+	for _, r := range regs {
+		if !r.Emulator.Can.Labels {
+			continue
 		}
-		out[r.Name] = m
-	}
-	if r := regs[ptcsecret.UpstreamGitLab]; r != nil {
 		m := map[string]int{}
-		now := time.Now()
-		for _, t := range r.GitLab.Tokens() {
-			if t.Active(now) {
-				m[prefix(t.Name)]++
-			}
+		for _, c := range r.Emulator.Held("") {
+			m[prefix(c.Name)]++
 		}
 		out[r.Name] = m
 	}
@@ -381,7 +372,7 @@ func kind(err error) string {
 	s := idRE.ReplaceAllString(err.Error(), "<id>")
 	s = regexp.MustCompile(`ecr-pullthroughcache/[a-z-]+-\d+-[0-9a-f]+`).ReplaceAllString(s, "<secret>")
 	s = regexp.MustCompile(`arn:aws:secretsmanager:[^ ]+`).ReplaceAllString(s, "<arn>")
-	s = regexp.MustCompile(`ptc-pull-\d+`).ReplaceAllString(s, "<token>")
+	s = regexp.MustCompile(`ptc-pull(-\d+)?`).ReplaceAllString(s, "<token>")
 	s = regexp.MustCompile(`\d+(\.\d+)?(ms|s)\b`).ReplaceAllString(s, "<t>")
 	s = regexp.MustCompile(`after \d+ attempts`).ReplaceAllString(s, "after <n> attempts")
 	s = regexp.MustCompile(`127\.0\.0\.1:\d+`).ReplaceAllString(s, "<emulator>")

@@ -89,6 +89,7 @@ type Server struct {
 	tokens      map[string]*Token
 	order       []string // token ids in creation order
 	regTokens   map[string]time.Time
+	issued      []string // every access-token secret handed out, deleted ones included
 	windowStart time.Time
 	windowCount int
 }
@@ -135,6 +136,14 @@ func (s *Server) Tokens() []Token {
 		}
 	}
 	return out
+}
+
+// Issued returns the secret of every access token the emulator created, deleted ones included
+// (Tokens forgets a token once it is deleted). Leak tests scan logs and errors for them.
+func (s *Server) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.issued)
 }
 
 func (s *Server) now() time.Time {
@@ -444,6 +453,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, owner strin
 	}
 	s.tokens[t.ID] = t
 	s.order = append(s.order, t.ID)
+	s.issued = append(s.issued, t.Secret)
 	emukit.WriteJSON(w, http.StatusCreated, s.render(t, true))
 }
 

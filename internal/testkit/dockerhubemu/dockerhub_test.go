@@ -375,6 +375,10 @@ func TestPATLifecycle(t *testing.T) {
 	if n := len(h.emu.Tokens()); n != 0 {
 		t.Errorf("%d tokens left after delete", n)
 	}
+	// Issued still knows the deleted token's secret, for leak scans.
+	if issued := h.emu.Issued(); len(issued) != 1 || issued[0] != created.str("token") {
+		t.Errorf("Issued has %d secrets, want the deleted token's", len(issued))
+	}
 }
 
 func TestPATListPagination(t *testing.T) {

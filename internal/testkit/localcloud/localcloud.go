@@ -32,11 +32,7 @@ import (
 
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
-	"github.com/ptc-credentials/ptc-credentials/internal/testkit/acremu"
-	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
-	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ghcremu"
-	"github.com/ptc-credentials/ptc-credentials/internal/testkit/gitlabemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
 )
 
@@ -63,8 +59,8 @@ type Options struct {
 	// BootstrapDir holds prebuilt <function>/bootstrap binaries for this machine (the layout of
 	// `make build GOARCH=<host>`); empty: both are built.
 	BootstrapDir string
-	// ACRReplicationDelay is how long the ACR emulator refuses a new password, as ACR does while
-	// it replicates (the rotator waits it out). Zero: none.
+	// ACRReplicationDelay is how long the emulators of registries that replicate (ACR) refuse a
+	// new password, as ACR does while it replicates (the rotator waits it out). Zero: none.
 	ACRReplicationDelay time.Duration
 	// FunctionTimeout is each function's Lambda timeout (default 60 s).
 	FunctionTimeout time.Duration
@@ -88,13 +84,6 @@ type Cloud struct {
 	SecretsManager *localsm.Server
 	ECRServer      *ecremu.Server
 
-	// The registry emulators and their base URLs.
-	Hub                                *dockerhubemu.Server
-	ACR                                *acremu.Server
-	GHCR                               *ghcremu.Server
-	GitLab                             *gitlabemu.Server
-	HubURL, ACRURL, GHCRURL, GitLabURL string
-
 	// Rotator and Provisioner are the real bootstraps under aws-lambda-rie.
 	Rotator, Provisioner *Function
 
@@ -102,15 +91,12 @@ type Cloud struct {
 	// starting everything after that took.
 	BuildTime, StartTime time.Duration
 
-	registries []Registry
-	acrDelay   time.Duration
-	cfn        *cfnRecorder
-	cfnURL     string
+	registries       []Registry
+	replicationDelay time.Duration
+	cfn              *cfnRecorder
+	cfnURL           string
 
-	presignedSig     string
-	hubPassword      string
-	acrClientSecret  string
-	gitlabOwnerToken string
+	presignedSig string
 
 	servers []*http.Server
 	workDir string
@@ -146,10 +132,10 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 	c = &Cloud{
 		StackID: "arn:aws:cloudformation:" + Region + ":" + AccountID + ":stack/ptc-demo/" + newUUID(),
 		Region:  Region, AccountID: AccountID,
-		cfn:          &cfnRecorder{},
-		presignedSig: randomSecret("presig-", 32),
-		secrets:      map[string]bool{},
-		acrDelay:     opts.ACRReplicationDelay,
+		cfn:              &cfnRecorder{},
+		presignedSig:     randomSecret("presig-", 32),
+		secrets:          map[string]bool{},
+		replicationDelay: opts.ACRReplicationDelay,
 	}
 	defer func() {
 		if err != nil {
@@ -190,16 +176,9 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 	c.SM = secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(c.SecretsManagerURL) })
 
 	// The registries.
-	c.newEmulators(opts)
-	for _, s := range []struct {
-		h   http.Handler
-		url *string
-	}{{c.Hub, &c.HubURL}, {c.ACR, &c.ACRURL}, {c.GHCR, &c.GHCRURL}, {c.GitLab, &c.GitLabURL}} {
-		if *s.url, err = c.serve(s.h); err != nil {
-			return c, err
-		}
+	if err := c.startRegistries(opts); err != nil {
+		return c, err
 	}
-	c.describeRegistries()
 
 	// ECR reads the rule's secret from Secrets Manager and, on Validate, logs in upstream with it.
 	c.ECRServer = ecremu.New(ecremu.Options{
@@ -254,9 +233,7 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 	}
 	c.StartTime = time.Since(t0)
 	c.noteSecret(c.presignedSig)
-	c.noteSecret(c.hubPassword)
-	c.noteSecret(c.acrClientSecret)
-	c.noteSecret(c.gitlabOwnerToken)
+	c.NoteIssued()
 	return c, nil
 }
 
@@ -305,24 +282,14 @@ func (c *Cloud) noteSecret(s string) {
 	c.mu.Unlock()
 }
 
-// NoteIssued remembers every secret the registry emulators hold now (tokens, passwords, PATs),
-// so Secrets still covers them after they are revoked and forgotten. RunScenario calls it after
-// every step.
+// NoteIssued remembers every secret the registry emulators know now (source credentials,
+// tokens, passwords, PATs), so Secrets still covers them after they are revoked and forgotten.
+// RunScenario calls it after every step.
 func (c *Cloud) NoteIssued() {
-	for _, t := range c.Hub.Tokens() {
-		c.noteSecret(t.Secret)
-	}
-	for _, s := range c.ACR.Issued() {
-		c.noteSecret(s)
-	}
-	for _, t := range c.GHCR.Tokens() {
-		c.noteSecret(t.Value)
-	}
-	for _, s := range c.GHCR.RegistryTokens() {
-		c.noteSecret(s)
-	}
-	for _, t := range c.GitLab.Tokens() {
-		c.noteSecret(t.Secret)
+	for _, r := range c.registries {
+		for _, s := range r.Emulator.PlantedSecrets() {
+			c.noteSecret(s)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package localcloud
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"runtime"
@@ -58,15 +59,19 @@ func TestScenarioEveryRegistry(t *testing.T) {
 		t.Errorf("%d secret values leaked into the output", n)
 	}
 	secrets := c.Secrets()
-	for _, s := range []string{c.hubPassword, c.acrClientSecret, c.gitlabOwnerToken, c.presignedSig} {
-		if !slices.Contains(secrets, s) {
+	planted := []string{c.presignedSig}
+	for _, r := range c.Registries() {
+		planted = append(planted, r.Emulator.SourceSecret)
+	}
+	for _, s := range planted {
+		if s == "" || !slices.Contains(secrets, s) {
 			t.Error("a source credential is missing from Secrets")
 		}
 	}
 	if len(secrets) < 15 {
 		t.Errorf("Secrets knows %d values; the scenarios minted more than that", len(secrets))
 	}
-	if c.Leaks("x "+c.hubPassword+" y") != 1 {
+	if c.Leaks("x "+planted[1]+" y") != 1 {
 		t.Error("Leaks does not find a planted value")
 	}
 	for _, want := range []string{`"level":"INFO"`, `"CloudWatchMetrics"`} {
@@ -113,7 +118,11 @@ func TestScenarioEveryRegistry(t *testing.T) {
 			t.Errorf("%s's Invoke address %s still accepts connections after Close", f.Name, f.Addr)
 		}
 	}
-	for _, u := range []string{c.SecretsManagerURL, c.ECRURL, c.HubURL, c.ACRURL, c.GHCRURL, c.GitLabURL, c.cfnURL} {
+	urls := []string{c.SecretsManagerURL, c.ECRURL, c.cfnURL}
+	for _, r := range c.Registries() {
+		urls = append(urls, r.URL)
+	}
+	for _, u := range urls {
 		if resp, err := http.Get(u); err == nil {
 			resp.Body.Close()
 			t.Errorf("%s still answers after Close", u)
@@ -174,54 +183,59 @@ func checkResult(t *testing.T, c *Cloud, reg Registry, r Result) {
 		t.Errorf("secret %s still exists", name)
 	}
 
+	// What the registry holds, by what it can do.
 	key := ptcsecret.Key(Region, AccountID, name)
-	switch reg.Name {
-	case ptcsecret.UpstreamDockerHub:
-		if !slices.Equal(r.Revoked, []string{"v1 (deleted)"}) {
-			t.Errorf("revoked %v, want the first token only", r.Revoked)
+	creds := reg.Emulator.Credentials(reg.Emulator, key)
+	if reg.Can.Revokes {
+		if want := []string{"v1 (" + reg.RevokedHow + ")"}; !slices.Equal(r.Revoked, want) {
+			t.Errorf("revoked %v, want %v: the first token only, which the second rotation retired", r.Revoked, want)
 		}
-		for _, tk := range c.Hub.Tokens() {
-			if _, ok := ptcsecret.VersionFromLabel(key, tk.Label); ok {
-				t.Errorf("Docker Hub still holds %s", tk.Label)
-			}
+		if len(r.StillLogIn) != 0 {
+			t.Errorf("after Delete %v still log in", r.StillLogIn)
 		}
-	case ptcsecret.UpstreamGitLab:
-		if !slices.Equal(r.Revoked, []string{"v1 (revoked)"}) {
-			t.Errorf("revoked %v, want the first token only", r.Revoked)
-		}
-		n := 0
-		for _, tk := range c.GitLab.Tokens() {
-			if _, ok := ptcsecret.VersionFromLabel(key, tk.Name); ok {
-				n++
-				if !tk.Revoked {
-					t.Errorf("GitLab token %s is not revoked", tk.Name)
-				}
-			}
-		}
-		if n != 3 {
-			t.Errorf("GitLab holds %d tokens of the secret, want the 3 minted", n)
-		}
-	case ptcsecret.UpstreamACR:
-		if !slices.Equal(r.Revoked, []string{"v1 (slot regenerated)"}) {
-			t.Errorf("revoked %v, want v1, whose slot the second rotation regenerated", r.Revoked)
-		}
-		if !strings.HasSuffix(r.Current, ACRToken+"/password1") {
-			t.Errorf("current %q, want password1 again after two rotations", r.Current)
-		}
-	case ptcsecret.UpstreamGHCR:
+	} else {
 		if len(r.Revoked) != 0 {
-			t.Errorf("revoked %v: the rotator must never revoke a person's PAT", r.Revoked)
+			t.Errorf("revoked %v: the rotator must never revoke a %s credential", r.Revoked, reg.Title)
 		}
-		for _, tk := range c.GHCR.Tokens() {
-			if tk.Revoked {
-				t.Error("a GitHub PAT was revoked")
+		for _, c := range creds {
+			if !c.Held {
+				t.Errorf("%s credential %s was revoked", reg.Title, c.Name)
 			}
-		}
-		if !strings.HasSuffix(r.Current, "PAT #3") {
-			t.Errorf("current %q, want the third PAT a person staged", r.Current)
 		}
 	}
-	if reg.Name != ptcsecret.UpstreamGHCR && len(r.StillLogIn) != 0 {
-		t.Errorf("after Delete %v still log in", r.StillLogIn)
+	if reg.Can.Labels {
+		n := 0
+		for _, c := range creds {
+			if c.Version == "" {
+				continue
+			}
+			n++
+			if c.Held {
+				t.Errorf("%s still holds %s", reg.Title, c.Name)
+			}
+		}
+		if reg.Can.KeepsRevoked && n != len(r.Versions) {
+			t.Errorf("%s holds %d tokens of the secret, want the %d minted", reg.Title, n, len(r.Versions))
+		}
+	}
+	// What AWSCURRENT holds after two rotations: each version its own credential; on a slot
+	// registry the slot v1 used again (they alternate); where a person stages credentials, the
+	// last one staged.
+	if len(r.Described) != 3 || r.Current != r.Described[2] || !strings.HasPrefix(r.Current, "v3 ") {
+		t.Fatalf("described %q, current %q", r.Described, r.Current)
+	}
+	what := func(i int) string { return strings.TrimPrefix(r.Described[i], fmt.Sprintf("v%d ", i+1)) }
+	if what(0) == what(1) || what(1) == what(2) || strings.HasPrefix(what(2), "(") {
+		t.Errorf("versions hold %q", r.Described)
+	}
+	switch {
+	case reg.Can.Slots:
+		if what(2) != what(0) {
+			t.Errorf("current %q, want v3 in the slot v1 used (%q)", r.Current, r.Described[0])
+		}
+	case !reg.Can.Mints:
+		if len(r.Staged) != 2 || what(2) != r.Staged[1] || what(1) != r.Staged[0] {
+			t.Errorf("versions hold %q, want the credentials a person staged %q", r.Described, r.Staged)
+		}
 	}
 }

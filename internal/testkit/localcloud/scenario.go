@@ -19,7 +19,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
-	"github.com/ptc-credentials/ptc-credentials/internal/upstream/acr"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
 )
 
 // The steps of a scenario, in order.
@@ -33,8 +33,9 @@ const (
 // SourcePrefix starts the name of every source secret the scenario creates.
 const SourcePrefix = "ptc-source/"
 
-// ErrStalePAT is the GHCR rotation failure where the rotator staged the PAT the source secret held
-// before a person put the next one there.
+// ErrStalePAT is the rotation failure, on registries where a person stages the next credential
+// (GHCR), where the rotator staged the credential the source secret held before a person put the
+// next one there.
 var ErrStalePAT = errors.New("stale source secret")
 
 // errSkipped marks a step that did not run because an earlier one failed.
@@ -71,13 +72,18 @@ type Result struct {
 	// credential stopped logging in during the rotations (e.g. "v1 (deleted)").
 	Current string
 	Revoked []string
+	// Described says what each version held when it became AWSCURRENT, e.g. "v2 PAT #2";
+	// Staged names the credentials a person staged before each rotation (registries that
+	// cannot mint).
+	Described []string
+	Staged    []string
 	// Valid and ValidateFailure are ValidatePullThroughCacheRule's answer.
 	Valid           bool
 	ValidateFailure string
 	// Deleted is CloudFormation's answer to Delete; RuleGone and SecretGone what ECR and
 	// Secrets Manager say afterwards; LiveLabelled the labelled tokens the registry still holds
-	// for the secret (Docker Hub, GitLab: must be 0); StillLogIn the versions whose credential
-	// still logs in (by design only on ACR and GHCR, where nothing is labelled).
+	// for the secret (registries with labels: must be 0); StillLogIn the versions whose
+	// credential still logs in (by design only where nothing is revoked: GHCR).
 	Deleted      Answer
 	RuleGone     bool
 	SecretGone   bool
@@ -121,8 +127,6 @@ type scenario struct {
 	physicalID string
 	key        string // ptcsecret.Key of the managed secret
 	creds      map[string]ptcsecret.Value
-	// pats numbers the GHCR PATs in the order a person created them.
-	pats []string
 }
 
 // RunScenario runs the life of one Custom::PullThroughCache for registry name (an ECR
@@ -145,8 +149,8 @@ func (c *Cloud) RunScenario(ctx context.Context, w io.Writer, name string, opts 
 		logicalID: strings.ReplaceAll(reg.Title, " ", "") + "Cache"}
 	start := time.Now()
 	fmt.Fprintf(w, "\n== %s (%s) ==\n", reg.Title, reg.Name)
-	if reg.Name == ptcsecret.UpstreamACR && c.acrDelay > 0 {
-		fmt.Fprintf(w, "  (like ACR, the emulator refuses a new password for %s while it replicates; the functions wait it out)\n", FormatDuration(c.acrDelay))
+	if reg.Can.Replicates && c.replicationDelay > 0 {
+		fmt.Fprintf(w, "  (%s)\n", fmt.Sprintf(reg.ReplicationNote, FormatDuration(c.replicationDelay)))
 	}
 	created := s.step(ctx, StepCreate, s.create, nil)
 	s.step(ctx, StepRotate, s.rotate, skipUnless(created))
@@ -208,10 +212,7 @@ func (s *scenario) create(ctx context.Context) error {
 		return fmt.Errorf("creating source secret %s: %w", src, err)
 	}
 	s.sourceARN = aws.ToString(out.ARN)
-	if s.reg.Name == ptcsecret.UpstreamGHCR {
-		s.pats = append(s.pats, s.currentPAT())
-	}
-	s.say(t0, "source secret %s created: %s (value not shown)", src, s.sourceWhat())
+	s.say(t0, "source secret %s created: %s (value not shown)", src, s.reg.SourceWhat)
 
 	s.props = map[string]any{
 		"EcrRepositoryPrefix":  s.reg.Prefix,
@@ -262,34 +263,10 @@ func (s *scenario) create(ctx context.Context) error {
 		return err
 	}
 	s.res.Versions = append(s.res.Versions, v)
-	s.more("first token          %s, username %s", s.describe(ctx, v), ShortLabel(s.creds[v].Username))
+	first := s.describe(ctx, v)
+	s.res.Described = append(s.res.Described, first)
+	s.more("first token          %s, username %s", first, ShortLabel(s.creds[v].Username))
 	return nil
-}
-
-// sourceWhat says what kind of credential the source secret holds, never its value.
-func (s *scenario) sourceWhat() string {
-	switch s.reg.Name {
-	case ptcsecret.UpstreamDockerHub:
-		return "username and password of Docker Hub user " + HubUser
-	case ptcsecret.UpstreamACR:
-		return "service principal " + ACRClientID + " and ACR token " + ACRToken + " of registry " + ACRRegistry
-	case ptcsecret.UpstreamGHCR:
-		return "classic PAT #1 (read:packages) of GitHub user " + GHCRUser
-	case ptcsecret.UpstreamGitLab:
-		return "api token of " + GitLabOwner + ", Owner of group " + GitLabGroup
-	}
-	return s.reg.Name
-}
-
-// currentPAT is the PAT the GHCR source secret holds now, as the scenario put it there.
-func (s *scenario) currentPAT() string {
-	toks := s.c.GHCR.Tokens()
-	for _, t := range toks {
-		if strings.Contains(s.reg.Source, t.Value) {
-			return t.Value
-		}
-	}
-	return ""
 }
 
 // --- rotate ----------------------------------------------------------------------------------
@@ -305,17 +282,21 @@ func (s *scenario) rotate(ctx context.Context) error {
 }
 
 func (s *scenario) rotateOnce(ctx context.Context, i int) error {
-	if s.reg.Name == ptcsecret.UpstreamGHCR {
-		// GitHub cannot mint PATs: a person creates the next one and puts it into the source secret.
+	var staged registries.Credential
+	if !s.reg.Can.Mints {
+		// The registry cannot mint (GHCR): a person creates the next credential and puts it
+		// into the source secret.
 		t0 := time.Now()
-		pat := s.c.NewGHCRPAT()
+		cred, doc, _ := s.reg.Emulator.StageNext(0)
 		if _, err := s.c.SM.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
-			SecretId: aws.String(s.sourceARN), SecretString: aws.String(s.c.GHCRSource(pat)),
+			SecretId: aws.String(s.sourceARN), SecretString: aws.String(doc),
 		}); err != nil {
-			return fmt.Errorf("staging the next PAT in the source secret: %w", err)
+			return fmt.Errorf("staging the next credential in the source secret: %w", err)
 		}
-		s.pats = append(s.pats, pat)
-		s.say(t0, "a person created classic PAT #%d in GitHub and put it into %s%s", len(s.pats), SourcePrefix, s.reg.Name)
+		staged = cred
+		s.res.Staged = append(s.res.Staged, cred.Name)
+		s.c.NoteIssued()
+		s.say(t0, "%s and put it into %s%s", fmt.Sprintf(s.reg.StagedHow, cred.Name), SourcePrefix, s.reg.Name)
 	}
 	before, err := s.loggingIn(ctx)
 	if err != nil {
@@ -360,8 +341,8 @@ func (s *scenario) rotateOnce(ctx context.Context, i int) error {
 		return fmt.Errorf("the version before (%s) is not AWSPREVIOUS: %v", s.gen(prev), stages[prev])
 	}
 	if s.creds[cur].AccessToken == s.creds[prev].AccessToken {
-		if s.reg.Name == ptcsecret.UpstreamGHCR {
-			return fmt.Errorf("%w: the rotator promoted the PAT it already had, not PAT #%d that was just put into the source secret (does it reuse a source secret it read earlier?)", ErrStalePAT, len(s.pats))
+		if !s.reg.Can.Mints {
+			return fmt.Errorf("%w: the rotator promoted the credential it already had, not %s that was just put into the source secret (does it reuse a source secret it read earlier?)", ErrStalePAT, staged.Name)
 		}
 		return errors.New("the rotation left the token unchanged")
 	}
@@ -378,18 +359,20 @@ func (s *scenario) rotateOnce(ctx context.Context, i int) error {
 	var revoked []string
 	for _, v := range s.res.Versions {
 		if before[v] && !after[v] {
-			revoked = append(revoked, s.gen(v)+" ("+s.revokedHow(v)+")")
+			revoked = append(revoked, s.gen(v)+" ("+s.revokedHow()+")")
 		}
 	}
 	s.res.Revoked = append(s.res.Revoked, revoked...)
-	s.more("now AWSCURRENT       %s", s.describe(ctx, cur))
+	now := s.describe(ctx, cur)
+	s.res.Described = append(s.res.Described, now)
+	s.more("now AWSCURRENT       %s", now)
 	s.more("AWSPREVIOUS          %s, still logs in", s.gen(prev))
 	if len(revoked) == 0 {
 		s.more("revoked              nothing%s", s.whyNothingRevoked(i))
 	} else {
 		s.more("revoked              %s: no longer logs in", strings.Join(revoked, ", "))
 	}
-	if s.reg.Labelled {
+	if s.reg.Can.Labels {
 		live := s.liveLabels()
 		var gens []string
 		for _, v := range s.res.Versions {
@@ -409,23 +392,18 @@ func (s *scenario) rotateOnce(ctx context.Context, i int) error {
 
 func (s *scenario) whyNothingRevoked(i int) string {
 	switch {
-	case s.reg.Name == ptcsecret.UpstreamGHCR:
-		return " (GitHub PATs belong to their owner; the rotator never revokes one)"
+	case !s.reg.Can.Revokes:
+		return " (" + s.reg.NoRevocation + ")"
 	case i == 1:
 		return " (the first token is AWSPREVIOUS now and keeps working until the next rotation)"
 	}
 	return ""
 }
 
-// revokedHow says how version v's credential was invalidated.
-func (s *scenario) revokedHow(v string) string {
-	switch s.reg.Name {
-	case ptcsecret.UpstreamDockerHub:
-		return "deleted"
-	case ptcsecret.UpstreamGitLab:
-		return "revoked"
-	case ptcsecret.UpstreamACR:
-		return "slot regenerated"
+// revokedHow says how a version's credential was invalidated.
+func (s *scenario) revokedHow() string {
+	if s.reg.RevokedHow != "" {
+		return s.reg.RevokedHow
 	}
 	return "refused"
 }
@@ -485,23 +463,22 @@ func (s *scenario) delete(ctx context.Context) error {
 			s.res.StillLogIn = append(s.res.StillLogIn, s.gen(v))
 		}
 	}
-	switch s.reg.Name {
-	case ptcsecret.UpstreamDockerHub, ptcsecret.UpstreamGitLab:
+	switch {
+	case s.reg.Can.Labels:
 		s.res.LiveLabelled = len(s.liveLabels())
 		s.more("tokens               %d labelled token(s) left in %s; %d of %d credential(s) the secret held still log in",
 			s.res.LiveLabelled, s.reg.Title, len(s.res.StillLogIn), len(s.res.Versions))
 		if s.res.LiveLabelled != 0 || len(s.res.StillLogIn) != 0 {
 			problems = append(problems, fmt.Sprintf("%d labelled token(s) left and %v still log in", s.res.LiveLabelled, s.res.StillLogIn))
 		}
-	case ptcsecret.UpstreamACR:
-		s.more("tokens               both password slots of ACR token %s regenerated and forgotten; %d of %d credential(s)",
-			ACRToken, len(s.res.StillLogIn), len(s.res.Versions))
+	case s.reg.Can.Revokes:
+		s.more("tokens               %s; %d of %d credential(s)", s.reg.DeleteNote, len(s.res.StillLogIn), len(s.res.Versions))
 		s.more("                     the secret held still log in")
 		if len(s.res.StillLogIn) != 0 {
-			problems = append(problems, fmt.Sprintf("ACR passwords of %v still log in", s.res.StillLogIn))
+			problems = append(problems, fmt.Sprintf("%s credentials of %v still log in", s.reg.Title, s.res.StillLogIn))
 		}
-	case ptcsecret.UpstreamGHCR:
-		s.more("tokens               nothing revoked: the PATs belong to %s (delete them in GitHub's settings)", GHCRUser)
+	default:
+		s.more("tokens               %s", s.reg.DeleteNote)
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
@@ -550,33 +527,11 @@ func (s *scenario) gen(v string) string {
 
 // describe says which token version v holds, without its value.
 func (s *scenario) describe(ctx context.Context, v string) string {
-	name := s.gen(v)
-	switch s.reg.Name {
-	case ptcsecret.UpstreamDockerHub, ptcsecret.UpstreamGitLab:
-		if l, ok := s.liveLabels()[v]; ok {
-			return name + " " + ShortLabel(l)
-		}
-		return name + " (no labelled token!)"
-	case ptcsecret.UpstreamACR:
-		d, err := s.c.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(s.res.SecretARN)})
-		if err == nil {
-			for _, st := range d.VersionIdsToStages[v] {
-				switch st {
-				case acr.StagePassword1:
-					return name + " " + ACRToken + "/" + acr.Password1
-				case acr.StagePassword2:
-					return name + " " + ACRToken + "/" + acr.Password2
-				}
-			}
-		}
-		return name + " (no slot label!)"
-	case ptcsecret.UpstreamGHCR:
-		if i := slices.Index(s.pats, s.creds[v].AccessToken); i >= 0 {
-			return fmt.Sprintf("%s PAT #%d", name, i+1)
-		}
-		return name + " (an unknown PAT!)"
+	var stages []string
+	if d, err := s.c.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(s.res.SecretARN)}); err == nil {
+		stages = d.VersionIdsToStages[v]
 	}
-	return name
+	return s.gen(v) + " " + ShortLabel(s.reg.Emulator.DescribeVersion(s.key, registries.Version{ID: v, Stages: stages, Value: s.creds[v]}))
 }
 
 // ShortLabel shortens a token label (ptc-<12 hex>-<version id>) for display.
@@ -585,24 +540,7 @@ func ShortLabel(label string) string {
 }
 
 // liveLabels returns the registry's live tokens labelled for this secret, by version id.
-func (s *scenario) liveLabels() map[string]string {
-	out := map[string]string{}
-	switch s.reg.Name {
-	case ptcsecret.UpstreamDockerHub:
-		for _, t := range s.c.Hub.Tokens() {
-			if v, ok := ptcsecret.VersionFromLabel(s.key, t.Label); ok {
-				out[v] = t.Label
-			}
-		}
-	case ptcsecret.UpstreamGitLab:
-		for _, t := range s.c.GitLab.Tokens() {
-			if v, ok := ptcsecret.VersionFromLabel(s.key, t.Name); ok && !t.Revoked {
-				out[v] = t.Name
-			}
-		}
-	}
-	return out
-}
+func (s *scenario) liveLabels() map[string]string { return s.reg.Emulator.Labelled(s.key) }
 
 // loggingIn checks every version's credential against the registry: true when it logs in,
 // false when the registry refuses it. Any other outcome (unreachable, protocol) is an error,

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -15,12 +14,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
-	"github.com/ptc-credentials/ptc-credentials/internal/testkit/acremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/emukit"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/upstreamtest"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/acr"
 )
@@ -29,93 +29,91 @@ var moto *testenv.Moto
 
 func TestMain(m *testing.M) { os.Exit(testenv.RunWithMoto(m, &moto)) }
 
-// fixture is a managed ACR secret in moto, its source secret, and the ACR emulator behind it.
-type fixture struct {
-	*rotationtest.Harness
-	t     *testing.T
-	emu   *acremu.Server
-	url   string
-	clock *clock
-	sleep *sleeper
+// withClock makes the emulator and the upstream share a fake clock, and the upstream's retry
+// waits advance it, so waiting for replication costs no real time.
+func withClock(o upstreamtest.Options, clk *clock, sl *sleeper) upstreamtest.Options {
+	o.Emulator.Now = clk.Now
+	o.Provider = func(p upstream.Provider) upstream.Provider {
+		p.New = func(source []byte, opts upstream.Options) (upstream.Upstream, error) {
+			opts.Now, opts.Sleep = clk.Now, sl.Sleep
+			return acr.New(source, opts)
+		}
+		return p
+	}
+	return o
 }
 
-// newFixture sets up a secret whose first password (password1, as the provisioner mints it)
-// is labelled ptc-acr-password1. The upstream gets the emulator's clock and a Sleep that
-// advances it, so waiting for replication costs no real time.
-func newFixture(t *testing.T, tweak func(*acremu.Options)) *fixture {
+// TestConformance runs the shared rotation suite against the ACR emulator and moto, with ACR's
+// own facts as hooks: the first password is password1, the slots alternate, one rotation makes
+// 4 upstream calls, and a repeated or testSecret-only step regenerates nothing.
+func TestConformance(t *testing.T) {
+	clk := &clock{t: t0}
+	upstreamtest.Run(t, moto, registries.ACR, withClock(upstreamtest.Options{
+		// The provisioner mints the first password into password1 and labels it so.
+		AfterSetup: func(f *upstreamtest.Fixture) {
+			v0, _ := f.Current()
+			if slotOf(f, v0) != acr.StagePassword1 || !slices.Equal(slots(f), []string{acr.Password1}) {
+				f.T.Fatalf("first version: slot %q, generations %v", slotOf(f, v0), slots(f))
+			}
+		},
+		AfterMint: func(f *upstreamtest.Fixture, version string) {
+			pending := f.Value(version)
+			if !slices.Contains(f.Stages()[version], acr.StagePassword2) || pending.Username != tokenName ||
+				pending.AccessToken != f.E.ACR.Passwords(tokenName)[acr.Password2].Value {
+				f.T.Fatalf("the pending value is not the new password2 of the token: stages %v", f.Stages())
+			}
+		},
+		AfterRotation: func(f *upstreamtest.Fixture, r upstreamtest.Rotation) {
+			if slotOf(f, r.Current) != acr.StagePassword2 || slotOf(f, r.Previous) != acr.StagePassword1 {
+				f.T.Fatalf("slot labels: current %q previous %q", slotOf(f, r.Current), slotOf(f, r.Previous))
+			}
+			// Entra ID token, generateCredentials, and the registry handshake (challenge + token
+			// endpoint) in testSecret.
+			logCalls(f.T, r.Calls)
+			if len(r.Calls) != 4 {
+				f.T.Errorf("%d upstream calls for one rotation, want 4", len(r.Calls))
+			}
+		},
+		// After a first rotation (password2) the repeated one regenerated password1 once.
+		AfterRepeat: func(f *upstreamtest.Fixture, version string) {
+			if want := []string{acr.Password1, acr.Password2, acr.Password1}; !slices.Equal(slots(f), want) {
+				f.T.Fatalf("regenerated %v, want %v: a repeated step regenerated again", slots(f), want)
+			}
+			if slotOf(f, version) != acr.StagePassword1 {
+				f.T.Fatalf("stages %v", f.Stages())
+			}
+		},
+		// The crash came after regenerating password2; the retry regenerates the same slot again
+		// (the one AWSCURRENT does not carry), so the lost password is dead, no orphan.
+		AfterCrash: func(f *upstreamtest.Fixture, c upstreamtest.Crash) {
+			want := []string{acr.Password1, acr.Password2}
+			if c.Retried {
+				want = append(want, acr.Password2)
+			}
+			if !slices.Equal(slots(f), want) {
+				f.T.Fatalf("regenerated %v, want %v (retried: %v)", slots(f), want, c.Retried)
+			}
+			if c.Retried && slotOf(f, c.Token) != acr.StagePassword2 {
+				f.T.Fatalf("after the retry the current version carries %q", slotOf(f, c.Token))
+			}
+		},
+		AfterTestSecretOnly: func(f *upstreamtest.Fixture, _ []emukit.Call) {
+			if n := len(f.E.ACR.Generations()); n != 1 {
+				f.T.Fatalf("testSecret-only rotation regenerated a password: %d generations", n)
+			}
+		},
+	}, clk, &sleeper{clock: clk}))
+}
+
+func logCalls(t *testing.T, calls []emukit.Call) {
 	t.Helper()
-	f := &fixture{t: t, clock: &clock{t: t0}}
-	f.sleep = &sleeper{clock: f.clock}
-	o := acremu.Options{
-		Now: f.clock.Now, TenantID: tenantID, ClientID: clientID, ClientSecret: clientSecret,
-		SubscriptionID: subID, ResourceGroup: rg, Registry: registry,
+	for _, c := range calls {
+		t.Logf("upstream call: %s %s -> %d", c.Method, c.Path, c.Status)
 	}
-	if tweak != nil {
-		tweak(&o)
-	}
-	f.emu = acremu.New(o, tokenName)
-	srv := httptest.NewServer(f.emu)
-	t.Cleanup(srv.Close)
-	f.url = srv.URL
-	provider := acr.Provider
-	provider.New = func(source []byte, opts upstream.Options) (upstream.Upstream, error) {
-		opts.Now, opts.Sleep = f.clock.Now, f.sleep.Sleep
-		return acr.New(source, opts)
-	}
-	f.Harness = rotationtest.New(t, moto, rotationtest.Config{Provider: provider, SourceJSON: f.sourceJSON(nil), RegistryURL: srv.URL})
-	t.Cleanup(f.assertNoLeak)
-	return f
-}
-
-func (f *fixture) sourceJSON(edit map[string]any) string {
-	m := map[string]any{
-		"tenantId": tenantID, "clientId": clientID, "clientSecret": clientSecret,
-		"tokenId": f.emu.TokenID(tokenName), "authorityUrl": f.url, "managementUrl": f.url,
-	}
-	for k, v := range edit {
-		m[k] = v
-	}
-	b, _ := json.Marshal(m)
-	return string(b)
-}
-
-func (f *fixture) putSource(doc string) {
-	f.t.Helper()
-	if _, err := f.SM.PutSecretValue(f.Ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(f.SourceARN), SecretString: aws.String(doc)}); err != nil {
-		f.t.Fatal(err)
-	}
-}
-
-// loginErr checks a credential with registryauth directly against the emulator, not through
-// the upstream's own Verify (which would retry).
-func (f *fixture) loginErr(v ptcsecret.Value) error {
-	return registryauth.Check(context.Background(), nil, registryauth.Target{Registry: f.url, Repository: "hello-world"},
-		registryauth.Credential{Username: v.Username, Password: v.AccessToken})
-}
-
-func (f *fixture) mustLogIn(v ptcsecret.Value, what string) {
-	f.t.Helper()
-	if err := f.loginErr(v); err != nil {
-		f.t.Fatalf("%s does not log in: %v", what, err)
-	}
-}
-
-func (f *fixture) mustNotLogIn(v ptcsecret.Value, what string) {
-	f.t.Helper()
-	if err := f.loginErr(v); !errors.Is(err, registryauth.ErrBadCredentials) {
-		f.t.Fatalf("%s still logs in (err=%v)", what, err)
-	}
-}
-
-// currentLogsIn asserts AWSCURRENT logs in; called after every step.
-func (f *fixture) currentLogsIn(when string) {
-	f.t.Helper()
-	_, cur := f.Current()
-	f.mustLogIn(cur, "AWSCURRENT "+when)
 }
 
 // slotOf returns the ACR slot label a version carries, or "".
-func (f *fixture) slotOf(version string) string {
+func slotOf(f *upstreamtest.Fixture, version string) string {
 	st := f.Stages()[version]
 	for _, l := range []string{acr.StagePassword1, acr.StagePassword2} {
 		if slices.Contains(st, l) {
@@ -125,9 +123,58 @@ func (f *fixture) slotOf(version string) string {
 	return ""
 }
 
+// slots are the password slots generateCredentials regenerated, oldest first.
+func slots(f *upstreamtest.Fixture) []string {
+	var out []string
+	for _, g := range f.E.ACR.Generations() {
+		out = append(out, g.Slot)
+	}
+	return out
+}
+
+// fixture is a managed ACR secret in moto, its source secret, and the descriptor's ACR emulator
+// behind it, on a fake clock that the upstream's waits advance.
+type fixture struct {
+	*upstreamtest.Fixture
+	clock *clock
+	sleep *sleeper
+}
+
+// newFixture sets up a secret whose first password (password1, as the provisioner mints it)
+// is labelled ptc-acr-password1, with the emulator refusing new passwords for replication.
+func newFixture(t *testing.T, replication time.Duration) *fixture {
+	t.Helper()
+	f := &fixture{clock: &clock{t: t0}}
+	f.sleep = &sleeper{clock: f.clock}
+	f.Fixture = upstreamtest.New(t, moto, registries.ACR, withClock(upstreamtest.Options{
+		Emulator: registries.Options{ReplicationDelay: replication},
+	}, f.clock, f.sleep))
+	f.Planted = append(f.Planted, "PLANTED-wrong-secret-77")
+	return f
+}
+
+// sourceJSON is the descriptor's source secret with fields replaced.
+func (f *fixture) sourceJSON(edit map[string]any) string {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(f.E.Source(0)), &m); err != nil {
+		f.T.Fatal(err)
+	}
+	for k, v := range edit {
+		m[k] = v
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func (f *fixture) slotOf(version string) string { return slotOf(f.Fixture, version) }
+func (f *fixture) slots() []string              { return slots(f.Fixture) }
+
+// currentLogsIn asserts AWSCURRENT logs in; called after every step.
+func (f *fixture) currentLogsIn(when string) { f.T.Helper(); f.CurrentLogsIn(when) }
+
 // assertLabelsUnique fails unless each slot label sits on at most one version.
 func (f *fixture) assertLabelsUnique() {
-	f.t.Helper()
+	f.T.Helper()
 	for _, l := range []string{acr.StagePassword1, acr.StagePassword2} {
 		n := 0
 		for _, st := range f.Stages() {
@@ -136,86 +183,8 @@ func (f *fixture) assertLabelsUnique() {
 			}
 		}
 		if n > 1 {
-			f.t.Fatalf("%s is on %d versions: %v", l, n, f.Stages())
+			f.T.Fatalf("%s is on %d versions: %v", l, n, f.Stages())
 		}
-	}
-}
-
-func (f *fixture) slots() []string {
-	var out []string
-	for _, g := range f.emu.Generations() {
-		out = append(out, g.Slot)
-	}
-	return out
-}
-
-func (f *fixture) assertNoLeak() {
-	f.AssertNoLeak(append(f.emu.Issued(), clientSecret, "PLANTED-wrong-secret-77")...)
-}
-
-func TestFullRotationStagesAndLogin(t *testing.T) {
-	f := newFixture(t, nil)
-	oldID, oldVal := f.Current()
-	if f.slotOf(oldID) != acr.StagePassword1 || !slices.Equal(f.slots(), []string{acr.Password1}) {
-		t.Fatalf("first version: slot %q, generations %v", f.slotOf(oldID), f.slots())
-	}
-	token := f.Begin()
-	r := f.Rotator()
-	// step runs one step and keeps the upstream calls it made (the login checks between steps
-	// call the emulator too and are not counted).
-	var calls []acremu.Call
-	step := func(s rotation.Step) error {
-		f.emu.ResetCalls()
-		err := f.StepWith(r, s, token)
-		calls = append(calls, f.emu.Calls()...)
-		return err
-	}
-
-	if err := step(rotation.CreateSecret); err != nil {
-		t.Fatal(err)
-	}
-	st := f.Stages()
-	if !slices.Contains(st[token], "AWSPENDING") || !slices.Contains(st[token], acr.StagePassword2) || !slices.Contains(st[oldID], "AWSCURRENT") {
-		t.Fatalf("after createSecret: stages %v", st)
-	}
-	pending := f.Value(token)
-	if pending.Username != tokenName || pending.AccessToken != f.emu.Passwords(tokenName)[acr.Password2].Value || pending.AccessToken == oldVal.AccessToken {
-		t.Fatal("pending value is not the new password2 of the token")
-	}
-	f.currentLogsIn("after createSecret")
-
-	for _, s := range []rotation.Step{rotation.SetSecret, rotation.TestSecret} {
-		if err := step(s); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-		if st := f.Stages(); !slices.Contains(st[oldID], "AWSCURRENT") {
-			t.Fatalf("%s moved AWSCURRENT: %v", s, st)
-		}
-		f.currentLogsIn("after " + string(s))
-	}
-	if err := step(rotation.FinishSecret); err != nil {
-		t.Fatal(err)
-	}
-	st = f.Stages()
-	if !slices.Contains(st[token], "AWSCURRENT") || !slices.Contains(st[oldID], "AWSPREVIOUS") {
-		t.Fatalf("after finishSecret: stages %v", st)
-	}
-	if f.slotOf(token) != acr.StagePassword2 || f.slotOf(oldID) != acr.StagePassword1 {
-		t.Fatalf("slot labels: current %q previous %q", f.slotOf(token), f.slotOf(oldID))
-	}
-	f.currentLogsIn("after finishSecret")
-	f.mustLogIn(oldVal, "AWSPREVIOUS (one generation of overlap, until the next rotation)")
-
-	// Upstream calls of one full rotation: Entra ID token, generateCredentials, and the
-	// registry handshake (challenge + token endpoint) in testSecret.
-	for _, c := range calls {
-		t.Logf("upstream call: %s %s -> %d", c.Method, c.Path, c.Status)
-	}
-	if len(calls) != 4 {
-		t.Errorf("%d upstream calls for one rotation, want 4", len(calls))
-	}
-	if !strings.Contains(f.EMF.String(), `"RotationSucceeded":1`) {
-		t.Error("no RotationSucceeded metric")
 	}
 }
 
@@ -223,7 +192,7 @@ func TestFullRotationStagesAndLogin(t *testing.T) {
 // AWSCURRENT logs in after every step. The previous password works until the next rotation's
 // createSecret regenerates its slot.
 func TestSlotsAlternate(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, 0)
 	v0, _ := f.Current()
 	versions := []string{v0}
 	wantSlot := []string{acr.StagePassword1, acr.StagePassword2, acr.StagePassword1, acr.StagePassword2}
@@ -241,11 +210,11 @@ func TestSlotsAlternate(t *testing.T) {
 				// The slot AWSPREVIOUS used was just regenerated: that is the one overlap ACR's
 				// two slots cannot keep.
 				prevID := testenv.VersionWith(f.Stages(), "AWSPREVIOUS")
-				f.mustNotLogIn(f.Value(prevID), fmt.Sprintf("AWSPREVIOUS after rotation %d createSecret", i))
+				f.MustNotLogIn(f.Value(prevID), fmt.Sprintf("AWSPREVIOUS after rotation %d createSecret", i))
 			}
 		}
 		versions = append(versions, token)
-		f.mustLogIn(prev, fmt.Sprintf("AWSPREVIOUS after rotation %d", i))
+		f.MustLogIn(prev, fmt.Sprintf("AWSPREVIOUS after rotation %d", i))
 		for j, v := range versions {
 			got := f.slotOf(v)
 			switch {
@@ -259,106 +228,11 @@ func TestSlotsAlternate(t *testing.T) {
 	if want := []string{acr.Password1, acr.Password2, acr.Password1, acr.Password2}; !slices.Equal(f.slots(), want) {
 		t.Fatalf("regenerated slots %v, want %v", f.slots(), want)
 	}
-	f.mustNotLogIn(f.Value(versions[1]), "the version two generations old")
-}
-
-func TestEveryStepTwiceChangesNothing(t *testing.T) {
-	f := newFixture(t, nil)
-	oldID, _ := f.Current()
-	token := f.Begin()
-	var after map[string][]string
-	var pending ptcsecret.Value
-	for i, s := range rotationtest.Steps {
-		for run := 1; run <= 2; run++ {
-			// A retry may land in a fresh environment: use a new Rotator each time.
-			if err := f.Step(s, token); err != nil {
-				t.Fatalf("%s run %d: %v", s, run, err)
-			}
-			f.currentLogsIn(fmt.Sprintf("after %s run %d", s, run))
-			st := f.Stages()
-			if run == 1 {
-				after = st
-				if i == 0 {
-					pending = f.Value(token)
-				}
-				continue
-			}
-			if fmt.Sprint(rotationtest.SortedStages(st)) != fmt.Sprint(rotationtest.SortedStages(after)) {
-				t.Fatalf("%s run twice changed stages: %v then %v", s, after, st)
-			}
-		}
-	}
-	if v := f.Value(token); v.AccessToken != pending.AccessToken {
-		t.Fatal("the pending value changed between runs")
-	}
-	if want := []string{acr.Password1, acr.Password2}; !slices.Equal(f.slots(), want) {
-		t.Fatalf("regenerated %v, want %v: a repeated step minted again", f.slots(), want)
-	}
-	if st := f.Stages(); !slices.Contains(st[oldID], "AWSPREVIOUS") || !slices.Contains(st[token], acr.StagePassword2) {
-		t.Fatalf("stages %v", st)
-	}
-}
-
-func TestTestSecretOnlyMintsNothing(t *testing.T) {
-	f := newFixture(t, nil)
-	before := len(f.emu.Generations())
-	f.emu.ResetCalls()
-	f.EnableRotation() // RotateSecret(RotateImmediately=false) again
-	if after := len(f.emu.Generations()); after != before {
-		t.Fatalf("testSecret-only rotation regenerated a password: %d generations before, %d after", before, after)
-	}
-	for _, c := range f.emu.Calls() {
-		if strings.HasPrefix(c.Path, "/subscriptions/") || strings.HasSuffix(c.Path, "/oauth2/v2.0/token") {
-			t.Errorf("testSecret called Azure: %s %s", c.Method, c.Path)
-		}
-	}
-	f.currentLogsIn("after a testSecret-only rotation")
-}
-
-// TestCrashBetweenRegenerateAndPut: the retry regenerates the same slot again, so the lost
-// password is dead (no orphan) and AWSCURRENT keeps working throughout.
-func TestCrashBetweenRegenerateAndPut(t *testing.T) {
-	f := newFixture(t, nil)
-	curID, cur := f.Current()
-	token := f.Begin()
-	crashing := f.Rotator()
-	crashing.SM = rotationtest.CrashingSM{SecretsManager: f.SM}
-	if err := f.StepWith(crashing, rotation.CreateSecret, token); err == nil {
-		t.Fatal("the crashing createSecret reported success")
-	}
-	lost := f.emu.Passwords(tokenName)[acr.Password2]
-	if lost.Value == "" || !slices.Equal(f.slots(), []string{acr.Password1, acr.Password2}) {
-		t.Fatalf("the crash did not happen after regenerating password2: %v", f.slots())
-	}
-	if id, _ := f.Current(); id != curID {
-		t.Fatal("AWSCURRENT moved")
-	}
-	f.mustLogIn(cur, "AWSCURRENT after the crash")
-
-	// Secrets Manager retries the rotation from createSecret in a new environment.
-	r := f.Rotator()
-	for _, s := range rotationtest.Steps {
-		if err := f.StepWith(r, s, token); err != nil {
-			t.Fatalf("retry %s: %v", s, err)
-		}
-		if s != rotation.FinishSecret {
-			f.mustLogIn(cur, "the old AWSCURRENT during the retry's "+string(s))
-		}
-	}
-	if want := []string{acr.Password1, acr.Password2, acr.Password2}; !slices.Equal(f.slots(), want) {
-		t.Fatalf("regenerated %v, want %v: the retry must reuse the slot AWSCURRENT does not carry", f.slots(), want)
-	}
-	f.mustNotLogIn(ptcsecret.Value{Username: tokenName, AccessToken: lost.Value}, "the password lost in the crash")
-	id, now := f.Current()
-	if id != token || f.slotOf(token) != acr.StagePassword2 {
-		t.Fatalf("after the retry: current %s slot %q", id, f.slotOf(token))
-	}
-	f.mustLogIn(now, "AWSCURRENT after the retry")
-	f.mustLogIn(cur, "AWSPREVIOUS after the retry")
+	f.MustNotLogIn(f.Value(versions[1]), "the version two generations old")
 }
 
 func TestReplicationDelayIsWaitedOut(t *testing.T) {
-	f := newFixture(t, func(o *acremu.Options) { o.ReplicationDelay = 30 * time.Second })
+	f := newFixture(t, 30*time.Second)
 	f.sleep.mu.Lock()
 	f.sleep.waits = nil // the first password's testSecret waited too
 	f.sleep.mu.Unlock()
@@ -379,10 +253,10 @@ func TestReplicationDelayIsWaitedOut(t *testing.T) {
 // TestReplicationNeverCompletes: testSecret fails with a clear error before the deadline,
 // AWSCURRENT stays and logs in, and the retried rotation succeeds once ACR has caught up.
 func TestReplicationNeverCompletes(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, 0)
 	curID, cur := f.Current()
 	f.clock.Advance(2 * time.Hour) // the current password is long replicated
-	f.emu.SetReplicationDelay(time.Hour)
+	f.E.ACR.SetReplicationDelay(time.Hour)
 	token := f.Begin()
 	r := f.Rotator()
 	for _, s := range []rotation.Step{rotation.CreateSecret, rotation.SetSecret} {
@@ -408,7 +282,7 @@ func TestReplicationNeverCompletes(t *testing.T) {
 	if id, _ := f.Current(); id != curID {
 		t.Fatal("AWSCURRENT moved")
 	}
-	f.mustLogIn(cur, "AWSCURRENT after the failed testSecret")
+	f.MustLogIn(cur, "AWSCURRENT after the failed testSecret")
 	if !slices.Contains(f.Stages()[token], "AWSPENDING") {
 		t.Fatal("the pending version lost AWSPENDING")
 	}
@@ -437,7 +311,7 @@ func TestBadSourceSecretLeavesCurrentWorking(t *testing.T) {
 		{"not JSON", func(f *fixture) string { return `{"clientSecret": "PLANTED-wrong-secret-77"` }, []string{"azure-container-registry source secret: not valid JSON"}},
 		{"unknown field", func(f *fixture) string { return f.sourceJSON(map[string]any{"password": "PLANTED-wrong-secret-77"}) }, []string{`unknown field "password"`}},
 		{"token id of a scope map", func(f *fixture) string {
-			return f.sourceJSON(map[string]any{"tokenId": strings.Replace(f.emu.TokenID(tokenName), "/tokens/", "/scopeMaps/", 1)})
+			return f.sourceJSON(map[string]any{"tokenId": strings.Replace(f.E.ACR.TokenID(tokenName), "/tokens/", "/scopeMaps/", 1)})
 		}, []string{`field "tokenId" segment 9 is "scopeMaps"`}},
 		{"wrong client secret", func(f *fixture) string {
 			return f.sourceJSON(map[string]any{"clientSecret": "PLANTED-wrong-secret-77"})
@@ -445,9 +319,9 @@ func TestBadSourceSecretLeavesCurrentWorking(t *testing.T) {
 			[]string{"AADSTS7000215", `"tenantId", "clientId" and "clientSecret"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, nil)
+			f := newFixture(t, 0)
 			curID, cur := f.Current()
-			f.putSource(tc.doc(f))
+			f.PutSource(tc.doc(f))
 			token := f.Begin()
 			err := f.Step(rotation.CreateSecret, token)
 			if err == nil {
@@ -461,8 +335,8 @@ func TestBadSourceSecretLeavesCurrentWorking(t *testing.T) {
 			if id, v := f.Current(); id != curID || v.AccessToken != cur.AccessToken {
 				t.Fatal("AWSCURRENT changed")
 			}
-			f.mustLogIn(cur, "AWSCURRENT")
-			if len(f.emu.Generations()) != 1 {
+			f.MustLogIn(cur, "AWSCURRENT")
+			if len(f.E.ACR.Generations()) != 1 {
 				t.Fatal("a password was regenerated")
 			}
 		})
@@ -472,7 +346,7 @@ func TestBadSourceSecretLeavesCurrentWorking(t *testing.T) {
 // TestHandMadeSecretKeepsPassword1: a secret created by hand (no slot label) that uses
 // password1 keeps working; the rotation takes password2 and labels it.
 func TestHandMadeSecretKeepsPassword1(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, 0)
 	curID, cur := f.Current()
 	if _, err := f.SM.UpdateSecretVersionStage(f.Ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String(f.ARN), VersionStage: aws.String(acr.StagePassword1), RemoveFromVersionId: aws.String(curID),
@@ -485,7 +359,7 @@ func TestHandMadeSecretKeepsPassword1(t *testing.T) {
 		if err := f.StepWith(r, s, token); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
-		f.mustLogIn(cur, "the hand-made password1 during "+string(s))
+		f.MustLogIn(cur, "the hand-made password1 during "+string(s))
 	}
 	if f.slotOf(token) != acr.StagePassword2 || !strings.Contains(f.Logs.String(), "no ACR slot label") {
 		t.Fatalf("slot %q; warning logged: %v", f.slotOf(token), strings.Contains(f.Logs.String(), "no ACR slot label"))

@@ -2,8 +2,6 @@ package ghcr_test
 
 import (
 	"encoding/json"
-	"fmt"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -14,11 +12,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
-	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/emukit"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ghcremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/upstreamtest"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/ghcr"
 )
 
@@ -26,22 +26,57 @@ var moto *testenv.Moto
 
 func TestMain(m *testing.M) { os.Exit(testenv.RunWithMoto(m, &moto)) }
 
-// checkRepo is the default login-check repository for user (lower-cased namespace).
-const checkRepo = "octo-cat/" + ghcr.DefaultCheckImage
+// owner is the GitHub user of the descriptor's emulator, whose PATs a person stages.
+const owner = registries.GHCRUser
 
+// checkRepo is the default login-check repository for owner (lower-cased namespace).
+var checkRepo = strings.ToLower(owner) + "/" + ghcr.DefaultCheckImage
+
+// verifyCalls are what verifying a staged PAT asks of GitHub: the API, then the registry.
+var verifyCalls = []string{"/user", "/v2/", "/token"}
+
+// paths renders calls as their paths.
+func paths(calls []emukit.Call) []string {
+	var out []string
+	for _, c := range calls {
+		out = append(out, c.Path)
+	}
+	return out
+}
+
+// TestConformance runs the shared rotation suite against the GitHub emulator and moto. Nothing
+// is minted: before each rotation the suite stages the next PAT as a person would. GHCR's own
+// fact as a hook: verifying asks GET /user, GET /v2/, GET /token and nothing else.
+func TestConformance(t *testing.T) {
+	upstreamtest.Run(t, moto, registries.GHCR, upstreamtest.Options{
+		AfterRotation: func(f *upstreamtest.Fixture, r upstreamtest.Rotation) {
+			for _, c := range r.Calls {
+				f.T.Logf("  %s %s auth=%s -> %d", c.Method, c.Path, c.Auth, c.Status)
+			}
+			if !slices.Equal(paths(r.Calls), verifyCalls) {
+				f.T.Errorf("want GET /user, GET /v2/, GET /token; got %+v", r.Calls)
+			}
+		},
+		AfterTestSecretOnly: func(f *upstreamtest.Fixture, calls []emukit.Call) {
+			if !slices.Equal(paths(calls), verifyCalls) {
+				f.T.Errorf("testSecret made calls %v, want %v", paths(calls), verifyCalls)
+			}
+		},
+	})
+}
+
+// fixture is one managed secret holding PATs of the descriptor's GitHub emulator.
 type fixture struct {
-	*rotationtest.Harness
+	*upstreamtest.Fixture
 	t   *testing.T
 	emu *ghcremu.Server
 	url string
-	// planted are extra secret values to scan for (bad source secrets).
-	planted []string
 }
 
-// pat returns a fresh classic PAT for user with the given scopes and lifetime (0: never
+// pat returns a fresh classic PAT for owner with the given scopes and lifetime (0: never
 // expires), registered in the emulator as a person creating it in GitHub's settings would.
 func (f *fixture) pat(scopes []string, lifetime time.Duration) ghcremu.Token {
-	t := ghcremu.Token{Value: "ghp_PLANTED" + strings.ReplaceAll(rotationtest.NewID(), "-", "")[:29], User: user, Scopes: scopes}
+	t := ghcremu.Token{Value: "ghp_PLANTED" + strings.ReplaceAll(rotationtest.NewID(), "-", "")[:29], User: owner, Scopes: scopes}
 	if lifetime > 0 {
 		// The rotator reads the wall clock, so the emulator does too (its default).
 		t.ExpiresAt = time.Now().Add(lifetime).UTC().Truncate(time.Second)
@@ -50,52 +85,26 @@ func (f *fixture) pat(scopes []string, lifetime time.Duration) ghcremu.Token {
 	return t
 }
 
+// newFixture returns the fixture and the PAT the first version holds (read:packages, 90 days).
 func newFixture(t *testing.T) (*fixture, ghcremu.Token) {
 	t.Helper()
-	e := ghcremu.New(ghcremu.Options{})
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	f := &fixture{t: t, emu: e, url: srv.URL}
-	first := f.pat([]string{"read:packages"}, 90*24*time.Hour)
-	f.Harness = rotationtest.New(t, moto, rotationtest.Config{Provider: ghcr.Provider, SourceJSON: f.sourceJSON(first.Value), RegistryURL: srv.URL})
-	return f, first
+	uf := upstreamtest.New(t, moto, registries.GHCR, upstreamtest.Options{})
+	f := &fixture{Fixture: uf, t: t, emu: uf.E.GHCR, url: uf.E.URL}
+	return f, f.emu.Tokens()[0]
 }
 
 func (f *fixture) sourceJSON(token string) string {
-	b, _ := json.Marshal(map[string]string{"username": user, "token": token, "apiUrl": f.url})
+	b, _ := json.Marshal(map[string]string{"username": owner, "token": token, "apiUrl": f.url})
 	return string(b)
 }
 
 // stage is what a person does: put the next PAT into the source secret.
-func (f *fixture) stage(doc string) {
-	f.t.Helper()
-	if _, err := f.SM.PutSecretValue(f.Ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(f.SourceARN), SecretString: aws.String(doc)}); err != nil {
-		f.t.Fatal(err)
-	}
-	f.Cfg.SourceJSON = doc
-}
+func (f *fixture) stage(doc string) { f.t.Helper(); f.Stage(doc) }
 
-func (f *fixture) loginErr(v ptcsecret.Value) error {
-	return registryauth.Check(f.Ctx, nil, registryauth.Target{Registry: f.url, Repository: checkRepo},
-		registryauth.Credential{Username: v.Username, Password: v.AccessToken})
-}
+func (f *fixture) mustLogIn(v ptcsecret.Value, what string) { f.t.Helper(); f.MustLogIn(v, what) }
 
-func (f *fixture) mustLogIn(v ptcsecret.Value, what string) {
-	f.t.Helper()
-	if err := f.loginErr(v); err != nil {
-		f.t.Fatalf("%s does not log in: %v", what, err)
-	}
-}
-
-func (f *fixture) assertNoLeak() {
-	f.t.Helper()
-	planted := slices.Clone(f.planted)
-	for _, t := range f.emu.Tokens() {
-		planted = append(planted, t.Value)
-	}
-	planted = append(planted, f.emu.RegistryTokens()...)
-	f.AssertNoLeak(planted...)
-}
+// assertNoLeak scans for every PAT and registry token the emulator knows and f.Planted.
+func (f *fixture) assertNoLeak() { f.t.Helper(); f.ScanLeaks() }
 
 // assertNothingRevoked: GHCR tokens belong to a person; the rotator must never revoke one.
 func (f *fixture) assertNothingRevoked() {
@@ -134,60 +143,40 @@ func (f *fixture) daysToExpiry() []float64 {
 	return out
 }
 
-func TestFullRotationAfterAPersonStagesANewPAT(t *testing.T) {
+// TestStagedPATExpiryIsReported: a person stages a PAT with more scopes than needed and 60
+// days to live; the rotation (the suite covers its stages step by step) promotes it with three
+// calls to GitHub, logs its expiry and emits TokenDaysToExpiry ≈ 60, says nothing was minted,
+// and revokes nothing.
+func TestStagedPATExpiryIsReported(t *testing.T) {
 	f, first := newFixture(t)
 	oldID, oldVal := f.Current()
-	if oldVal.AccessToken != first.Value || oldVal.Username != user {
+	if oldVal.AccessToken != first.Value || oldVal.Username != owner {
 		t.Fatal("the first version does not hold the source secret's token")
 	}
 	next := f.pat([]string{"read:packages", "repo"}, 60*24*time.Hour)
 	f.stage(f.sourceJSON(next.Value))
 
 	f.emu.ResetCalls()
-	token := f.Begin()
-	r := f.Rotator()
-	if err := f.StepWith(r, rotation.CreateSecret, token); err != nil {
-		t.Fatal(err)
-	}
-	st := f.Stages()
-	if !slices.Contains(st[token], "AWSPENDING") || !slices.Contains(st[oldID], "AWSCURRENT") {
-		t.Fatalf("after createSecret: stages %v", st)
-	}
-	if p := f.Value(token); p.AccessToken != next.Value || p.Username != user {
-		t.Fatal("the pending version does not hold the staged PAT")
-	}
-	for _, s := range []rotation.Step{rotation.SetSecret, rotation.TestSecret} {
-		if err := f.StepWith(r, s, token); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-		if st := f.Stages(); !slices.Contains(st[oldID], "AWSCURRENT") || !slices.Contains(st[token], "AWSPENDING") {
-			t.Fatalf("%s moved a stage: %v", s, st)
-		}
-	}
-	if err := f.StepWith(r, rotation.FinishSecret, token); err != nil {
-		t.Fatal(err)
-	}
-	st = f.Stages()
-	if !slices.Contains(st[token], "AWSCURRENT") || !slices.Contains(st[oldID], "AWSPREVIOUS") {
-		t.Fatalf("after finishSecret: stages %v", st)
-	}
-	curID, cur := f.Current()
-	if curID != token || cur.AccessToken != next.Value {
-		t.Fatalf("AWSCURRENT is version %s, want %s holding the staged PAT", curID, token)
-	}
-	if prev := f.Value(oldID); prev.AccessToken != first.Value {
-		t.Fatal("AWSPREVIOUS does not hold the old PAT")
-	}
-
+	token := f.Rotate()
 	calls := f.emu.Calls()
 	t.Logf("upstream calls in one full rotation: %d", len(calls))
 	for _, c := range calls {
 		t.Logf("  %s %s auth=%s -> %d", c.Method, c.Path, c.Auth, c.Status)
 	}
-	if len(calls) != 3 || calls[0].Path != "/user" || calls[1].Path != "/v2/" || calls[2].Path != "/token" {
+	if !slices.Equal(paths(calls), verifyCalls) {
 		t.Errorf("want GET /user, GET /v2/, GET /token; got %+v", calls)
 	}
-
+	st := f.Stages()
+	if !slices.Contains(st[token], "AWSCURRENT") || !slices.Contains(st[oldID], "AWSPREVIOUS") {
+		t.Fatalf("after the rotation: stages %v", st)
+	}
+	curID, cur := f.Current()
+	if curID != token || cur.AccessToken != next.Value || cur.Username != owner {
+		t.Fatalf("AWSCURRENT is version %s, want %s holding the staged PAT", curID, token)
+	}
+	if prev := f.Value(oldID); prev.AccessToken != first.Value {
+		t.Fatal("AWSPREVIOUS does not hold the old PAT")
+	}
 	f.mustLogIn(cur, "AWSCURRENT")
 	f.mustLogIn(oldVal, "AWSPREVIOUS (GHCR revokes nothing, so the overlap is the person's to end)")
 	f.assertNothingRevoked()
@@ -341,7 +330,7 @@ func TestFineGrainedPATRefusedAtCreateSecret(t *testing.T) {
 	f, _ := newFixture(t)
 	curID, cur := f.Current()
 	fine := "github_pat_PLANTED" + strings.ReplaceAll(rotationtest.NewID(), "-", "")
-	f.planted = append(f.planted, fine)
+	f.Planted = append(f.Planted, fine)
 	f.stage(f.sourceJSON(fine))
 	f.emu.ResetCalls()
 	token := f.Begin()
@@ -366,10 +355,10 @@ func TestBadSourceSecretLeavesCurrentAlone(t *testing.T) {
 	f, _ := newFixture(t)
 	curID, cur := f.Current()
 	junk := "ghp_PLANTEDjunk" + strings.ReplaceAll(rotationtest.NewID(), "-", "")[:25]
-	f.planted = append(f.planted, junk)
+	f.Planted = append(f.Planted, junk)
 	for _, c := range []struct{ doc, want string }{
-		{`{"username":"` + user + `","tokn":"` + junk + `"}`, `unknown field "tokn"`},
-		{`{"username":"` + user + `","token":"` + junk, `not valid JSON`},
+		{`{"username":"` + owner + `","tokn":"` + junk + `"}`, `unknown field "tokn"`},
+		{`{"username":"` + owner + `","token":"` + junk, `not valid JSON`},
 		{`{"token":"` + junk + `"}`, `field "username" is required`},
 	} {
 		f.stage(c.doc)
@@ -389,102 +378,6 @@ func TestBadSourceSecretLeavesCurrentAlone(t *testing.T) {
 		}
 	}
 	f.mustLogIn(cur, "AWSCURRENT")
-	f.assertNoLeak()
-}
-
-func TestEveryStepTwiceChangesNothing(t *testing.T) {
-	f, first := newFixture(t)
-	oldID, _ := f.Current()
-	next := f.pat([]string{"read:packages"}, 30*24*time.Hour)
-	f.stage(f.sourceJSON(next.Value))
-	token := f.Begin()
-	var after map[string][]string
-	for _, s := range rotationtest.Steps {
-		for run := 1; run <= 2; run++ {
-			// A retry may land in a fresh environment: a new Rotator each time.
-			if err := f.Step(s, token); err != nil {
-				t.Fatalf("%s run %d: %v", s, run, err)
-			}
-			st := f.Stages()
-			if run == 2 && fmt.Sprint(rotationtest.SortedStages(st)) != fmt.Sprint(rotationtest.SortedStages(after)) {
-				t.Fatalf("%s run twice changed stages: %v then %v", s, after, st)
-			}
-			after = st
-		}
-	}
-	if v := f.Value(token); v.AccessToken != next.Value {
-		t.Fatal("the pending value changed")
-	}
-	if f.Value(oldID).AccessToken != first.Value || !slices.Contains(f.Stages()[oldID], "AWSPREVIOUS") {
-		t.Fatalf("stages %v", f.Stages())
-	}
-	_, cur := f.Current()
-	f.mustLogIn(cur, "AWSCURRENT")
-	f.assertNothingRevoked()
-	f.assertNoLeak()
-}
-
-func TestTestSecretOnlyMintsNothing(t *testing.T) {
-	f, _ := newFixture(t)
-	before := f.Stages()
-	tokensBefore := f.emu.Tokens()
-	f.emu.ResetCalls()
-	f.EnableRotation() // RotateSecret(RotateImmediately=false) again
-	for _, c := range f.emu.Calls() {
-		if c.Path != "/user" && c.Path != "/v2/" && c.Path != "/token" {
-			t.Errorf("testSecret called %s %s", c.Method, c.Path)
-		}
-	}
-	if len(f.emu.Calls()) != 3 {
-		t.Errorf("testSecret made %d calls, want 3 (GET /user, GET /v2/, GET /token)", len(f.emu.Calls()))
-	}
-	if fmt.Sprint(f.emu.Tokens()) != fmt.Sprint(tokensBefore) {
-		t.Error("the emulator's tokens changed")
-	}
-	for id, stages := range f.Stages() {
-		if _, existed := before[id]; !existed && len(stages) > 0 {
-			t.Errorf("a new version %s kept stages %v", id, stages)
-		}
-	}
-	f.assertNoLeak()
-}
-
-func TestCrashBetweenMintAndPutLeavesNoOrphan(t *testing.T) {
-	f, _ := newFixture(t)
-	curID, cur := f.Current()
-	next := f.pat([]string{"read:packages"}, 30*24*time.Hour)
-	f.stage(f.sourceJSON(next.Value))
-	tokensBefore := fmt.Sprint(f.emu.Tokens())
-	token := f.Begin()
-	crashing := f.Rotator()
-	crashing.SM = rotationtest.CrashingSM{SecretsManager: f.SM}
-	if err := f.StepWith(crashing, rotation.CreateSecret, token); err == nil {
-		t.Fatal("the crashing createSecret reported success")
-	}
-	// Nothing was minted, so nothing can be orphaned: GitHub's tokens are exactly as before.
-	if fmt.Sprint(f.emu.Tokens()) != tokensBefore {
-		t.Fatal("the crash changed GitHub's tokens")
-	}
-	if id, _ := f.Current(); id != curID {
-		t.Fatal("AWSCURRENT moved")
-	}
-	f.mustLogIn(cur, "AWSCURRENT after the crash")
-
-	r := f.Rotator() // Secrets Manager retries in a new environment
-	for _, s := range rotationtest.Steps {
-		if err := f.StepWith(r, s, token); err != nil {
-			t.Fatalf("retry %s: %v", s, err)
-		}
-	}
-	if fmt.Sprint(f.emu.Tokens()) != tokensBefore {
-		t.Fatal("the retry changed GitHub's tokens")
-	}
-	_, now := f.Current()
-	if now.AccessToken != next.Value {
-		t.Fatal("AWSCURRENT is not the staged PAT after the retry")
-	}
-	f.mustLogIn(now, "AWSCURRENT after the retry")
-	f.mustLogIn(cur, "AWSPREVIOUS after the retry")
 	f.assertNoLeak()
 }
 
