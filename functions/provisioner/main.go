@@ -1,6 +1,7 @@
 // Command provisioner is the handler of the CloudFormation custom resource
 // Custom::PullThroughCache. It is wiring only: the response protocol lives in
-// internal/customresource, the work in internal/provision.
+// internal/customresource, request authentication in internal/cfnauth, the work in
+// internal/provision.
 package main
 
 import (
@@ -10,10 +11,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/awsenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/cfnauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/customresource"
 	"github.com/ptc-credentials/ptc-credentials/internal/logging"
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
@@ -24,26 +27,42 @@ import (
 func main() {
 	log := logging.New(os.Stderr)
 	slog.SetDefault(log)
+	fail := func(err error) {
+		log.Error("loading configuration", "error", err.Error())
+		os.Exit(1)
+	}
 	cfg, err := awsenv.Config(os.Getenv)
 	if err != nil {
-		log.Error("loading AWS configuration", "error", err.Error())
-		os.Exit(1)
+		fail(err)
 	}
-	smEndpoint, err := awsenv.Endpoint(os.Getenv, "SECRETS_MANAGER")
-	if err != nil {
-		log.Error("loading AWS configuration", "error", err.Error())
-		os.Exit(1)
+	ep := map[string]*string{}
+	for _, svc := range []string{"SECRETS_MANAGER", "ECR", "CLOUDFORMATION"} {
+		v, err := awsenv.Endpoint(os.Getenv, svc)
+		if err != nil {
+			fail(err)
+		}
+		if v != "" {
+			ep[svc] = aws.String(v)
+		}
 	}
-	ecrEndpoint, err := awsenv.Endpoint(os.Getenv, "ECR")
+	rotator := os.Getenv("ROTATION_LAMBDA_ARN")
+	// The rotator's ARN, which the template sets, names this function's own partition, Region
+	// and account (both functions live in one stack); requests for stacks elsewhere are refused.
+	self, err := cfnauth.IdentityFromARN(rotator)
 	if err != nil {
-		log.Error("loading AWS configuration", "error", err.Error())
-		os.Exit(1)
+		fail(err)
+	}
+	checker := &cfnauth.Checker{
+		CFN:                   cloudformation.NewFromConfig(cfg, func(o *cloudformation.Options) { o.BaseEndpoint = ep["CLOUDFORMATION"] }),
+		Self:                  self,
+		ResourceType:          provision.ResourceType,
+		AllowLoopbackResponse: awsenv.LoopbackStandins(os.Getenv),
 	}
 	p := &provision.Provisioner{
-		SM:                secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = endpoint(smEndpoint) }),
-		ECR:               ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = endpoint(ecrEndpoint) }),
+		SM:                secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = ep["SECRETS_MANAGER"] }),
+		ECR:               ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = ep["ECR"] }),
 		Providers:         providers.All(),
-		RotationLambdaARN: os.Getenv("ROTATION_LAMBDA_ARN"),
+		RotationLambdaARN: rotator,
 		Logger:            log,
 		OnSecret:          customresource.AddSecrets,
 		Metrics:           &metrics.Emitter{W: os.Stdout},
@@ -58,13 +77,14 @@ func main() {
 			OldProperties: req.OldResourceProperties,
 		})
 		return customresource.Result{PhysicalResourceID: res.PhysicalID, Data: res.Data}, err
-	}, customresource.Options{Logger: log}))
-}
-
-// endpoint is nil (the SDK's own endpoint) for no override.
-func endpoint(override string) *string {
-	if override == "" {
-		return nil
-	}
-	return aws.String(override)
+	}, customresource.Options{
+		Logger:           log,
+		CheckResponseURL: checker.CheckResponseURL,
+		Authenticate: func(ctx context.Context, req customresource.Request) error {
+			return checker.Check(ctx, cfnauth.Request{
+				Type: string(req.RequestType), StackID: req.StackID, LogicalID: req.LogicalResourceID,
+				PhysicalID: req.PhysicalResourceID, ResponseURL: req.ResponseURL,
+			})
+		},
+	}))
 }

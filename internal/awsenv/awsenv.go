@@ -70,3 +70,12 @@ func Endpoint(getenv Getenv, service string) (string, error) {
 	}
 	return "", nil
 }
+
+// LoopbackStandinsVar names the one switch that lets loopback emulators stand in for the hosts
+// the functions otherwise pin (today: CloudFormation's response bucket). The local cloud and the
+// tests set it to "1"; the deployed template never sets it (tests/template checks that), and
+// any other value is off.
+const LoopbackStandinsVar = "PTC_LOOPBACK_STANDINS"
+
+// LoopbackStandins reports whether the switch is on.
+func LoopbackStandins(getenv Getenv) bool { return getenv(LoopbackStandinsVar) == "1" }

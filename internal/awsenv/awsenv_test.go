@@ -64,3 +64,11 @@ func TestEndpointOverrides(t *testing.T) {
 		t.Errorf("bad override: error %v does not name the variable", err)
 	}
 }
+
+func TestLoopbackStandinsIsOffUnlessExactlyOne(t *testing.T) {
+	for v, want := range map[string]bool{"": false, "0": false, "true": false, "yes": false, "1": true} {
+		if got := LoopbackStandins(env(map[string]string{LoopbackStandinsVar: v})); got != want {
+			t.Errorf("%s=%q: %v, want %v", LoopbackStandinsVar, v, got, want)
+		}
+	}
+}

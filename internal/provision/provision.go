@@ -29,6 +29,10 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 )
 
+// ResourceType is the CloudFormation type this provisioner serves; a request for any other
+// type is refused (cfnauth).
+const ResourceType = "Custom::PullThroughCache"
+
 // SecretsManager is the part of the Secrets Manager API the provisioner calls.
 type SecretsManager interface {
 	CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/cfnauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
@@ -17,6 +18,7 @@ import (
 var (
 	managedSecretARN = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:" + ptcsecret.Prefix + "*"
 	sourceSecretARN  = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SourceSecretPrefix}*"
+	stackARNs        = "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/*/*"
 	ptcSLRARN        = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/pullthroughcache.ecr.amazonaws.com/AWSServiceRoleForECRPullThroughCache"
 )
 
@@ -41,8 +43,9 @@ var noResourceTypeActions = []string{
 func codeActions() map[string][]string {
 	return map[string][]string{
 		"RotatorFunction": operations("secretsmanager", reflect.TypeFor[rotation.SecretsManager]()),
-		"ProvisionerFunction": append(operations("secretsmanager", reflect.TypeFor[provision.SecretsManager]()),
-			operations("ecr", reflect.TypeFor[provision.ECR]())...),
+		"ProvisionerFunction": slices.Concat(operations("secretsmanager", reflect.TypeFor[provision.SecretsManager]()),
+			operations("ecr", reflect.TypeFor[provision.ECR]()),
+			operations("cloudformation", reflect.TypeFor[cfnauth.CloudFormation]())),
 	}
 }
 
@@ -204,6 +207,12 @@ func roleProblems(doc map[string]any, fn, roleID string) []string {
 				if got := render(get(st.raw, "Condition", "StringEquals", "iam:AWSServiceName")); got != ptcServiceName {
 					addf("%s grants %s without Condition StringEquals iam:AWSServiceName = %s (got %s)", st.where, a, ptcServiceName, got)
 				}
+			case service == "cloudformation":
+				// Reading the stacks of this account and Region is how the provisioner tells a
+				// request CloudFormation sent from a forged one (cfnauth).
+				if !slices.Equal(st.resources, []string{stackARNs}) {
+					addf("%s grants %s on %v, want only %s", st.where, a, st.resources, stackARNs)
+				}
 			case service == "ecr" && strings.Contains(name, "PullThroughCacheRule"):
 				if !slices.Equal(st.resources, []string{"*"}) {
 					addf("%s grants %s on %v: IAM matches pull-through cache rule actions only on \"*\", a narrower Resource denies every call", st.where, a, st.resources)
@@ -318,6 +327,9 @@ func TestIAMCheckCatchesBrokenTemplates(t *testing.T) {
 			st := findStatement(t, doc, "RotatorRole", "RotateManagedSecrets")
 			st["Action"] = append(list(st["Action"]), "ecr:ValidatePullThroughCacheRule")
 		}, "want exactly"},
+		{"stack reads on every stack of every account", func(t *testing.T, doc map[string]any) {
+			findStatement(t, doc, "ProvisionerRole", "ConfirmRequestsWithCloudFormation")["Resource"] = "*"
+		}, "want only arn:${AWS::Partition}:cloudformation"},
 		{"missing grant the code needs", func(t *testing.T, doc map[string]any) {
 			st := findStatement(t, doc, "RotatorRole", "RotateManagedSecrets")
 			st["Action"] = slices.DeleteFunc(list(st["Action"]), func(a any) bool { return a == "secretsmanager:UpdateSecretVersionStage" })

@@ -30,8 +30,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/awsenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/cfnemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
 )
@@ -83,6 +85,10 @@ type Cloud struct {
 	// SecretsManager and ECRServer are the emulators behind them, for their recorded state.
 	SecretsManager *localsm.Server
 	ECRServer      *ecremu.Server
+	// CloudFormation answers the provisioner's DescribeStackResource / DescribeStacks: it shows
+	// each custom resource in the state CloudFormation would while a request is out.
+	CloudFormation    *cfnemu.Server
+	CloudFormationURL string
 
 	// Rotator and Provisioner are the real bootstraps under aws-lambda-rie.
 	Rotator, Provisioner *Function
@@ -196,6 +202,10 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 	if c.cfnURL, err = c.serve(c.cfn); err != nil {
 		return c, err
 	}
+	c.CloudFormation = cfnemu.New(cfnemu.Options{Region: Region, Credentials: map[string]string{accessKeyID: secretAccessKey}})
+	if c.CloudFormationURL, err = c.serve(c.CloudFormation); err != nil {
+		return c, err
+	}
 
 	// The functions, each with the environment Lambda gives it and nothing of this process's.
 	for _, fn := range []struct {
@@ -223,6 +233,10 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 		}
 		if fn.name == FnProvisioner {
 			env["ROTATION_LAMBDA_ARN"] = rotatorARN
+			env["AWS_ENDPOINT_URL_CLOUDFORMATION"] = c.CloudFormationURL
+			// The response bucket is a loopback server here: the one switch that lets loopback
+			// stand in for CloudFormation's own hosts (never set by the template).
+			env[awsenv.LoopbackStandinsVar] = "1"
 		}
 		f, err := StartFunction(bins.rie, fn.name, fn.arn, bins.bootstraps[fn.name], env)
 		if err != nil {
