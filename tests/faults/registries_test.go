@@ -68,7 +68,7 @@ type regFixture struct {
 	pats []ghcremu.Token
 }
 
-func newRegFixture(t testing.TB, inj *Injector, name string) *regFixture {
+func newRegFixture(t testing.TB, inj *Injector, sm smServer, name string) *regFixture {
 	t.Helper()
 	f := &regFixture{t: t, name: name}
 	var src map[string]any
@@ -112,7 +112,7 @@ func newRegFixture(t testing.TB, inj *Injector, name string) *regFixture {
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
 	inj.Name(srv.URL, shortName[name])
-	f.h = rotationtest.New(t, moto, rotationtest.Config{Provider: withInstantSleep(prov), SourceJSON: mustJSON(src), RegistryURL: srv.URL})
+	f.h = rotationtest.New(t, sm, rotationtest.Config{Provider: withInstantSleep(prov), SourceJSON: mustJSON(src), RegistryURL: srv.URL})
 	return f
 }
 
