@@ -23,32 +23,32 @@ import (
 // steps, by the numbers TestConformanceWithMoto/product prints):
 //
 //	DescribeSecret | rotator prepare: SecretId=ARN (the event's) | ARN, Name, Tags,
-//	  RotationEnabled, VersionIdsToStages | none (wrapped) | 8 9 14 21 23 28 30 38, 44 (gone)
+//	  RotationEnabled, VersionIdsToStages | none (wrapped) | 8 9 14 21 23 28 30 38 40, 46 (gone)
 //	DescribeSecret | provisioner Create/Update/Delete/undo: SecretId=name | ARN, Name, Tags,
 //	  DeletedDate, RotationEnabled, RotationLambdaARN, VersionIdsToStages | ResourceNotFound =
-//	  absent | 2 (absent) 6 33 36 39, 43 53 (absent), 49 (DeletedDate)
+//	  absent | 2 (absent) 6 33 36 41, 45 55 (absent), 51 (DeletedDate)
 //	GetSecretValue | rotator createSecret: SecretId=ARN, VersionId, VersionStage=AWSPENDING |
 //	  whether it exists | ResourceNotFound = no value yet, mint | 15 26 (no value yet), 19 (exists)
 //	GetSecretValue | rotator setSecret/testSecret: SecretId=ARN, VersionId,
 //	  VersionStage=AWSPENDING|AWSCURRENT | SecretString | none | 10 19 20
 //	GetSecretValue | rotator upstreamFor, provisioner upstream/revokeAll: SecretId=source ARN, no
 //	  VersionId or VersionStage | SecretString (nil is refused) | revokeAll: ResourceNotFound =
-//	  source gone, skip revocation | 3 11 16 40, 32 (after a person's PutSecretValue), 46 (gone)
+//	  source gone, skip revocation | 3 11 16 42, 32 (after a person's PutSecretValue), 48 (gone)
 //	GetSecretValue | ECR (ecremu reads the rule's secret): SecretId=ARN, VersionStage=AWSCURRENT |
-//	  SecretString | ResourceNotFound, InvalidRequest (scheduled for deletion) | 24 51
+//	  SecretString | ResourceNotFound, InvalidRequest (scheduled for deletion) | 24 53
 //	PutSecretValue | rotator createSecret: SecretId=ARN, ClientRequestToken=the pending version
 //	  RotateSecret staged without a value, SecretString, VersionStages=[AWSPENDING, plus
 //	  ptc-acr-passwordN for ACR], RotationToken | none | none | 17, 18 (SDK retry, same data), 27
-//	  (the slot label leaves the version holding it)
+//	  (the slot label leaves the version holding it), 39 (AWSPENDING only)
 //	PutSecretValue | a person staging the next GHCR token in the source: SecretId=ARN,
 //	  SecretString | - | - | 31
 //	UpdateSecretVersionStage | rotator finishSecret: SecretId=ARN, VersionStage=AWSCURRENT,
-//	  MoveToVersionId, RemoveFromVersionId=the old current (AWSPREVIOUS follows) | none | none |
-//	  22 29
+//	  MoveToVersionId, RemoveFromVersionId=the old current (AWSPREVIOUS follows; omitted when
+//	  no version is current, which a secret created with a value never is) | none | none | 22 29
 //	UpdateSecretVersionStage | provisioner createSecret: SecretId=ARN, VersionStage=the ACR slot
 //	  label, MoveToVersionId=the first version (no version holds the label) | none | none | 5
 //	CreateSecret | provisioner createSecret: Name, ClientRequestToken, SecretString,
-//	  Description, Tags, no KmsKeyId | ARN | none | 4 47
+//	  Description, Tags, no KmsKeyId | ARN | none | 4 49
 //	TagResource, UntagResource | provisioner Update: SecretId=ARN, Tags (a changed value and a
 //	  new key) / TagKeys | none | none | 34 35
 //	RotateSecret | provisioner enableRotation: SecretId=ARN, RotationLambdaARN,
@@ -58,11 +58,11 @@ import (
 //	  (testenv.BeginRotation): ClientRequestToken, RotationLambdaARN, RotateImmediately=true |
 //	  - | - | 13 25
 //	DeleteSecret | provisioner Delete and Create's undo: SecretId=ARN,
-//	  ForceDeleteWithoutRecovery=true | none | ResourceNotFound = already gone | 41, 42 (of a
-//	  secret already gone: AWS answers success, not ResourceNotFound), 52 (of a secret scheduled
+//	  ForceDeleteWithoutRecovery=true | none | ResourceNotFound = already gone | 43, 44 (of a
+//	  secret already gone: AWS answers success, not ResourceNotFound), 54 (of a secret scheduled
 //	  for deletion)
 //	DeleteSecret | provisioner Delete: SecretId=ARN, RecoveryWindowInDays=N | none |
-//	  ResourceNotFound = already gone | 48, 50 (retried: InvalidRequestException, see the step)
+//	  ResourceNotFound = already gone | 50, 52 (retried: InvalidRequestException, see the step)
 //
 // Secrets Manager's own part (staging and dropping the tested copy, a person's edits) is played
 // by the script too, in the calls a harness makes (testenv.BeginRotation,
@@ -204,6 +204,10 @@ func productScript() []cstep {
 				return nil
 			}},
 		{name: "DescribeSecret: the new rotation's pending version", run: func(c *conf) string { return c.pdescribe("prod") }},
+		{name: "createSecret (an upstream without slot labels): PutSecretValue x2, VersionStages AWSPENDING only", run: func(c *conf) string {
+			return c.pput("prod", "x2", `{"username":"ptc-pull","accessToken":"pw-4"}`, "AWSPENDING")
+		}},
+		{name: "DescribeSecret after the put to x2", run: func(c *conf) string { return c.pdescribe("prod") }},
 
 		// --- provisioner Delete (RecoveryWindowInDays 0) ---
 		{name: "Delete: DescribeSecret by name", run: func(c *conf) string { return c.pdescribe(confProd) }},
