@@ -30,7 +30,7 @@ $GO run ./tools/binsize | tee "$OUT/binsize.md"
 step "2/6 rotation and custom-resource benchmarks (count $COUNT) -> $OUT/benchmarks.md"
 {
   $GO test -run '^$' -bench 'Rotation/sm=moto' -benchtime 20x -count "$COUNT" -benchmem ./tests/bench/
-  $GO test -run '^$' -bench 'Rotation/sm=fake' -benchtime 200x -count "$COUNT" -benchmem ./tests/bench/
+  $GO test -run '^$' -bench 'Rotation/sm=local' -benchtime 200x -count "$COUNT" -benchmem ./tests/bench/
   $GO test -run '^$' -bench 'Provision' -benchtime 20x -count 3 -benchmem ./tests/bench/
   $GO test -run '^$' -bench 'MotoCall' -benchtime 200x -count 3 ./tests/bench/
 } 2>&1 | tee "$OUT/benchmarks.txt" | $GO run ./tools/benchsum > "$OUT/benchmarks.md"

@@ -125,8 +125,11 @@ func TestFailuresLeaveCurrentWorking(t *testing.T) {
 		step   rotation.Step
 		before func(f *fixture, token string)
 		ctx    func(ctx context.Context) (context.Context, context.CancelFunc)
-		want   []string
-		is     error
+		// instantWaits makes the upstream's retry waits return at once: the step then decides
+		// on its retries against the deadline as always, without spending the time.
+		instantWaits bool
+		want         []string
+		is           error
 	}{
 		{name: "source secret is not JSON", step: rotation.CreateSecret, before: func(f *fixture, _ string) {
 			f.putSource(`{"username": "ptc-hub-user", "password": PLANTED-broken`)
@@ -141,11 +144,14 @@ func TestFailuresLeaveCurrentWorking(t *testing.T) {
 			_, cur := f.current()
 			f.putSource(`{"username": "ptc-hub-user", "password": "` + cur.AccessToken + `", "apiUrl": "` + f.hubURL + `"}`)
 		}, want: []string{"personal access token", "store the account password"}},
+		// The backoff doubles to 8 s, which cannot fit in a 5 s deadline: with instant waits the
+		// step reaches that verdict in a few requests, so a busy machine cannot spend the
+		// deadline first (it did with real waits and a 1.5 s deadline).
 		{name: "upstream 429 beyond the deadline", step: rotation.CreateSecret, before: func(f *fixture, _ string) {
 			f.hub.Inject("POST", "/v2/access-tokens", 429, 100)
 		}, ctx: func(ctx context.Context) (context.Context, context.CancelFunc) {
-			return context.WithTimeout(ctx, 1500*time.Millisecond)
-		}, want: []string{"HTTP 429", "does not fit in the time left"}},
+			return context.WithTimeout(ctx, 5*time.Second)
+		}, instantWaits: true, want: []string{"HTTP 429", "does not fit in the time left"}},
 		{name: "upstream 500 on create", step: rotation.CreateSecret, before: func(f *fixture, _ string) {
 			f.hub.Inject("POST", "/v2/access-tokens", 500, 1)
 		}, want: []string{"create access token: HTTP 500"}},
@@ -174,7 +180,13 @@ func TestFailuresLeaveCurrentWorking(t *testing.T) {
 				ctx, cancel = tc.ctx(ctx)
 				defer cancel()
 			}
-			err := f.Rotator().Handle(ctx, rotation.Event{Step: tc.step, SecretID: f.arn, ClientRequestToken: token})
+			r := f.Rotator()
+			if tc.instantWaits {
+				for name, p := range r.Providers {
+					r.Providers[name] = instantWaits(p)
+				}
+			}
+			err := r.Handle(ctx, rotation.Event{Step: tc.step, SecretID: f.arn, ClientRequestToken: token})
 			if err == nil {
 				t.Fatal("the step succeeded")
 			}
@@ -259,3 +271,14 @@ func (f *fixture) runSteps(token string, steps ...rotation.Step) {
 }
 
 func (f *fixture) clearFaults() { f.hub.ClearFaults() }
+
+// instantWaits wraps a provider so its upstreams' retry waits return at once (unless ctx is
+// done): the retry decisions stay the product's, only the waiting is skipped.
+func instantWaits(p upstream.Provider) upstream.Provider {
+	inner := p.New
+	p.New = func(src []byte, o upstream.Options) (upstream.Upstream, error) {
+		o.Sleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+		return inner(src, o)
+	}
+	return p
+}

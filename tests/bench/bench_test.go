@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
-	"github.com/ptc-credentials/ptc-credentials/internal/testkit/benchkit"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -13,17 +11,17 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/benchkit"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
-// TestFakeSMAgreesWithMoto: the benchmarks report the rotator against benchkit.FakeSM as "the rotator's
-// own cost", which is honest only if the rotator makes the same calls and ends in the same
-// state against both. Three rotations per registry (the third revokes a token), warm and cold.
-func TestFakeSMAgreesWithMoto(t *testing.T) {
+// TestLocalSMAgreesWithMoto: the benchmarks report the rotator against localsm (sm=local) as "the
+// rotator's own cost", which is honest only if the rotator makes the same calls and ends in the
+// same state against both. Three rotations per registry (the third revokes a token), warm and
+// cold. (localsm's answers themselves are held to moto's by localsm's conformance test.)
+func TestLocalSMAgreesWithMoto(t *testing.T) {
 	ctx := testenv.Context(t)
 	for _, name := range benchkit.Registries {
 		for _, warm := range []bool{true, false} {
@@ -68,12 +66,12 @@ func TestFakeSMAgreesWithMoto(t *testing.T) {
 					}
 					got = append(got, outcome{counts.Snapshot(), reg.Meter.Total(), stageLayout(t, ctx, be, m.ARN, tokens)})
 				}
-				moto, fake := got[0], got[1]
-				if !mapsEqual(moto.calls, fake.calls) || moto.upstream != fake.upstream {
-					t.Errorf("moto: SM %v, %d upstream calls; fake: SM %v, %d upstream calls", moto.calls, moto.upstream, fake.calls, fake.upstream)
+				moto, local := got[0], got[1]
+				if !mapsEqual(moto.calls, local.calls) || moto.upstream != local.upstream {
+					t.Errorf("moto: SM %v, %d upstream calls; localsm: SM %v, %d upstream calls", moto.calls, moto.upstream, local.calls, local.upstream)
 				}
-				if !slices.Equal(moto.layout, fake.layout) {
-					t.Errorf("stage layout after three rotations: moto %v, fake %v", moto.layout, fake.layout)
+				if !slices.Equal(moto.layout, local.layout) {
+					t.Errorf("stage layout after three rotations: moto %v, localsm %v", moto.layout, local.layout)
 				}
 			})
 		}
@@ -81,7 +79,7 @@ func TestFakeSMAgreesWithMoto(t *testing.T) {
 }
 
 // stageLayout describes the labels of the three rotations' versions (by index) and of any other
-// listed version, so moto and benchkit.FakeSM can be compared without their ids.
+// listed version, so moto and localsm can be compared without their ids.
 func stageLayout(t *testing.T, ctx context.Context, be benchkit.Backend, arn string, tokens []string) []string {
 	t.Helper()
 	d, err := be.SM().DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
@@ -91,7 +89,7 @@ func stageLayout(t *testing.T, ctx context.Context, be benchkit.Backend, arn str
 	var out []string
 	for id, st := range d.VersionIdsToStages {
 		if len(st) == 0 {
-			continue // moto lists deprecated versions; AWS and benchkit.FakeSM do not
+			continue // moto lists deprecated versions; AWS and localsm do not
 		}
 		st = slices.Clone(st)
 		slices.Sort(st)
@@ -115,71 +113,6 @@ func mapsEqual(a, b map[string]int) bool {
 		}
 	}
 	return true
-}
-
-// TestFakeSMRules checks the Secrets Manager rules benchkit.FakeSM keeps that a rotation relies on.
-func TestFakeSMRules(t *testing.T) {
-	ctx := context.Background()
-	f := benchkit.NewFakeSM()
-	out, err := f.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("ecr-pullthroughcache/x"), ClientRequestToken: aws.String("v0-00000000000000000000000000000000"), SecretString: aws.String("a")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	arn := aws.ToString(out.ARN)
-	if _, err := ptcsecret.KeyFromARN(arn); err != nil {
-		t.Fatalf("ARN %s: %v", arn, err)
-	}
-	var nf *smtypes.ResourceNotFoundException
-	tests := []struct {
-		name string
-		do   func() error
-		want func(error) bool
-	}{
-		{"reading a stage the version lacks", func() error {
-			_, err := f.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionId: aws.String("v0-00000000000000000000000000000000"), VersionStage: aws.String("AWSPENDING")})
-			return err
-		}, func(err error) bool { return errors.As(err, &nf) }},
-		{"pending version without a value yet", func() error {
-			if err := f.BeginRotation(arn, "v1-00000000000000000000000000000000", true); err != nil {
-				return err
-			}
-			_, err := f.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionId: aws.String("v1-00000000000000000000000000000000"), VersionStage: aws.String("AWSPENDING")})
-			return err
-		}, func(err error) bool { return errors.As(err, &nf) }},
-		{"same token, other data", func() error {
-			for _, v := range []string{"b", "c"} {
-				if _, err := f.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(arn), ClientRequestToken: aws.String("v1-00000000000000000000000000000000"), SecretString: aws.String(v), VersionStages: []string{"AWSPENDING"}}); err != nil {
-					return err
-				}
-			}
-			return nil
-		}, func(err error) bool { var e *smtypes.ResourceExistsException; return errors.As(err, &e) }},
-		{"another rotation while one is pending", func() error {
-			return f.BeginRotation(arn, "v2-00000000000000000000000000000000", true)
-		}, func(err error) bool { var e *smtypes.InvalidRequestException; return errors.As(err, &e) }},
-		{"moving AWSCURRENT without naming its holder", func() error {
-			_, err := f.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(arn), VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: aws.String("v1-00000000000000000000000000000000")})
-			return err
-		}, func(err error) bool { var e *smtypes.InvalidParameterException; return errors.As(err, &e) }},
-		{"moving AWSCURRENT makes the old one AWSPREVIOUS", func() error {
-			_, err := f.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(arn), VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: aws.String("v1-00000000000000000000000000000000"), RemoveFromVersionId: aws.String("v0-00000000000000000000000000000000")})
-			if err != nil {
-				return err
-			}
-			d, _ := f.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
-			if !slices.Equal(d.VersionIdsToStages["v0-00000000000000000000000000000000"], []string{"AWSPREVIOUS"}) {
-				return errors.New("old current is not AWSPREVIOUS")
-			}
-			return nil
-		}, func(err error) bool { return err == nil }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.do(); !tt.want(err) {
-				t.Fatalf("got %v", err)
-			}
-		})
-	}
 }
 
 // TestRateLimiterAndFaults checks the wrappers the scale simulation relies on.

@@ -18,7 +18,10 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
-var moto *testenv.Moto
+var (
+	moto  *testenv.Moto
+	local *testenv.LocalSM
+)
 
 func TestMain(m *testing.M) {
 	var err error
@@ -26,17 +29,21 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	local = testenv.StartLocalSM()
 	code := m.Run()
 	moto.Stop()
+	local.Stop()
 	os.Exit(code)
 }
 
+// backends are the Secrets Managers the rotation benchmarks run against: moto first, then
+// localsm (sm=local; until localsm replaced it, the in-process benchkit.FakeSM was sm=fake).
 func backends() []benchkit.Backend {
-	return []benchkit.Backend{benchkit.NewMotoBackend(moto), benchkit.FakeBackend{FakeSM: benchkit.NewFakeSM()}}
+	return []benchkit.Backend{benchkit.NewMotoBackend(moto), benchkit.NewLocalBackend(local)}
 }
 
 // BenchmarkRotation runs one full four-step rotation per op, for every Secrets Manager
-// (sm=moto, sm=fake), registry and environment reuse (env=warm: one rotator for the four steps;
+// (sm=moto, sm=local), registry and environment reuse (env=warm: one rotator for the four steps;
 // env=cold: a fresh rotator, SDK client and HTTP connections per step). Only the four steps
 // are timed; staging the pending version (Secrets Manager's RotateSecret) is not. Every op
 // rotates the same secret, so from the third on each one revokes the token two generations old
@@ -96,8 +103,8 @@ func benchRotation(b *testing.B, be benchkit.Backend, registry string, warm bool
 	// moto's own CPU, when moto is the Secrets Manager: it shows where the wall time goes.
 	var motoPIDs []int
 	var motoCPU time.Duration
-	if mb, ok := be.(*benchkit.MotoBackend); ok {
-		motoPIDs = benchkit.MotoPIDs(mb.Moto.Endpoint)
+	if sb, ok := be.(*benchkit.ServerBackend); ok && sb.Moto() != nil {
+		motoPIDs = benchkit.MotoPIDs(sb.Moto().Endpoint)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

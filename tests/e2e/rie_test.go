@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,12 +27,34 @@ type lambdaFn struct {
 	// out holds everything the RIE process and the bootstrap it started wrote to stdout and
 	// stderr: RIE's own log, START/END/REPORT lines, the function's JSON logs and EMF lines.
 	out output
+	// answered counts the invocations RIE has answered.
+	answered atomic.Int64
 }
 
 // output reads a function's captured output.
-type output struct{ f *localcloud.Function }
+type output struct{ fn *lambdaFn }
 
-func (o output) String() string { return o.f.Output() }
+// String returns the output once it holds everything of the invocations answered so far. The
+// output reaches the buffer through a pipe and a copying goroutine, so right after an answer
+// the function's last log and EMF lines may still be on their way; RIE prints its REPORT line
+// for an invocation after the function's own lines (the bootstrap writes them before it posts
+// the result RIE reports on), so a REPORT line per answered invocation marks the output
+// complete. The wait is bounded by outputWait, after which the output is returned as it is (a
+// check on it then fails and shows it).
+func (o output) String() string {
+	deadline := time.Now().Add(outputWait)
+	for {
+		out := o.fn.Output()
+		if int64(strings.Count(out, "REPORT RequestId: ")) >= o.fn.answered.Load() || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// outputWait bounds output.String's wait: long, because it only matters when RIE never prints
+// a REPORT line, and short of that the wait ends at the line.
+const outputWait = 30 * time.Second
 
 // baseEnv is the environment of every RIE process. aws-lambda-rie hands its whole environment
 // to the bootstrap (rie.InitHandler copies os.Environ into the function's variables), so this is
@@ -63,7 +86,9 @@ func startFunction(t testing.TB, fn string, env map[string]string) *lambdaFn {
 		t.Fatal(err)
 	}
 	t.Cleanup(lf.Stop)
-	return &lambdaFn{Function: lf, name: fn, url: lf.URL + localcloud.InvokePath, out: output{lf}}
+	f := &lambdaFn{Function: lf, name: fn, url: lf.URL + localcloud.InvokePath}
+	f.out = output{f}
+	return f
 }
 
 // invocation is what the RIE answered to one Invoke.
@@ -108,6 +133,7 @@ func (f *lambdaFn) invoke(t testing.TB, event any) invocation {
 	if err != nil {
 		t.Fatalf("reading the answer of %s: %v", f.name, err)
 	}
+	f.answered.Add(1)
 	inv.Answered, inv.Status, inv.Header = time.Now(), resp.StatusCode, resp.Header
 	return inv
 }

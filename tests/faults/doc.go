@@ -1,6 +1,7 @@
 // Package faults is a fault-injection matrix over every external HTTP call the rotator and the
-// provisioner make: Secrets Manager (moto_server), ECR (the ecrptc emulator) and each upstream's
-// token API and registry login (the emulators under internal/testkit).
+// provisioner make: Secrets Manager (localsm for the fault cases; moto_server for each
+// scenario's fault-free run and a sample of cases — see smServer), ECR (the ecrptc emulator)
+// and each upstream's token API and registry login (the emulators under internal/testkit).
 //
 // One counting http.RoundTripper sits under every client of a scenario. A fault-free dry run
 // learns the N calls the scenario makes; then, for every call k = 1..N and every fault kind

@@ -45,10 +45,10 @@ func faultyECR(inj *Injector, endpoint string) *ecr.Client {
 	})
 }
 
-// cleanSM is a fault-free client to moto for setup and checks.
-func cleanSM() *secretsmanager.Client {
+// cleanSM is a fault-free client to sm for setup and checks.
+func cleanSM(sm smServer) *secretsmanager.Client {
 	return secretsmanager.NewFromConfig(testenv.AWSConfig(), func(o *secretsmanager.Options) {
-		o.BaseEndpoint = aws.String(moto.Endpoint)
+		o.BaseEndpoint = aws.String(sm.URL())
 		o.HTTPClient = &http.Client{Transport: sharedTransport}
 	})
 }
@@ -75,25 +75,26 @@ func allProviders() map[string]upstream.Provider {
 	return out
 }
 
-// smFront stands in front of moto for the provisioner: every Secrets Manager call is proxied
-// to moto, except RotateSecret, which moto cannot finish (it runs Lambda functions only in
-// Docker). RotateSecret is played by testenv.RotatingSecretsManager: it stages the pending
-// version in moto and invokes the rotator's steps, as Secrets Manager would, with fault-free
-// clients — that work is Secrets Manager's and the rotation Lambda's, not the provisioner's.
-// The provisioner's RotateSecret is thereby one real HTTP call through the injector.
+// smFront stands in front of the Secrets Manager (moto or localsm) for the provisioner: every
+// call is proxied to it, except RotateSecret, which neither can finish here (moto runs Lambda
+// functions only in Docker; the tests' localsm invokes none). RotateSecret is played by
+// testenv.RotatingSecretsManager: it stages the pending version and invokes the rotator's
+// steps, as Secrets Manager would, with fault-free clients — that work is Secrets Manager's and
+// the rotation Lambda's, not the provisioner's. The provisioner's RotateSecret is thereby one
+// real HTTP call through the injector, the same against either server.
 type smFront struct {
 	srv      *httptest.Server
 	rotating *testenv.RotatingSecretsManager
 }
 
-func newSMFront(t testing.TB, logs io.Writer) *smFront {
+func newSMFront(t testing.TB, logs io.Writer, sm smServer) *smFront {
 	t.Helper()
-	target, _ := url.Parse(moto.Endpoint)
+	target, _ := url.Parse(sm.URL())
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.Transport = sharedTransport
-	rot := &rotation.Rotator{SM: cleanSM(), Providers: allProviders(), Logger: slog.New(slog.NewJSONHandler(logs, nil))}
+	rot := &rotation.Rotator{SM: cleanSM(sm), Providers: allProviders(), Logger: slog.New(slog.NewJSONHandler(logs, nil))}
 	f := &smFront{rotating: &testenv.RotatingSecretsManager{
-		Client: cleanSM(),
+		Client: cleanSM(sm),
 		Invoke: func(ctx context.Context, step, secretID, token string) error {
 			return rot.Handle(ctx, rotation.Event{Step: rotation.Step(step), SecretID: secretID, ClientRequestToken: token})
 		},

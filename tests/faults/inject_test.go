@@ -52,7 +52,9 @@ var errDeath = errors.New(deathText)
 var errDead = errors.New("faults: the process is dead or frozen: no call leaves it")
 
 // hangCap bounds a hang whose request carries no deadline; reaching it is a finding (a call
-// that could hang a Lambda until its timeout), reported by the test.
+// that could hang a Lambda until its timeout), reported by the test. A request with a deadline
+// hangs until that deadline, however far: a hang case's deadline grows on a loaded machine (see
+// withHangRetry), and a cap shorter than it would report a bounded call as unbounded.
 const hangCap = 20 * time.Second
 
 // Call is one counted external call.
@@ -87,7 +89,8 @@ type Injector struct {
 	unbounded []string
 }
 
-// sharedTransport keeps connections to moto and the emulators alive across cases.
+// sharedTransport keeps connections to the Secrets Managers and the emulators alive across
+// calls.
 var sharedTransport = func() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
@@ -230,6 +233,10 @@ func (in *Injector) fault(req *http.Request, c Call, kind Kind) (*http.Response,
 		return nil, &net.OpError{Op: "read", Net: "tcp", Addr: fakeAddr(req.URL.Host), Err: os.NewSyscallError("read", syscall.ECONNRESET)}
 	case Hang:
 		closeBody(req)
+		if _, bounded := req.Context().Deadline(); bounded {
+			<-req.Context().Done()
+			return nil, req.Context().Err()
+		}
 		t := time.NewTimer(hangCap)
 		defer t.Stop()
 		select {

@@ -40,7 +40,8 @@ const (
 
 const logicalID = "Cache"
 
-// provEnv is one custom resource's world: moto behind the RotateSecret front, the ECR emulator,
+// provEnv is one custom resource's world: a Secrets Manager (moto or localsm) behind the
+// RotateSecret front, the ECR emulator,
 // a Docker Hub emulator, a source secret, and a local ResponseURL standing for CloudFormation.
 type provEnv struct {
 	t         testing.TB
@@ -66,15 +67,15 @@ type provEnv struct {
 	rerunInv int
 }
 
-func newProvEnv(t testing.TB) *provEnv {
+func newProvEnv(t testing.TB, sm smServer) *provEnv {
 	t.Helper()
-	e := &provEnv{t: t, inj: NewInjector(), sm: cleanSM(), logs: &rotationtest.SyncBuffer{}, cfn: &cfnServer{}, invs: map[int]string{}}
-	e.front = newSMFront(t, e.logs)
+	e := &provEnv{t: t, inj: NewInjector(), sm: cleanSM(sm), logs: &rotationtest.SyncBuffer{}, cfn: &cfnServer{}, invs: map[int]string{}}
+	e.front = newSMFront(t, e.logs, sm)
 	e.reg = registries.DockerHub.MustStart(t, registries.Options{})
 	e.hub, e.hubURL = e.reg.Hub, e.reg.URL
 	e.inj.Name(e.reg.URL, e.reg.Short)
 	e.ecr = ecremu.New(ecremu.Options{
-		SecretsManager: cleanSM(),
+		SecretsManager: cleanSM(sm),
 		// ValidatePullThroughCacheRule's login is ECR's own call, not the provisioner's.
 		Verify: func(ctx context.Context, _, url string, cred ptcsecret.Value) error {
 			return registryauth.Check(ctx, nil, registryauth.Target{Registry: url, Repository: e.reg.CheckRepository}, registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
@@ -186,6 +187,7 @@ func (e *provEnv) send(label string, req customresource.Request, deadline time.D
 	case <-time.After(60 * time.Second):
 		e.t.Fatalf("%s: the handler never returned", label)
 	}
+	answers := e.cfn.answers(req.RequestID)
 	if e.inv == e.rerunInv {
 		if e.inj.Fired() == nil {
 			panic(errRerun("the short deadline ran out before the faulted call"))
@@ -193,9 +195,13 @@ func (e *provEnv) send(label string, req customresource.Request, deadline time.D
 		if running {
 			panic(errRerun("the handler was still undoing its work when the invocation ended"))
 		}
+		if len(answers) == 1 && answers[0].at.After(dl) {
+			// The guard answers a third of the deadline early; on a loaded machine a short
+			// deadline's third can be too little for the answer to get out.
+			panic(errRerun("the guard's answer went out after the short deadline"))
+		}
 	}
 	rep := reply{died: e.inj.Dead()}
-	answers := e.cfn.answers(req.RequestID)
 	switch {
 	case rep.died && len(answers) != 0:
 		e.t.Fatalf("%s: the process died, yet CloudFormation got %d answers", label, len(answers))

@@ -19,7 +19,7 @@ type regFixture struct {
 	e *registries.Emulator
 }
 
-func newRegFixture(t testing.TB, inj *Injector, name string) *regFixture {
+func newRegFixture(t testing.TB, inj *Injector, sm smServer, name string) *regFixture {
 	t.Helper()
 	d, ok := registries.ByName(name)
 	if !ok {
@@ -27,7 +27,7 @@ func newRegFixture(t testing.TB, inj *Injector, name string) *regFixture {
 	}
 	e := d.MustStart(t, registries.Options{})
 	inj.Name(e.URL, d.Short)
-	h := rotationtest.New(t, moto, rotationtest.Config{Provider: withInstantSleep(d.Provider), SourceJSON: e.Source(0), RegistryURL: e.URL})
+	h := rotationtest.New(t, sm, rotationtest.Config{Provider: withInstantSleep(d.Provider), SourceJSON: e.Source(0), RegistryURL: e.URL})
 	return &regFixture{t: t, h: h, e: e}
 }
 

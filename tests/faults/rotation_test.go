@@ -32,22 +32,25 @@ func TestRotationFaults(t *testing.T) {
 		name := "rotation-" + reg
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			var dryOutcome Outcome
-			dry := runRotation(t, reg, Call{}, "", 0, true, &dryOutcome)
+			dry := anchoredDryRun(t, func(sm smServer) []Call {
+				var dryOutcome Outcome
+				res := runRotation(t, sm, reg, Call{}, "", 0, true, &dryOutcome)
+				if dryOutcome != Absorbed {
+					t.Fatalf("the fault-free rotation did not finish: %s", dryOutcome)
+				}
+				return res.calls
+			})
 			info := &scenarioInfo{
 				name:  name,
 				doc:   fmt.Sprintf("A full four-step rotation of a managed secret for %s (the four steps in one warm Lambda environment, as Secrets Manager usually runs them).", reg),
-				calls: dry.calls, kinds: Kinds,
+				calls: dry, kinds: Kinds,
 				invs: map[int]string{1: string(rotation.CreateSecret), 2: string(rotation.SetSecret), 3: string(rotation.TestSecret), 4: string(rotation.FinishSecret)},
 			}
 			recordScenario(info)
-			for _, c := range dry.calls {
+			for _, c := range dry {
 				t.Logf("call %d (%s): %s", c.N, info.invs[c.Inv], c.Op)
 			}
-			if dryOutcome != Absorbed {
-				t.Fatalf("the fault-free rotation did not finish: %s", dryOutcome)
-			}
-			for _, c := range dry.calls {
+			for _, c := range dry {
 				for _, kind := range Kinds {
 					t.Run(fmt.Sprintf("call-%d-%s", c.N, kind), func(t *testing.T) {
 						t.Parallel()
@@ -55,10 +58,26 @@ func TestRotationFaults(t *testing.T) {
 						var note string
 						recordCell(t, name, c.N, kind, &outcome, &note)
 						runCase(t, name, c, kind, &note, func(tb testing.TB) {
-							res := withHangRetry(kind, stepHangDeadline, func(hang time.Duration, last bool) rotationResult {
-								return runRotation(tb, reg, c, kind, hang, last, &outcome)
+							res := withHangRetry(kind, stepHangDeadline, stepDeadline, func(hang time.Duration, last bool) rotationResult {
+								return runRotation(tb, newLocal(tb), reg, c, kind, hang, last, &outcome)
 							})
-							checkSequence(tb, dry.calls, res.calls, res.fired, c.N)
+							checkSequence(tb, dry, res.calls, res.fired, c.N)
+						})
+					})
+				}
+			}
+			for _, c := range dry {
+				for _, kind := range Kinds {
+					if !motoSample(c, kind) {
+						continue
+					}
+					t.Run(fmt.Sprintf("moto/call-%d-%s", c.N, kind), func(t *testing.T) {
+						t.Parallel()
+						var outcome Outcome
+						var note string
+						runCase(t, name, c, kind, &note, func(tb testing.TB) {
+							res := runRotation(tb, moto, reg, c, kind, 0, true, &outcome)
+							checkSequence(tb, dry, res.calls, res.fired, c.N)
 						})
 					})
 				}
@@ -73,18 +92,18 @@ type rotationResult struct {
 	fired   *Call
 }
 
-// runRotation sets up a managed secret, runs one rotation with a fault at call at (none when
-// at.N is 0), retries it as Secrets Manager does, runs one more fault-free rotation, and checks
-// the invariants after the fault, after the retry and at the end.
-func runRotation(t testing.TB, reg string, at Call, kind Kind, hangDeadline time.Duration, last bool, outcome *Outcome) rotationResult {
+// runRotation sets up a managed secret in sm, runs one rotation with a fault at call at (none
+// when at.N is 0), retries it as Secrets Manager does, runs one more fault-free rotation, and
+// checks the invariants after the fault, after the retry and at the end.
+func runRotation(t testing.TB, srv smServer, reg string, at Call, kind Kind, hangDeadline time.Duration, last bool, outcome *Outcome) rotationResult {
 	t.Helper()
 	inj := NewInjector()
-	f := newRegFixture(t, inj, reg)
+	f := newRegFixture(t, inj, srv, reg)
 	h := f.h
 	f.stage()
 	oldCurrent, _ := h.Current()
 	token := h.Begin()
-	sm := faultySM(inj, moto.Endpoint)
+	sm := faultySM(inj, srv.URL())
 	newRotator := func() *rotation.Rotator {
 		return &rotation.Rotator{
 			SM: sm, Providers: map[string]upstream.Provider{reg: h.Cfg.Provider}, HTTPClient: inj.Client(),

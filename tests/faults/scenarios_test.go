@@ -80,14 +80,18 @@ type provScenario struct {
 
 func runProvMatrix(t *testing.T, s provScenario) {
 	t.Parallel()
-	e := newProvEnv(t)
-	var dryOutcome Outcome
-	e.outcome = &dryOutcome
-	if out := s.run(e, faultSpec{last: true}); out != Absorbed {
-		t.Fatalf("the fault-free run did not succeed: %s", out)
-	}
-	dry := e.inj.Calls()
-	info := &scenarioInfo{name: s.name, doc: s.doc, calls: dry, invs: e.invs, kinds: s.kinds}
+	var invs map[int]string
+	dry := anchoredDryRun(t, func(sm smServer) []Call {
+		e := newProvEnv(t, sm)
+		var dryOutcome Outcome
+		e.outcome = &dryOutcome
+		if out := s.run(e, faultSpec{last: true}); out != Absorbed {
+			t.Fatalf("the fault-free run did not succeed: %s", out)
+		}
+		invs = e.invs
+		return e.inj.Calls()
+	})
+	info := &scenarioInfo{name: s.name, doc: s.doc, calls: dry, invs: invs, kinds: s.kinds}
 	recordScenario(info)
 	for _, c := range dry {
 		t.Logf("call %d (%s): %s", c.N, info.invs[c.Inv], c.Op)
@@ -100,12 +104,30 @@ func runProvMatrix(t *testing.T, s provScenario) {
 				var note string
 				recordCell(t, s.name, c.N, kind, &outcome, &note)
 				runCase(t, s.name, c, kind, &note, func(tb testing.TB) {
-					e := withHangRetry(kind, crHangDeadline, func(hang time.Duration, last bool) *provEnv {
-						e := newProvEnv(tb)
+					e := withHangRetry(kind, crHangDeadline, crDeadline, func(hang time.Duration, last bool) *provEnv {
+						e := newProvEnv(tb, newLocal(tb))
 						e.outcome = &outcome
 						s.run(e, faultSpec{at: c, kind: kind, hangDeadline: hang, last: last})
 						return e
 					})
+					checkSequence(tb, dry, e.inj.Calls(), e.inj.Fired(), c.N)
+				})
+			})
+		}
+	}
+	for _, c := range dry {
+		for _, kind := range s.kinds {
+			if !motoSample(c, kind) {
+				continue
+			}
+			t.Run(fmt.Sprintf("moto/call-%d-%s", c.N, kind), func(t *testing.T) {
+				t.Parallel()
+				var outcome Outcome
+				var note string
+				runCase(t, s.name, c, kind, &note, func(tb testing.TB) {
+					e := newProvEnv(tb, moto)
+					e.outcome = &outcome
+					s.run(e, faultSpec{at: c, kind: kind, last: true})
 					checkSequence(tb, dry, e.inj.Calls(), e.inj.Fired(), c.N)
 				})
 			})

@@ -193,7 +193,7 @@ func run(runs, rotations, warmRotations int, bindir string) error {
 
 // rotate stages a pending version in moto as RotateSecret does, then sends the four step
 // events to the process and returns the wall time from the first event to the last answer.
-func rotate(ctx context.Context, api *benchkit.RuntimeAPI, be *benchkit.MotoBackend, m *benchkit.Managed) (time.Duration, error) {
+func rotate(ctx context.Context, api *benchkit.RuntimeAPI, be *benchkit.ServerBackend, m *benchkit.Managed) (time.Duration, error) {
 	token := benchkit.NewID()
 	if err := be.Begin(ctx, m.ARN, token); err != nil {
 		return 0, err

@@ -9,7 +9,7 @@
 // 429s and retries, whole-rotation retries, peak memory, and checks that every rotation ended
 // with AWSCURRENT on its new version and no more than two live tokens per secret.
 //
-// Run from the repository: go run ./tools/scale [-sm fake|moto] [-rate 100]
+// Run from the repository: go run ./tools/scale [-sm local|moto] [-rate 100]
 package main
 
 import (
@@ -52,7 +52,7 @@ func main() {
 	flag.Float64Var(&c.fail, "fail", 0.05, "fraction of upstream requests answered 503 in the faults scenario")
 	flag.Float64Var(&c.lost, "lost", 0.5, "fraction of those 503s given after the emulator did the work (response lost)")
 	flag.Uint64Var(&c.seed, "seed", 1, "PRNG seed for fault injection and the job order")
-	flag.StringVar(&c.sm, "sm", "fake", "Secrets Manager: fake (in-process FakeSM) or moto (moto_server)")
+	flag.StringVar(&c.sm, "sm", "local", "Secrets Manager: local (localsm over loopback) or moto (moto_server)")
 	flag.DurationVar(&c.stepTimeout, "step-timeout", 300*time.Second, "deadline of one step (the template's Lambda Timeout)")
 	flag.StringVar(&scen, "scenarios", "clean,faults", "comma-separated: clean, faults")
 	flag.Parse()
@@ -78,15 +78,18 @@ func run(c config) error {
 	for _, s := range c.scenarios {
 		var be benchkit.Backend
 		switch c.sm {
-		case "fake":
-			be = benchkit.FakeBackend{FakeSM: benchkit.NewFakeSM()}
+		case "local":
+			// A fresh server per scenario, as moto is reset per scenario.
+			local := testenv.StartLocalSM()
+			defer local.Stop()
+			be = benchkit.NewLocalBackend(local)
 		case "moto":
 			if err := moto.Reset(); err != nil {
 				return err
 			}
 			be = benchkit.NewMotoBackend(moto)
 		default:
-			return fmt.Errorf("-sm %q: want fake or moto", c.sm)
+			return fmt.Errorf("-sm %q: want local or moto", c.sm)
 		}
 		fail := 0.0
 		if s == "faults" {

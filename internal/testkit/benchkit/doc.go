@@ -1,6 +1,7 @@
-// Package benchkit measures what the budgets of docs/design.md §9 promise: a full four-step rotation per
-// registry against the local emulators, with Secrets Manager played by moto_server or by an
-// in-process fake (FakeSM) so the rotator's own cost shows apart from moto's; the calls each
+// Package benchkit measures what the budgets of docs/design.md §9 promise: a full four-step
+// rotation per registry against the local emulators, with Secrets Manager played by
+// moto_server or by localsm (a Go implementation, conformance-tested against moto) so the
+// rotator's own cost shows apart from moto's; the calls each
 // rotation makes to Secrets Manager and to the upstream; Create and Delete of the custom
 // resource; and, under cmd/, binary sizes, cold start and peak RSS of the real bootstrap
 // binaries, and a 1,000-secret scale simulation under rate limits and transient failures.

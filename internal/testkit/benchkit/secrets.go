@@ -2,10 +2,13 @@ package benchkit
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,13 +23,13 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 )
 
-// Backend is a Secrets Manager to rotate against: moto_server over HTTP, or the in-process
-// FakeSM. Setup calls go around the counting decorator: they are Secrets Manager's (or the
-// provisioner's) work, not the rotator's.
+// Backend is a Secrets Manager to rotate against: moto_server or localsm, both over HTTP with
+// real SDK clients. Setup calls go around the counting decorator: they are Secrets Manager's (or
+// the provisioner's) work, not the rotator's.
 type Backend interface {
-	// Name is "moto" or "fake", for benchmark names.
+	// Name is "moto" or "local", for benchmark names.
 	Name() string
-	// SM is the client one Lambda environment would build (a fresh SDK client for moto).
+	// SM is the client one Lambda environment would build (a fresh SDK client).
 	SM() rotation.SecretsManager
 	// CreateSecret creates a secret whose first version versionID (may be empty) holds value.
 	CreateSecret(ctx context.Context, name, versionID, value string, tags []smtypes.Tag) (string, error)
@@ -38,34 +41,51 @@ type Backend interface {
 	Begin(ctx context.Context, arn, token string) error
 }
 
-// MotoBackend is moto_server, reached with real aws-sdk-go-v2 clients.
-type MotoBackend struct {
-	Moto  *testenv.Moto
-	admin *secretsmanager.Client
+// ServerBackend is a Secrets Manager server reached with real aws-sdk-go-v2 clients: moto_server
+// (NewMotoBackend), whose cost is a Python process behind a one-request gate, or localsm
+// (NewLocalBackend), a Go implementation conformance-tested against moto that costs little
+// more than the SDK's own serialization and a loopback round trip, so the rotator's own cost
+// shows.
+type ServerBackend struct {
+	// Server is the running Secrets Manager.
+	Server testenv.SecretsManagerServer
+	name   string
+	admin  *secretsmanager.Client
 }
 
 // NewMotoBackend wraps a running moto_server.
-func NewMotoBackend(m *testenv.Moto) *MotoBackend {
-	return &MotoBackend{Moto: m, admin: m.SecretsManager()}
+func NewMotoBackend(m *testenv.Moto) *ServerBackend {
+	return &ServerBackend{Server: m, name: "moto", admin: m.SecretsManager()}
+}
+
+// NewLocalBackend wraps a running localsm (testenv.StartLocalSM).
+func NewLocalBackend(l *testenv.LocalSM) *ServerBackend {
+	return &ServerBackend{Server: l, name: "local", admin: l.SecretsManager()}
 }
 
 // Name implements Backend.
-func (*MotoBackend) Name() string { return "moto" }
+func (b *ServerBackend) Name() string { return b.name }
+
+// Moto returns the moto_server behind the backend, or nil for localsm.
+func (b *ServerBackend) Moto() *testenv.Moto {
+	m, _ := b.Server.(*testenv.Moto)
+	return m
+}
 
 // SM implements Backend: a new SDK client, with its own connections, as a new Lambda
 // environment has.
-func (m *MotoBackend) SM() rotation.SecretsManager { return m.Moto.SecretsManager() }
+func (b *ServerBackend) SM() rotation.SecretsManager { return b.Server.SecretsManager() }
 
 // Admin is the client setup uses.
-func (m *MotoBackend) Admin() *secretsmanager.Client { return m.admin }
+func (b *ServerBackend) Admin() *secretsmanager.Client { return b.admin }
 
 // CreateSecret implements Backend.
-func (m *MotoBackend) CreateSecret(ctx context.Context, name, versionID, value string, tags []smtypes.Tag) (string, error) {
+func (b *ServerBackend) CreateSecret(ctx context.Context, name, versionID, value string, tags []smtypes.Tag) (string, error) {
 	in := &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value), Tags: tags}
 	if versionID != "" {
 		in.ClientRequestToken = aws.String(versionID)
 	}
-	out, err := m.admin.CreateSecret(ctx, in)
+	out, err := b.admin.CreateSecret(ctx, in)
 	if err != nil {
 		return "", err
 	}
@@ -73,70 +93,30 @@ func (m *MotoBackend) CreateSecret(ctx context.Context, name, versionID, value s
 }
 
 // Stage implements Backend.
-func (m *MotoBackend) Stage(ctx context.Context, arn, stage, versionID string) error {
-	_, err := m.admin.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+func (b *ServerBackend) Stage(ctx context.Context, arn, stage, versionID string) error {
+	_, err := b.admin.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String(arn), VersionStage: aws.String(stage), MoveToVersionId: aws.String(versionID),
 	})
 	return err
 }
 
-// EnableRotation implements Backend: moto's RotateSecret(RotateImmediately=false) marks rotation
-// on and stages a pending copy; the testSecret Secrets Manager would then run is the provisioner
+// EnableRotation implements Backend: RotateSecret(RotateImmediately=false) marks rotation on and
+// stages a pending copy; the testSecret Secrets Manager would then run is the provisioner
 // benchmark's business, so the copy is simply dropped.
-func (m *MotoBackend) EnableRotation(ctx context.Context, arn string) error {
+func (b *ServerBackend) EnableRotation(ctx context.Context, arn string) error {
 	token := NewID()
-	if err := testenv.BeginRotation(ctx, m.admin, arn, token, false); err != nil {
+	if err := testenv.BeginRotation(ctx, b.admin, arn, token, false); err != nil {
 		return err
 	}
-	_, err := m.admin.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+	_, err := b.admin.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String(arn), VersionStage: aws.String(ptcsecret.StagePending), RemoveFromVersionId: aws.String(token),
 	})
 	return err
 }
 
 // Begin implements Backend.
-func (m *MotoBackend) Begin(ctx context.Context, arn, token string) error {
-	return testenv.BeginRotation(ctx, m.admin, arn, token, true)
-}
-
-// FakeBackend is the in-process FakeSM.
-type FakeBackend struct{ *FakeSM }
-
-// Name implements Backend.
-func (FakeBackend) Name() string { return "fake" }
-
-// SM implements Backend.
-func (f FakeBackend) SM() rotation.SecretsManager { return f.FakeSM }
-
-// CreateSecret implements Backend.
-func (f FakeBackend) CreateSecret(ctx context.Context, name, versionID, value string, tags []smtypes.Tag) (string, error) {
-	in := &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value), Tags: tags}
-	if versionID != "" {
-		in.ClientRequestToken = aws.String(versionID)
-	}
-	out, err := f.FakeSM.CreateSecret(ctx, in)
-	if err != nil {
-		return "", err
-	}
-	return aws.ToString(out.ARN), nil
-}
-
-// Stage implements Backend.
-func (f FakeBackend) Stage(ctx context.Context, arn, stage, versionID string) error {
-	_, err := f.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-		SecretId: aws.String(arn), VersionStage: aws.String(stage), MoveToVersionId: aws.String(versionID),
-	})
-	return err
-}
-
-// EnableRotation implements Backend.
-func (f FakeBackend) EnableRotation(_ context.Context, arn string) error {
-	return f.FakeSM.EnableRotation(arn)
-}
-
-// Begin implements Backend.
-func (f FakeBackend) Begin(_ context.Context, arn, token string) error {
-	return f.BeginRotation(arn, token, true)
+func (b *ServerBackend) Begin(ctx context.Context, arn, token string) error {
+	return testenv.BeginRotation(ctx, b.admin, arn, token, true)
 }
 
 // Managed is one managed secret ready to rotate.
@@ -229,15 +209,21 @@ func RunSteps(ctx context.Context, arn, token string, warm bool, newEnv func() *
 // CurrentVersion returns the version id carrying AWSCURRENT, read around the counting
 // decorator.
 func CurrentVersion(ctx context.Context, be Backend, arn string) (string, error) {
-	switch be := be.(type) {
-	case FakeBackend:
-		return be.Current(arn)
-	case *MotoBackend:
-		st, err := testenv.Stages(ctx, be.Admin(), arn)
-		if err != nil {
-			return "", err
-		}
-		return testenv.VersionWith(st, ptcsecret.StageCurrent), nil
+	sb, ok := be.(*ServerBackend)
+	if !ok {
+		return "", fmt.Errorf("unknown backend %T", be)
 	}
-	return "", fmt.Errorf("unknown backend %T", be)
+	st, err := testenv.Stages(ctx, sb.Admin(), arn)
+	if err != nil {
+		return "", err
+	}
+	return testenv.VersionWith(st, ptcsecret.StageCurrent), nil
+}
+
+// NewID returns a random UUID-shaped version id.
+func NewID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	x := hex.EncodeToString(b)
+	return strings.Join([]string{x[:8], x[8:12], x[12:16], x[16:20], x[20:]}, "-")
 }

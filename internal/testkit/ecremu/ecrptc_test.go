@@ -20,9 +20,9 @@ import (
 const goodSecret = `{"username":"octo","accessToken":"dckr_pat_GOOD"}`
 
 func TestLifecycleWithSDK(t *testing.T) {
-	sm := newFakeSM()
-	sm.set(arnDocker, goodSecret)
-	sm.set(arnDocker2, `{"username":"octo","accessToken":"dckr_pat_NEXT"}`)
+	sm := newSecrets(t)
+	arnDocker := sm.put(nameDocker, goodSecret)
+	arnDocker2 := sm.put(nameDocker2, `{"username":"octo","accessToken":"dckr_pat_NEXT"}`)
 	ver := &fakeVerify{accept: ptcsecret.Value{Username: "octo", AccessToken: "dckr_pat_GOOD"}}
 	clock := &stepClock{t: t0}
 	e := start(t, Options{SecretsManager: sm, Verify: ver.Verify, Now: clock.Now})
@@ -166,8 +166,8 @@ func TestDuplicateCreate(t *testing.T) {
 }
 
 func TestNotFound(t *testing.T) {
-	sm := newFakeSM()
-	sm.set(arnDocker, goodSecret)
+	sm := newSecrets(t)
+	arnDocker := sm.put(nameDocker, goodSecret)
 	e := start(t, Options{SecretsManager: sm})
 	c := ctx(t)
 	calls := map[string]func() error{
@@ -238,9 +238,9 @@ func TestCreateRejects(t *testing.T) {
 		wrongPrefix  = "arn:aws:secretsmanager:us-east-1:123456789012:secret:dockerhub/credentials-AbCdEf"
 		roleARN      = "arn:aws:iam::123456789012:role/ecr-upstream"
 	)
-	sm := newFakeSM()
-	sm.set(arnDocker, goodSecret)
-	sm.errs["arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/denied-AbCdEf"] = errAccessDenied
+	sm := newSecrets(t)
+	arnDocker := sm.put(nameDocker, goodSecret)
+	sm.deny(deniedSecret, "AccessDeniedException")
 	dockerHub := func(mod func(*ecr.CreatePullThroughCacheRuleInput)) *ecr.CreatePullThroughCacheRuleInput {
 		in := &ecr.CreatePullThroughCacheRuleInput{
 			EcrRepositoryPrefix: aws.String("docker-hub"), UpstreamRegistryUrl: aws.String("registry-1.docker.io"),
@@ -292,7 +292,7 @@ func TestCreateRejects(t *testing.T) {
 		{"secret does not exist", dockerHub(func(in *ecr.CreatePullThroughCacheRuleInput) { in.CredentialArn = aws.String(arnMissing) }),
 			"SecretNotFoundException", arnMissing},
 		{"secret not readable", dockerHub(func(in *ecr.CreatePullThroughCacheRuleInput) {
-			in.CredentialArn = aws.String("arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/denied-AbCdEf")
+			in.CredentialArn = aws.String(deniedSecret)
 		}), "UnableToAccessSecretException", "AccessDeniedException"},
 		{"registryId of another account", dockerHub(func(in *ecr.CreatePullThroughCacheRuleInput) { in.RegistryId = aws.String("210987654321") }),
 			"InvalidParameterException", "registryId"},
@@ -317,8 +317,8 @@ func TestCreateRejects(t *testing.T) {
 }
 
 func TestCreateAccepts(t *testing.T) {
-	sm := newFakeSM()
-	sm.set(arnDocker, goodSecret)
+	sm := newSecrets(t)
+	arnDocker := sm.put(nameDocker, goodSecret)
 	e := start(t, Options{SecretsManager: sm})
 	tests := []struct {
 		name string
@@ -366,8 +366,8 @@ func TestCreateAccepts(t *testing.T) {
 }
 
 func TestUpdateRejects(t *testing.T) {
-	sm := newFakeSM()
-	sm.set(arnDocker, goodSecret)
+	sm := newSecrets(t)
+	arnDocker := sm.put(nameDocker, goodSecret)
 	e := start(t, Options{SecretsManager: sm})
 	c := ctx(t)
 	for _, in := range []*ecr.CreatePullThroughCacheRuleInput{
@@ -506,8 +506,8 @@ func TestFaultInjectionAndLimits(t *testing.T) {
 
 // Many clients creating the same prefix at once: exactly one wins (run with -race).
 func TestConcurrentCreate(t *testing.T) {
-	sm := newFakeSM()
-	sm.set(arnDocker, goodSecret)
+	sm := newSecrets(t)
+	arnDocker := sm.put(nameDocker, goodSecret)
 	e := start(t, Options{SecretsManager: sm})
 	c := ctx(t)
 	const n = 16

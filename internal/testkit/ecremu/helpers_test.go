@@ -1,7 +1,11 @@
 package ecremu
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -13,16 +17,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
 )
 
-// Secret ARNs in the emulator's default account and Region.
+// Secret ARNs in the emulator's default account and Region that no secretStore holds (the
+// secrets tests read are created in theirs, under the names below).
 const (
-	arnDocker  = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf"
-	arnDocker2 = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-2-GhIjKl"
-	arnMissing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/missing-MnOpQr"
+	arnMissing   = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/missing-MnOpQr"
+	arnNoStore   = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf"
+	nameDocker   = "ecr-pullthroughcache/docker-hub"
+	nameDocker2  = "ecr-pullthroughcache/docker-hub-2"
+	deniedSecret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/denied-AbCdEf"
 )
 
 // request is what the recording wrapper keeps of each request the emulator saw.
@@ -54,50 +61,117 @@ func (r *recorder) all() []request {
 	return append([]request(nil), r.reqs...)
 }
 
-// fakeSM is an in-memory Secrets Manager: values or errors per secret ARN, calls recorded.
-type fakeSM struct {
+// secretStore is where the emulator reads the rules' secrets: a localsm over loopback with
+// the real SDK client, so the secrets, their ARNs and Secrets Manager's answers (a missing
+// secret, one scheduled for deletion, a binary value) are the real ones. It records every read
+// the emulator makes, and deny makes reads of one SecretId fail with an error localsm cannot
+// produce by itself (it has no IAM and no KMS), answered in Secrets Manager's wire format.
+type secretStore struct {
+	t      *testing.T
+	client *secretsmanager.Client
+
 	mu     sync.Mutex
-	values map[string]string
-	binary map[string][]byte
-	errs   map[string]error
 	calls  []secretsmanager.GetSecretValueInput
+	denied map[string]string // SecretId -> error code
 }
 
-func newFakeSM() *fakeSM {
-	return &fakeSM{values: map[string]string{}, binary: map[string][]byte{}, errs: map[string]error{}}
+func newSecrets(t *testing.T) *secretStore {
+	t.Helper()
+	s := &secretStore{t: t, denied: map[string]string{}}
+	srv := localsm.New(localsm.Options{AccountID: DefaultAccountID, Region: DefaultRegion})
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if code := s.deniedCode(r); code != "" {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			w.Header().Set("X-Amzn-Errortype", code)
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"__type":"` + code + `","message":"denied by the test"}`))
+			return
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	t.Cleanup(hs.Close)
+	s.client = secretsmanager.NewFromConfig(aws.Config{
+		Region:      DefaultRegion,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret-key", ""),
+		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
+	}, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(hs.URL) })
+	return s
 }
 
-func (f *fakeSM) set(arn, value string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.values[arn] = value
-}
-
-func (f *fakeSM) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, *in)
-	id := aws.ToString(in.SecretId)
-	if err, ok := f.errs[id]; ok {
-		return nil, err
+// deniedCode reads the SecretId of a GetSecretValue request and returns its denial, if any,
+// leaving the body for localsm.
+func (s *secretStore) deniedCode(r *http.Request) string {
+	if r.Header.Get("X-Amz-Target") != "secretsmanager.GetSecretValue" {
+		return ""
 	}
-	if b, ok := f.binary[id]; ok {
-		return &secretsmanager.GetSecretValueOutput{ARN: in.SecretId, SecretBinary: b}, nil
-	}
-	v, ok := f.values[id]
-	if !ok {
-		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("Secrets Manager can't find the specified secret.")}
-	}
-	return &secretsmanager.GetSecretValueOutput{ARN: in.SecretId, SecretString: aws.String(v), VersionStages: []string{"AWSCURRENT"}}, nil
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var in struct{ SecretId string }
+	_ = json.Unmarshal(body, &in)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.denied[in.SecretId]
 }
 
-func (f *fakeSM) recorded() []secretsmanager.GetSecretValueInput {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]secretsmanager.GetSecretValueInput(nil), f.calls...)
+// put stores value as the AWSCURRENT value of the secret name (creating it) and returns its ARN.
+func (s *secretStore) put(name, value string) string {
+	s.t.Helper()
+	c := context.Background()
+	out, err := s.client.PutSecretValue(c, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(value)})
+	var nf *smtypes.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		created, err := s.client.CreateSecret(c, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		return aws.ToString(created.ARN)
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return aws.ToString(out.ARN)
 }
 
-var errAccessDenied = &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}
+// putBinary makes a binary value the secret's AWSCURRENT one.
+func (s *secretStore) putBinary(arn string, b []byte) {
+	s.t.Helper()
+	if _, err := s.client.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{SecretId: aws.String(arn), SecretBinary: b}); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// remove deletes the secret: for good with recovery false, else scheduled for deletion.
+func (s *secretStore) remove(arn string, recovery bool) {
+	s.t.Helper()
+	in := &secretsmanager.DeleteSecretInput{SecretId: aws.String(arn), ForceDeleteWithoutRecovery: aws.Bool(!recovery)}
+	if recovery {
+		in.ForceDeleteWithoutRecovery, in.RecoveryWindowInDays = nil, aws.Int64(7)
+	}
+	if _, err := s.client.DeleteSecret(context.Background(), in); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// deny makes reads of secretID fail with the Secrets Manager error code.
+func (s *secretStore) deny(secretID, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.denied[secretID] = code
+}
+
+// GetSecretValue implements SecretsManager: recorded, then sent to localsm.
+func (s *secretStore) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	s.mu.Lock()
+	s.calls = append(s.calls, *in)
+	s.mu.Unlock()
+	return s.client.GetSecretValue(ctx, in, optFns...)
+}
+
+func (s *secretStore) recorded() []secretsmanager.GetSecretValueInput {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]secretsmanager.GetSecretValueInput(nil), s.calls...)
+}
 
 // verifyCall is one call of the fake login check.
 type verifyCall struct {

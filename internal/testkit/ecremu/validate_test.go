@@ -16,37 +16,42 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecr/types"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 )
 
-// newValidateEnv has one docker-hub rule reading arnDocker; the caller sets the secret.
-func newValidateEnv(t *testing.T, sm *fakeSM, verify VerifyFunc) *env {
+// newValidateEnv has one docker-hub rule reading the secret nameDocker of sm, which holds
+// goodSecret (for the create-time existence check) until the caller changes it; it returns the
+// secret's ARN.
+func newValidateEnv(t *testing.T, sm *secretStore, verify VerifyFunc) (*env, string) {
 	t.Helper()
-	sm.set(arnDocker, goodSecret) // for the create-time existence check
+	arn := sm.put(nameDocker, goodSecret)
 	e := start(t, Options{SecretsManager: sm, Verify: verify})
 	if _, err := e.ecr.CreatePullThroughCacheRule(ctx(t), &ecr.CreatePullThroughCacheRuleInput{
 		EcrRepositoryPrefix: aws.String("docker-hub"), UpstreamRegistryUrl: aws.String("registry-1.docker.io"),
-		UpstreamRegistry: types.UpstreamRegistryDockerHub, CredentialArn: aws.String(arnDocker),
+		UpstreamRegistry: types.UpstreamRegistryDockerHub, CredentialArn: aws.String(arn),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return e
+	return e, arn
 }
 
 func TestValidateSecretProblems(t *testing.T) {
 	const token = "dckr_pat_S3CRET-VALUE"
 	tests := []struct {
 		name        string
-		value       *string // nil: no string value (see err/binary)
+		value       *string // nil: no new string value (see the other fields)
 		binary      []byte
-		err         error
+		deleted     bool   // deleted for good
+		scheduled   bool   // scheduled for deletion (in its recovery window)
+		deny        string // reads fail with this Secrets Manager error code
 		wantFailure []string
+		wantARN     bool // the failure names the secret's ARN
 	}{
-		{name: "secret deleted", err: &smtypes.ResourceNotFoundException{Message: aws.String("gone")}, wantFailure: []string{"SecretNotFoundException", arnDocker}},
-		{name: "access denied", err: errAccessDenied, wantFailure: []string{"UnableToAccessSecretException"}},
-		{name: "customer key", err: &smtypes.DecryptionFailure{Message: aws.String("kms")}, wantFailure: []string{"UnableToDecryptSecretValueException", "aws/secretsmanager"}},
+		{name: "secret deleted", deleted: true, wantFailure: []string{"SecretNotFoundException", "ResourceNotFoundException"}, wantARN: true},
+		{name: "secret scheduled for deletion", scheduled: true, wantFailure: []string{"UnableToAccessSecretException", "InvalidRequestException"}, wantARN: true},
+		{name: "access denied", deny: "AccessDeniedException", wantFailure: []string{"UnableToAccessSecretException"}},
+		{name: "customer key", deny: "DecryptionFailure", wantFailure: []string{"UnableToDecryptSecretValueException", "aws/secretsmanager"}},
 		{name: "binary secret", binary: []byte(token), wantFailure: []string{"InvalidSecretFormat", "SecretString"}},
 		{name: "not JSON", value: aws.String("user:" + token), wantFailure: []string{"InvalidSecretFormat", "not a JSON object"}},
 		{name: "JSON array", value: aws.String(`["octo","` + token + `"]`), wantFailure: []string{"not a JSON object"}},
@@ -59,20 +64,22 @@ func TestValidateSecretProblems(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sm := newFakeSM()
+			sm := newSecrets(t)
 			ver := &fakeVerify{}
-			e := newValidateEnv(t, sm, ver.Verify)
-			sm.mu.Lock()
-			delete(sm.values, arnDocker)
+			e, arn := newValidateEnv(t, sm, ver.Verify)
 			switch {
-			case tc.err != nil:
-				sm.errs[arnDocker] = tc.err
+			case tc.deleted, tc.scheduled:
+				sm.remove(arn, tc.scheduled)
+			case tc.deny != "":
+				sm.deny(arn, tc.deny)
 			case tc.binary != nil:
-				sm.binary[arnDocker] = tc.binary
+				sm.putBinary(arn, tc.binary)
 			default:
-				sm.values[arnDocker] = *tc.value
+				sm.put(arn, *tc.value)
 			}
-			sm.mu.Unlock()
+			if tc.wantARN {
+				tc.wantFailure = append(tc.wantFailure, arn)
+			}
 
 			body, status := rawCall(t, e.hs.URL, OpValidate, `{"ecrRepositoryPrefix":"docker-hub"}`)
 			if status != http.StatusOK {
@@ -107,7 +114,7 @@ func TestValidateEdges(t *testing.T) {
 	t.Run("no SecretsManager", func(t *testing.T) {
 		e := start(t, Options{SkipSecretCheckOnWrite: true})
 		if _, err := e.ecr.CreatePullThroughCacheRule(ctx(t), &ecr.CreatePullThroughCacheRuleInput{
-			EcrRepositoryPrefix: aws.String("hub"), UpstreamRegistryUrl: aws.String("registry-1.docker.io"), CredentialArn: aws.String(arnDocker),
+			EcrRepositoryPrefix: aws.String("hub"), UpstreamRegistryUrl: aws.String("registry-1.docker.io"), CredentialArn: aws.String(arnNoStore),
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -134,16 +141,14 @@ func TestValidateEdges(t *testing.T) {
 		}
 	})
 	t.Run("no Verify checks syntax only", func(t *testing.T) {
-		sm := newFakeSM()
-		e := newValidateEnv(t, sm, nil)
+		e, _ := newValidateEnv(t, newSecrets(t), nil)
 		out, err := e.ecr.ValidatePullThroughCacheRule(ctx(t), &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("docker-hub")})
 		if err != nil || !out.IsValid {
 			t.Fatalf("validate: %+v, %v", out, err)
 		}
 	})
 	t.Run("panicking login check", func(t *testing.T) {
-		sm := newFakeSM()
-		e := newValidateEnv(t, sm, func(context.Context, string, string, ptcsecret.Value) error { panic("boom dckr_pat_GOOD") })
+		e, _ := newValidateEnv(t, newSecrets(t), func(context.Context, string, string, ptcsecret.Value) error { panic("boom dckr_pat_GOOD") })
 		body, status := rawCall(t, e.hs.URL, OpValidate, `{"ecrRepositoryPrefix":"docker-hub"}`)
 		if status != http.StatusOK || !bytes.Contains(body, []byte(`"isValid":false`)) || bytes.Contains(body, []byte("dckr_pat_GOOD")) {
 			t.Errorf("status %d body %s", status, body)
@@ -156,14 +161,14 @@ func TestValidateEdges(t *testing.T) {
 func TestValidateDoesNotLeakToken(t *testing.T) {
 	const user, token = "octo", "dckr_pat_LEAKCANARY_7f3a9c/+="
 	basic := base64.StdEncoding.EncodeToString([]byte(user + ":" + token))
-	sm := newFakeSM()
+	sm := newSecrets(t)
 	ver := &fakeVerify{fail: func(c ptcsecret.Value) error {
 		return fmt.Errorf("GET https://auth.example/token?password=%s: Authorization: Basic %s; raw %s; b64url %s; got 401",
 			url.QueryEscape(c.AccessToken), base64.StdEncoding.EncodeToString([]byte(c.Username+":"+c.AccessToken)), c.AccessToken,
 			base64.RawURLEncoding.EncodeToString([]byte(c.AccessToken)))
 	}}
-	e := newValidateEnv(t, sm, ver.Verify)
-	sm.set(arnDocker, `{"username":"`+user+`","accessToken":"`+token+`"}`)
+	e, arn := newValidateEnv(t, sm, ver.Verify)
+	sm.put(arn, `{"username":"`+user+`","accessToken":"`+token+`"}`)
 
 	body, status := rawCall(t, e.hs.URL, OpValidate, `{"ecrRepositoryPrefix":"docker-hub"}`)
 	if status != http.StatusOK {

@@ -2,16 +2,19 @@ package localsm_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
@@ -76,6 +79,17 @@ var deviations = []deviation{
 type conf struct {
 	ctx context.Context
 	sm  *secretsmanager.Client
+	// arns are the ARNs of the product script's secrets, by script key: each server gives its
+	// own random suffix.
+	arns map[string]string
+	// ids names version ids the script did not choose (RotateSecret without a
+	// ClientRequestToken, as the provisioner calls it: the SDK picks one): x1, x2, ... in the
+	// order this server revealed them.
+	ids map[string]string
+}
+
+func newConf(ctx context.Context, sm *secretsmanager.Client) *conf {
+	return &conf{ctx: ctx, sm: sm, arns: map[string]string{}, ids: map[string]string{}}
 }
 
 type cstep struct {
@@ -98,7 +112,57 @@ func vname(id string) string {
 	return "?" + id
 }
 
+// vname is the package vname, plus x<n> for the n-th id the script did not choose (see
+// conf.ids) and "?" for such an id not seen before.
+func (c *conf) vname(id string) string {
+	if verRE.MatchString(id) {
+		return vname(id)
+	}
+	if n, ok := c.ids[id]; ok {
+		return n
+	}
+	return "?"
+}
+
+// learn names an id the script did not choose, in the order the server revealed it.
+func (c *conf) learn(id string) {
+	if id == "" || verRE.MatchString(id) || c.ids[id] != "" {
+		return
+	}
+	c.ids[id] = fmt.Sprintf("x%d", len(c.ids)+1)
+}
+
+// vid is the version id of a step-local name (vname's inverse).
+func (c *conf) vid(name string) string {
+	if n, err := strconv.Atoi(strings.TrimPrefix(name, "v")); err == nil && strings.HasPrefix(name, "v") {
+		return tok(n)
+	}
+	for id, n := range c.ids {
+		if n == name {
+			return id
+		}
+	}
+	return "00000000-0000-4000-8000-ffffffffffff" // unknown: the server says so
+}
+
+// fmtStages renders version id -> labels by the package vname.
 func fmtStages(m map[string][]string, withEmpty bool) string {
+	return (&conf{ids: map[string]string{}}).fmtStages(m, withEmpty)
+}
+
+// fmtStages renders version id -> labels by step-local name. A version the script did not
+// choose gets its x-name here when it is the only such new one (two at once could be named in
+// either order, so they stay "?" and the transcripts differ visibly).
+func (c *conf) fmtStages(m map[string][]string, withEmpty bool) string {
+	var fresh []string
+	for id, st := range m {
+		if c.vname(id) == "?" && (len(st) > 0 || withEmpty) {
+			fresh = append(fresh, id)
+		}
+	}
+	if len(fresh) == 1 {
+		c.learn(fresh[0])
+	}
 	var parts []string
 	for id, st := range m {
 		if len(st) == 0 && !withEmpty {
@@ -106,7 +170,7 @@ func fmtStages(m map[string][]string, withEmpty bool) string {
 		}
 		st = slices.Clone(st)
 		slices.Sort(st)
-		parts = append(parts, fmt.Sprintf("%s:%v", vname(id), st))
+		parts = append(parts, fmt.Sprintf("%s:%v", c.vname(id), st))
 	}
 	slices.Sort(parts)
 	return "{" + strings.Join(parts, " ") + "}"
@@ -128,7 +192,26 @@ func orDash(s string) string {
 	return s
 }
 
-func outcome(err error) string { return "err=" + code(err) }
+// outcome renders an error by its code, and marks one the SDK could not turn into the service
+// model's typed error: the product tells errors apart with errors.As on those types (e.g.
+// *types.ResourceNotFoundException), so an answer that only has the right code is not enough.
+func outcome(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		if _, generic := ae.(*smithy.GenericAPIError); generic && modeledErrors[ae.ErrorCode()] {
+			return "err=" + code(err) + " (untyped)"
+		}
+	}
+	return "err=" + code(err)
+}
+
+// modeledErrors are the Secrets Manager service model's error shapes (the SDK's types package).
+var modeledErrors = map[string]bool{
+	"DecryptionFailure": true, "EncryptionFailure": true, "InternalServiceError": true, "InvalidNextTokenException": true,
+	"InvalidParameterException": true, "InvalidRequestException": true, "LimitExceededException": true,
+	"MalformedPolicyDocumentException": true, "PreconditionNotMetException": true, "PublicPolicyException": true,
+	"ResourceExistsException": true, "ResourceNotFoundException": true,
+}
 
 var confARNRE = regexp.MustCompile(`^arn:aws:secretsmanager:us-east-1:123456789012:secret:` + regexp.QuoteMeta(confSecret) + `-[A-Za-z0-9]{6}$`)
 
@@ -147,7 +230,7 @@ func (c *conf) create(name string, n int, value string, tags map[string]string) 
 	if err != nil {
 		return outcome(err)
 	}
-	return fmt.Sprintf("ok name=%s version=%s arn-shape=%v", aws.ToString(out.Name), vname(aws.ToString(out.VersionId)), confARNRE.MatchString(aws.ToString(out.ARN)))
+	return fmt.Sprintf("ok name=%s version=%s arn-shape=%v", aws.ToString(out.Name), c.vname(aws.ToString(out.VersionId)), confARNRE.MatchString(aws.ToString(out.ARN)))
 }
 
 func (c *conf) get(id string, version int, stage string) string {
@@ -164,7 +247,7 @@ func (c *conf) get(id string, version int, stage string) string {
 	}
 	st := slices.Clone(out.VersionStages)
 	slices.Sort(st)
-	return fmt.Sprintf("ok version=%s stages=%v value=%q", vname(aws.ToString(out.VersionId)), st, aws.ToString(out.SecretString))
+	return fmt.Sprintf("ok version=%s stages=%v value=%q", c.vname(aws.ToString(out.VersionId)), st, aws.ToString(out.SecretString))
 }
 
 func (c *conf) put(n int, value string, stages ...string) string {
@@ -174,7 +257,7 @@ func (c *conf) put(n int, value string, stages ...string) string {
 	}
 	st := slices.Clone(out.VersionStages)
 	slices.Sort(st)
-	return fmt.Sprintf("ok version=%s stages=%v", vname(aws.ToString(out.VersionId)), st)
+	return fmt.Sprintf("ok version=%s stages=%v", c.vname(aws.ToString(out.VersionId)), st)
 }
 
 // describe shows labelled versions only (the deprecated ones are compared by describeRaw and
@@ -186,7 +269,7 @@ func (c *conf) describeRaw() string {
 	if err != nil {
 		return outcome(err)
 	}
-	return "ok stages=" + fmtStages(d.VersionIdsToStages, true)
+	return "ok stages=" + c.fmtStages(d.VersionIdsToStages, true)
 }
 
 func (c *conf) describeWith(id string, withEmpty bool) string {
@@ -206,7 +289,7 @@ func (c *conf) describeWith(id string, withEmpty bool) string {
 		lambda = "configured"
 	}
 	return fmt.Sprintf("ok desc=%s tags=%s stages=%s rotation=%v lambda=%s days=%s schedule=%s deleted=%v",
-		orDash(aws.ToString(d.Description)), fmtTags(d.Tags), fmtStages(d.VersionIdsToStages, withEmpty),
+		orDash(aws.ToString(d.Description)), fmtTags(d.Tags), c.fmtStages(d.VersionIdsToStages, withEmpty),
 		aws.ToBool(d.RotationEnabled), lambda, days, sched, d.DeletedDate != nil)
 }
 
@@ -241,7 +324,7 @@ func (c *conf) rotate(n int, immediately bool, rules smtypes.RotationRulesType) 
 	if err != nil {
 		return outcome(err)
 	}
-	return "ok version=" + vname(aws.ToString(out.VersionId))
+	return "ok version=" + c.vname(aws.ToString(out.VersionId))
 }
 
 func (c *conf) list(id string, deprecated bool) string {
@@ -253,7 +336,7 @@ func (c *conf) list(id string, deprecated bool) string {
 	for _, v := range out.Versions {
 		m[aws.ToString(v.VersionId)] = v.VersionStages
 	}
-	return "ok versions=" + fmtStages(m, true)
+	return "ok versions=" + c.fmtStages(m, true)
 }
 
 func (c *conf) del(window int64, force bool) string {
@@ -434,33 +517,26 @@ func runScript(c *conf, steps []cstep, isMoto bool) []string {
 	return lines
 }
 
+// TestConformanceWithMoto runs both scripts — script (the API's rules) and productScript
+// (every call the product makes, in the shapes it makes them; see product_conformance_test.go)
+// — against localsm and one moto_server, through its one-request gate.
 func TestConformanceWithMoto(t *testing.T) {
 	moto := testenv.StartMotoT(t)
 	ctx := testenv.Context(t)
 
-	// localsm with a rotation function behind the RIE Invoke API (its testSecret reads the
-	// copy through the SDK); the function needs the client, the client the server.
-	var fn *rie
-	srv := localsm.New(localsm.Options{Synchronous: true, Invoker: func(ctx context.Context, arn string, payload []byte) error {
-		return fn.invoker()(ctx, arn, payload)
-	}})
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	local := client(hs.URL)
-	fn = newRIE(t, local)
-
-	steps := script()
 	known := map[string]bool{}
 	for _, d := range deviations {
 		known[d.ID] = true
 	}
 	used := map[string]bool{}
-	for _, s := range steps {
-		if s.dev != "" {
-			if !known[s.dev] {
-				t.Fatalf("step %q names deviation %q, which the table does not document", s.name, s.dev)
+	for _, steps := range [][]cstep{script(), productScript()} {
+		for _, s := range steps {
+			if s.dev != "" {
+				if !known[s.dev] {
+					t.Fatalf("step %q names deviation %q, which the table does not document", s.name, s.dev)
+				}
+				used[s.dev] = true
 			}
-			used[s.dev] = true
 		}
 	}
 	for _, d := range deviations {
@@ -469,9 +545,50 @@ func TestConformanceWithMoto(t *testing.T) {
 		}
 	}
 
-	got := runScript(&conf{ctx: ctx, sm: local}, steps, false)
-	want := runScript(&conf{ctx: ctx, sm: client(moto.Endpoint)}, steps, true)
+	t.Run("api", func(t *testing.T) {
+		// localsm with a rotation function behind the RIE Invoke API (its testSecret reads the
+		// copy through the SDK); the function needs the client, the client the server.
+		var fn *rie
+		srv := localsm.New(localsm.Options{Synchronous: true, Invoker: func(ctx context.Context, arn string, payload []byte) error {
+			return fn.invoker()(ctx, arn, payload)
+		}})
+		hs := httptest.NewServer(srv)
+		t.Cleanup(hs.Close)
+		local := client(hs.URL)
+		fn = newRIE(t, local)
 
+		steps := script()
+		got := runScript(newConf(ctx, local), steps, false)
+		want := runScript(newConf(ctx, client(moto.Endpoint)), steps, true)
+		compareTranscripts(t, steps, got, want)
+
+		// The rotations localsm ran for the script: each only testSecret, each successful.
+		for _, r := range srv.Rotations() {
+			if r.Immediately || r.Err != "" || len(r.Steps) != 1 {
+				t.Errorf("rotation %+v: want one successful testSecret", r)
+			}
+		}
+		if n := len(srv.Rotations()); n != 2 {
+			t.Errorf("localsm ran %d rotations, want 2 (v5 and v9)", n)
+		}
+	})
+
+	t.Run("product", func(t *testing.T) {
+		// localsm as the product's tests use it (testenv.LocalSM): RotateSecret stages the
+		// pending version and invokes nothing, the state moto leaves when it cannot find the
+		// function; the script plays Secrets Manager's and the rotator's part itself.
+		local := testenv.StartLocalSMT(t)
+		steps := productScript()
+		got := runScript(newConf(ctx, client(local.Endpoint)), steps, false)
+		want := runScript(newConf(ctx, client(moto.Endpoint)), steps, true)
+		compareTranscripts(t, steps, got, want)
+	})
+}
+
+// compareTranscripts fails unless each step's answers agree: equal, or, at a documented
+// deviation, localsm's the AWS answer and moto's its documented one.
+func compareTranscripts(t *testing.T, steps []cstep, got, want []string) {
+	t.Helper()
 	var report strings.Builder
 	failed := 0
 	for i, s := range steps {
@@ -499,15 +616,5 @@ func TestConformanceWithMoto(t *testing.T) {
 		t.Errorf("%d of %d steps differ from the expected transcript (!! marks them):\n%s\nmoto 5.2.1 deviations from AWS:\n%s", failed, len(steps), report.String(), table.String())
 	} else {
 		t.Logf("moto 5.2.1 deviations from AWS (localsm follows AWS):\n%s\ntranscript:\n%s", table.String(), report.String())
-	}
-
-	// The rotations localsm ran for the script: each only testSecret, each successful.
-	for _, r := range srv.Rotations() {
-		if r.Immediately || r.Err != "" || len(r.Steps) != 1 {
-			t.Errorf("rotation %+v: want one successful testSecret", r)
-		}
-	}
-	if n := len(srv.Rotations()); n != 2 {
-		t.Errorf("localsm ran %d rotations, want 2 (v5 and v9)", n)
 	}
 }

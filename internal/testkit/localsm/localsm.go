@@ -19,9 +19,12 @@
 // GetSecretValue by VersionId still reads them). A secret deleted with a recovery window
 // disappears once the injectable clock passes its deletion date.
 //
-// conformance_test.go runs one scripted call sequence against localsm and moto_server and
+// conformance_test.go runs two scripted call sequences against localsm and moto_server and
 // requires equal answers, except where moto 5.2.1 is known to differ from AWS; its deviation
 // table documents each of those differences with the API reference sentence localsm follows.
+// One script walks the API's rules; the other (product_conformance_test.go) makes every call
+// the rotator and the provisioner make, in their shapes, and its coverage table lists them —
+// which is what lets the product's own suites run most of their cases against localsm.
 //
 // The server never logs and never puts a secret value in an error.
 package localsm

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -467,10 +468,23 @@ func (s *Server) deleteSecret(_ context.Context, body []byte) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sec := s.lookup(id)
+	now := s.opts.Now()
+	if sec == nil && force {
+		// "If you forcibly delete an already deleted or nonexistent secret, the operation does
+		// not return ResourceNotFoundException" (DeleteSecret API reference,
+		// ForceDeleteWithoutRecovery): a retried force delete succeeds. There is no secret to
+		// name, so the answer echoes the SecretId.
+		arn, name := id, id
+		if strings.HasPrefix(id, "arn:") {
+			_, name, _ = strings.Cut(id, ":secret:")
+		} else {
+			arn = s.partialARN(id)
+		}
+		return deleteOut{ARN: arn, Name: name, DeletionDate: ts(now)}, nil
+	}
 	if sec == nil {
 		return nil, errNotFound()
 	}
-	now := s.opts.Now()
 	if force {
 		delete(s.secrets, sec.name)
 		if r := s.running[sec.arn]; r != nil {

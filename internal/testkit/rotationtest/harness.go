@@ -1,5 +1,6 @@
 // Package rotationtest is the shared harness for rotation integration tests of any upstream:
-// a managed secret and its source secret in a real moto_server, the first token minted the way
+// a managed secret and its source secret in a real Secrets Manager double (moto_server, or
+// localsm where a suite runs most of its cases there), the first token minted the way
 // the provisioner does it, rotation enabled the way RotateSecret(RotateImmediately=false) does
 // it, and whole rotations driven the way Secrets Manager drives them. Each upstream's tests
 // bring their emulator and their own login check.
@@ -62,10 +63,11 @@ type Harness struct {
 }
 
 // New creates the source secret and (unless cfg.NoSetup) the managed secret with a first token
-// labelled for its first version, then enables rotation.
-func New(t testing.TB, moto *testenv.Moto, cfg Config) *Harness {
+// labelled for its first version in sm (a *testenv.Moto or *testenv.LocalSM), then enables
+// rotation.
+func New(t testing.TB, sm testenv.SecretsManagerServer, cfg Config) *Harness {
 	t.Helper()
-	h := &Harness{T: t, Ctx: testenv.Context(t), SM: moto.SecretsManager(), Cfg: cfg, Logs: &SyncBuffer{}, EMF: &SyncBuffer{}}
+	h := &Harness{T: t, Ctx: testenv.Context(t), SM: sm.SecretsManager(), Cfg: cfg, Logs: &SyncBuffer{}, EMF: &SyncBuffer{}}
 	id := NewID()
 	src, err := h.SM.CreateSecret(h.Ctx, &secretsmanager.CreateSecretInput{Name: aws.String("ptc-source/" + cfg.Provider.Registry + "-" + id[:8]), SecretString: aws.String(cfg.SourceJSON)})
 	if err != nil {

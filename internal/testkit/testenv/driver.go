@@ -16,6 +16,7 @@ import (
 // pending version (empty, or a copy of AWSCURRENT when RotateImmediately is false) before it
 // looks the function up and fails; that staged version is exactly what Secrets Manager hands the
 // rotation function, so the tests then invoke the steps themselves, as Secrets Manager would.
+// LocalSM stages the same version, answers success and fails only its own (absent) invocation.
 const FakeRotationLambdaARN = "arn:aws:lambda:us-east-1:123456789012:function:ptc-rotator-under-test"
 
 // BeginRotation does what Secrets Manager does before invoking createSecret: stage an
@@ -54,10 +55,20 @@ func beginRotation(ctx context.Context, sm *secretsmanager.Client, secretID, tok
 	if errors.As(err, &nf) && strings.Contains(err.Error(), "ptc-rotator-under-test") {
 		return nil
 	}
-	if err == nil {
-		return errors.New("moto invoked a rotation function it should not have")
+	if err != nil {
+		return err
 	}
-	return err
+	// Success is what LocalSM answers. It is right only if the staged version is still just
+	// pending: a server that ran a rotation function itself (moto's Docker-free Lambda backend
+	// moves AWSCURRENT onto the empty version) would leave nothing for the test's steps to do.
+	after, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secretID)})
+	if err != nil {
+		return err
+	}
+	if st := after.VersionIdsToStages[token]; !slices.Contains(st, "AWSPENDING") || slices.Contains(st, "AWSCURRENT") {
+		return fmt.Errorf("RotateSecret ran a rotation function instead of only staging version %s (stages %v)", token, st)
+	}
+	return nil
 }
 
 // Stages returns version id -> staging labels.
