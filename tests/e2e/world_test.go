@@ -19,8 +19,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/awsenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/cfnemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
@@ -48,6 +50,9 @@ type world struct {
 	ecr    *ecr.Client
 	cfn    *cfnRecorder
 	cfnURL string
+	// cfnAPI is CloudFormation's API: the provisioner asks it whether each request is real.
+	cfnAPI    *cfnemu.Server
+	cfnAPIURL string
 
 	sourceARN string
 	stackID   string
@@ -84,6 +89,10 @@ func newWorld(t *testing.T, wrapHub func(http.Handler) http.Handler) *world {
 	cfnSrv := httptest.NewServer(w.cfn)
 	t.Cleanup(cfnSrv.Close)
 	w.cfnURL = cfnSrv.URL
+	w.cfnAPI = cfnemu.New(cfnemu.Options{Region: testenv.Region, Credentials: map[string]string{"AKIDE2ETEST": "e2e-test-secret-key"}})
+	cfnAPISrv := httptest.NewServer(w.cfnAPI)
+	t.Cleanup(cfnAPISrv.Close)
+	w.cfnAPIURL = cfnAPISrv.URL
 
 	id := rotationtest.NewID()
 	src, err := w.sm.CreateSecret(w.ctx, &secretsmanager.CreateSecretInput{
@@ -108,6 +117,8 @@ func (w *world) start(fn string, extra map[string]string) *lambdaFn {
 	env["LOG_LEVEL"] = "DEBUG"
 	if fn == fnProvisioner {
 		env["ROTATION_LAMBDA_ARN"] = rotatorARN
+		env["AWS_ENDPOINT_URL_CLOUDFORMATION"] = w.cfnAPIURL
+		env[awsenv.LoopbackStandinsVar] = "1" // the response bucket is a loopback server here
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -151,6 +162,8 @@ func (w *world) cfnEvent(requestType, physicalID string, props map[string]any) m
 	if physicalID != "" {
 		ev["PhysicalResourceId"] = physicalID
 	}
+	// CloudFormation shows the resource in progress while it waits for the answer.
+	w.cfnAPI.Begin(w.stackID, "Cache", "Custom::PullThroughCache", requestType, physicalID)
 	return ev
 }
 
@@ -164,6 +177,7 @@ func (w *world) customResource(prov *lambdaFn, requestType, physicalID string, p
 	if len(puts) != 1 {
 		w.t.Fatalf("%s: CloudFormation got %d answers, want exactly one; RIE answered %d %s\noutput:\n%s", requestType, len(puts), inv.Status, inv.Body, prov.out.String())
 	}
+	w.cfnAPI.End(w.stackID, "Cache", requestType, physicalID, puts[0].Status == "SUCCESS", puts[0].PhysicalResourceID)
 	return puts[0], inv
 }
 

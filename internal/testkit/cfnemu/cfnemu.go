@@ -114,6 +114,54 @@ func (s *Server) SetStatus(stackID, logicalID, status, physicalID string) bool {
 	return true
 }
 
+// Begin shows a resource in the state CloudFormation shows while it waits for the answer to a
+// request of requestType: CREATE_IN_PROGRESS, UPDATE_IN_PROGRESS or DELETE_IN_PROGRESS, the
+// stack likewise. A Delete of a physical id that is no longer the resource's own (the old one of
+// a replacement) leaves the resource as it is and puts the stack in
+// UPDATE_COMPLETE_CLEANUP_IN_PROGRESS, as CloudFormation's cleanup phase does. A Delete of a
+// resource with no physical id yet (a Create that never answered) shows the id the Delete
+// carries, as CloudFormation invents one then.
+func (s *Server) Begin(stackID, logicalID, resourceType, requestType, physicalID string) {
+	status := map[string]string{"Create": "CREATE_IN_PROGRESS", "Update": "UPDATE_IN_PROGRESS", "Delete": "DELETE_IN_PROGRESS"}[requestType]
+	cur, known := s.Resource(stackID, logicalID)
+	switch {
+	case requestType == "Create" || !known:
+		s.PutResource(Resource{StackID: stackID, LogicalID: logicalID, Type: resourceType, Status: status, PhysicalID: physicalID})
+		s.SetStackStatus(stackID, status)
+	case requestType == "Update":
+		s.SetStatus(stackID, logicalID, status, "")
+		s.SetStackStatus(stackID, status)
+	case cur.PhysicalID == "" || cur.PhysicalID == physicalID:
+		s.SetStatus(stackID, logicalID, status, physicalID)
+		s.SetStackStatus(stackID, status)
+	default:
+		s.SetStackStatus(stackID, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
+	}
+}
+
+// End records the answer to a request as CloudFormation does: the physical id the answer
+// carried and a COMPLETE or FAILED state (a replacement's cleanup Delete only ends the cleanup
+// phase).
+func (s *Server) End(stackID, logicalID, requestType, physicalID string, success bool, answeredID string) {
+	cur, _ := s.Resource(stackID, logicalID)
+	switch {
+	case requestType == "Delete" && cur.PhysicalID != "" && cur.PhysicalID != physicalID:
+		s.SetStackStatus(stackID, "UPDATE_COMPLETE")
+	case requestType == "Delete" && success:
+		s.SetStatus(stackID, logicalID, "DELETE_COMPLETE", "")
+		s.SetStackStatus(stackID, "DELETE_COMPLETE")
+	default:
+		state := map[string]string{"Create": "CREATE_", "Update": "UPDATE_", "Delete": "DELETE_"}[requestType]
+		if success {
+			state += "COMPLETE"
+		} else {
+			state += "FAILED"
+		}
+		s.SetStatus(stackID, logicalID, state, answeredID)
+		s.SetStackStatus(stackID, state)
+	}
+}
+
 // Resource returns what CloudFormation knows of a resource.
 func (s *Server) Resource(stackID, logicalID string) (Resource, bool) {
 	s.mu.Lock()

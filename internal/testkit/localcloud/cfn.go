@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/ptc-credentials/ptc-credentials/internal/testkit/cfnemu"
 )
 
 // ResourceType is the custom resource type the template declares.
@@ -145,54 +143,14 @@ func (c *Cloud) customResourceEvent(logicalID, requestType, physicalID, reqID st
 	return ev
 }
 
-// beginRequest shows the resource in the state CloudFormation shows while it waits for the
-// answer to a request (cfnauth checks it): CREATE_IN_PROGRESS, UPDATE_IN_PROGRESS or
-// DELETE_IN_PROGRESS; for a Delete of a physical id that is no longer the resource's own (the
-// old one of a replacement), the stack's UPDATE_COMPLETE_CLEANUP_IN_PROGRESS instead.
+// beginRequest and endRequest move the resource through the states CloudFormation shows while
+// a request is out (cfnemu.Begin / End), which the provisioner checks before it acts.
 func (c *Cloud) beginRequest(logicalID, requestType, physicalID string) {
-	cf := c.CloudFormation
-	cur, known := cf.Resource(c.StackID, logicalID)
-	switch {
-	case requestType == "Create" || !known:
-		// An Update or Delete of a resource this cloud never created is one CloudFormation
-		// would know from elsewhere (a test driving the provisioner directly): show it so.
-		status := map[string]string{"Create": "CREATE_IN_PROGRESS", "Update": "UPDATE_IN_PROGRESS", "Delete": "DELETE_IN_PROGRESS"}[requestType]
-		cf.PutResource(cfnemu.Resource{StackID: c.StackID, LogicalID: logicalID, Type: ResourceType, Status: status, PhysicalID: physicalID})
-		cf.SetStackStatus(c.StackID, map[string]string{"Create": "CREATE_IN_PROGRESS", "Update": "UPDATE_IN_PROGRESS", "Delete": "DELETE_IN_PROGRESS"}[requestType])
-	case requestType == "Update":
-		cf.SetStatus(c.StackID, logicalID, "UPDATE_IN_PROGRESS", "")
-		cf.SetStackStatus(c.StackID, "UPDATE_IN_PROGRESS")
-	case cur.PhysicalID == "" || cur.PhysicalID == physicalID:
-		// A Create that never answered leaves CloudFormation to invent the id it deletes.
-		cf.SetStatus(c.StackID, logicalID, "DELETE_IN_PROGRESS", physicalID)
-		cf.SetStackStatus(c.StackID, "DELETE_IN_PROGRESS")
-	default:
-		cf.SetStackStatus(c.StackID, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
-	}
+	c.CloudFormation.Begin(c.StackID, logicalID, ResourceType, requestType, physicalID)
 }
 
-// endRequest records the outcome as CloudFormation would: the new physical id and a COMPLETE or
-// FAILED state.
 func (c *Cloud) endRequest(logicalID, requestType, physicalID string, a Answer) {
-	cf := c.CloudFormation
-	cur, _ := cf.Resource(c.StackID, logicalID)
-	ok := a.Status == "SUCCESS"
-	switch {
-	case requestType == "Delete" && cur.PhysicalID != "" && cur.PhysicalID != physicalID:
-		cf.SetStackStatus(c.StackID, "UPDATE_COMPLETE") // the replacement's cleanup is over
-	case requestType == "Delete" && ok:
-		cf.SetStatus(c.StackID, logicalID, "DELETE_COMPLETE", "")
-		cf.SetStackStatus(c.StackID, "DELETE_COMPLETE")
-	default:
-		state := map[string]string{"Create": "CREATE_", "Update": "UPDATE_", "Delete": "DELETE_"}[requestType]
-		if ok {
-			state += "COMPLETE"
-		} else {
-			state += "FAILED"
-		}
-		cf.SetStatus(c.StackID, logicalID, state, a.PhysicalResourceID)
-		cf.SetStackStatus(c.StackID, state)
-	}
+	c.CloudFormation.End(c.StackID, logicalID, requestType, physicalID, a.Status == "SUCCESS", a.PhysicalResourceID)
 }
 
 // maps returns a shallow copy of m (never nil).
