@@ -88,6 +88,12 @@ func (p *Provisioner) Delete(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 
+	if secret.DeletedDate != nil {
+		// A repeated Delete (CloudFormation lost the first answer): the secret is already
+		// scheduled for deletion, and Secrets Manager refuses a second DeleteSecret.
+		log.Info("secret already scheduled for deletion", "secret", name)
+		return Result{PhysicalID: req.PhysicalID}, nil
+	}
 	in := &secretsmanager.DeleteSecretInput{SecretId: secret.ARN}
 	if recovery == 0 {
 		in.ForceDeleteWithoutRecovery = aws.Bool(true)

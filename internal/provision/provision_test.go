@@ -515,6 +515,12 @@ func TestDeleteRetriedAfterUpstreamFailureFinishesTheJob(t *testing.T) {
 	if s := e.secret(ptcsecret.Prefix + prefix2); s == nil || s.DeletedDate == nil {
 		t.Fatal("with RecoveryWindowInDays 7 the secret should be scheduled for deletion")
 	}
+	// CloudFormation repeats a Delete whose answer it lost: a secret already scheduled for
+	// deletion is done, not an error (Secrets Manager refuses a second DeleteSecret with
+	// InvalidRequestException).
+	if _, err := e.do("Delete", res2.PhysicalID, p, nil); err != nil {
+		t.Fatalf("the repeated Delete of a secret scheduled for deletion: %v", err)
+	}
 	e.assertNoLeak()
 }
 
