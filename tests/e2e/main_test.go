@@ -72,30 +72,11 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// repoRoot walks up from the working directory (go test runs in the package directory) to the
-// directory holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // buildAll fills rieBin and bootstraps: prebuilt binaries when PTC_RIE_BIN (the executable) /
 // PTC_BOOTSTRAP_DIR (holding <function>/bootstrap, the layout of `make build`) name them,
 // otherwise fresh builds under tmp (in parallel; the go build cache makes repeats cheap).
 func buildAll(tmp string) error {
-	root, err := repoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		return fmt.Errorf("finding the repository root: %w", err)
 	}

@@ -3,32 +3,14 @@ package templatecheck
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-)
 
-// repoRoot finds the module root (the directory holding go.mod) above the test's directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-}
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
+)
 
 var (
 	loadedMu sync.Mutex
@@ -191,4 +173,14 @@ func isReadOnly(action string) bool {
 		}
 	}
 	return false
+}
+
+// repoRoot finds the module root (the directory holding go.mod) above the test's directory.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
 // RuntimeAPI is a minimal AWS Lambda Runtime API (the 2018-06-01 interface a provided.al2023
@@ -225,24 +227,6 @@ func tail(s string) string {
 	return s
 }
 
-// RepoRoot walks up from the working directory to the directory holding go.mod.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // BuildFlags are the Makefile's BUILD_FLAGS.
 var BuildFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w"}
 
@@ -258,3 +242,6 @@ func Build(root, pkg, goos, goarch, out string, flags []string) error {
 	}
 	return nil
 }
+
+// RepoRoot is testenv.RepoRoot.
+func RepoRoot() (string, error) { return testenv.RepoRoot() }

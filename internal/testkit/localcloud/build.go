@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
 // The functions, as directories of functions/ and of a prebuilt bootstrap directory.
@@ -28,25 +30,6 @@ const riePackage = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws
 type binaries struct {
 	rie        string
 	bootstraps map[string]string // function name -> bootstrap
-}
-
-// FindRepoRoot walks up from dir to the directory holding go.mod (go test runs in the package
-// directory, go run wherever the person is).
-func FindRepoRoot(dir string) (string, error) {
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("finding the repository root: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("finding the repository root: no go.mod above the working directory; run from inside the ptc-credentials checkout")
-		}
-		dir = parent
-	}
 }
 
 // build returns the binaries: the prebuilt ones the options name, fresh builds under dir for the
@@ -140,3 +123,6 @@ func checkHostBinary(path string) error {
 	}
 	return nil
 }
+
+// FindRepoRoot is testenv.FindRepoRoot, kept for the demo's callers.
+func FindRepoRoot(dir string) (string, error) { return testenv.FindRepoRoot(dir) }
