@@ -150,3 +150,41 @@ func TestNoRedirectsKeepsTheCredentialHome(t *testing.T) {
 		t.Error("Client must return a copy with NoRedirects and the caller's settings")
 	}
 }
+
+// A library that builds its own http.Client around a transport (and so follows redirects) is
+// stopped at the transport: the redirect target gets nothing.
+func TestRefuseRedirectsAtTheTransport(t *testing.T) {
+	var hits int
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	defer other.Close()
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/token?secret=planted", http.StatusTemporaryRedirect)
+	}))
+	defer first.Close()
+	lib := &http.Client{Transport: RefuseRedirects(nil)} // follows redirects: CheckRedirect unset
+	req, _ := http.NewRequest(http.MethodGet, first.URL+"/v2/", nil)
+	req.SetBasicAuth("user", "planted-password")
+	resp, err := lib.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("a redirect got through the transport")
+	}
+	if !errors.Is(err, ErrRedirect) || hits != 0 {
+		t.Fatalf("err %v, %d requests at the redirect target", err, hits)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) && (strings.Contains(ue.Err.Error(), "planted") || !strings.Contains(ue.Err.Error(), strings.TrimPrefix(other.URL, "http://"))) {
+		t.Fatalf("refusal %q: want the target host and no query", ue.Err)
+	}
+	if RefuseRedirects(RefuseRedirects(nil)) != RefuseRedirects(nil) {
+		t.Error("wrapping twice must not stack")
+	}
+	// 304 Not Modified is not a redirect.
+	nm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotModified) }))
+	defer nm.Close()
+	if resp, err := lib.Get(nm.URL); err != nil {
+		t.Fatalf("304: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+}

@@ -132,7 +132,16 @@ func Check(ctx context.Context, client *http.Client, target Target, cred Credent
 	if client != nil && client.Transport != nil {
 		inner = client.Transport
 	}
-	rec := &challengeRecorder{inner: inner}
+	if client != nil && client.Timeout > 0 {
+		// go-containerregistry takes only the transport; keep the client's per-call bound.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, client.Timeout)
+		defer cancel()
+	}
+	// The handshake sends the credential to the registry and its token realm; go-containerregistry
+	// builds its own http.Client (which follows redirects) around this transport, so redirects
+	// are refused here, at the transport.
+	rec := &challengeRecorder{inner: kit.RefuseRedirects(inner)}
 	auth := &authn.Basic{Username: cred.Username, Password: cred.Password}
 	rt, err := transport.NewWithContext(ctx, reg, auth, rec, []string{repo.Scope(transport.PullScope)})
 	if err != nil {

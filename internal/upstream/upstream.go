@@ -124,10 +124,12 @@ func (o Options) Wait(ctx context.Context, d time.Duration) error {
 	return kit.Sleep(ctx, d)
 }
 
-// Client returns the HTTP client to use.
+// Client returns the HTTP client to use: HTTPClient (or the default) made to follow no redirect,
+// at CheckRedirect and at its transport (kit.Client). Every call an upstream makes carries a
+// credential, and a redirect would hand it to the other host.
 func (o Options) Client() *http.Client {
 	if o.HTTPClient != nil {
-		return o.HTTPClient
+		return kit.Client(o.HTTPClient, 0)
 	}
 	return defaultClient
 }
@@ -148,7 +150,7 @@ func (o Options) Log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-var defaultClient = &http.Client{Timeout: 30 * time.Second}
+var defaultClient = kit.Client(nil, 30*time.Second)
 
 // LoginRegistry is the registry an upstream checks logins at: the ptc:registry-url tag
 // (Options.RegistryURL) when set, else def. upstreamName starts the error.
