@@ -47,6 +47,10 @@ var rules = []rule{
 	{"the provisioner must not depend on the rotation engine", under("internal/provision"), under("internal/rotation")},
 	{"the rotation engine must not know the custom-resource protocol", under("internal/rotation"), under("internal/customresource")},
 	{"internal/kit is the bottom of the tree: it imports nothing of this project", is("internal/kit"), func(p string) bool { return strings.HasPrefix(p, module+"/") }},
+	{"internal/awsenv reads the environment and nothing else of this project", is("internal/awsenv"), func(p string) bool { return strings.HasPrefix(p, module+"/") }},
+	{"cfnauth is the gate in front of the engines: it must not depend on them", under("internal/cfnauth"), func(p string) bool {
+		return under("internal/provision")(p) || under("internal/rotation")(p) || under("internal/upstream")(p)
+	}},
 	{"the secret document is the bottom of the product: it imports nothing of the engines or upstreams", is("internal/ptcsecret"), func(p string) bool {
 		return under("internal/upstream")(p) || under("internal/rotation")(p) || under("internal/provision")(p) || under("internal/customresource")(p)
 	}},
@@ -113,7 +117,8 @@ func TestImportDirection(t *testing.T) {
 	}
 	// The rules must be about packages that exist: a rename would silently disarm them.
 	for _, want := range []string{"functions/rotator", "functions/provisioner", "internal/rotation", "internal/provision",
-		"internal/upstream", "internal/customresource", "internal/kit", "internal/ptcsecret", "internal/testkit/testenv"} {
+		"internal/upstream", "internal/customresource", "internal/kit", "internal/ptcsecret", "internal/testkit/testenv",
+		"internal/awsenv", "internal/cfnauth"} {
 		if _, ok := graph[module+"/"+want]; !ok {
 			t.Errorf("package %s is gone: update the rules in this file", want)
 		}
@@ -135,10 +140,12 @@ func TestRulesCatchForbiddenArrows(t *testing.T) {
 		m("internal/registryauth"):       {m("tests/e2e")},
 		m("internal/ptcsecret"):          {m("internal/upstream")},
 		m("internal/upstream/dockerhub"): {m("internal/provision")},
+		m("internal/awsenv"):             {m("internal/kit")},
+		m("internal/cfnauth"):            {m("internal/provision")},
 	}
 	got := violations(forbidden)
-	if len(got) != 10 {
-		t.Errorf("want 10 violations (one per forbidden arrow), got %d:\n%s", len(got), strings.Join(got, "\n"))
+	if len(got) != 12 {
+		t.Errorf("want 12 violations (one per forbidden arrow), got %d:\n%s", len(got), strings.Join(got, "\n"))
 	}
 	allowed := map[string][]string{
 		m("functions/provisioner"):       {m("internal/provision"), m("internal/customresource"), m("internal/upstream/providers")},
