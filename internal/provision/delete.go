@@ -112,7 +112,9 @@ func (p *Provisioner) Delete(ctx context.Context, req Request) (Result, error) {
 // must not keep a stack from rolling back because, say, the source secret that made the Create
 // fail is still unreadable; what it cannot revoke expires with the token.
 func (p *Provisioner) revokeOrphans(ctx context.Context, st stack, props Properties, log *slog.Logger) {
-	up, err := p.upstream(ctx, props)
+	// Only to revoke: no binding check (a source that no longer allows the secret may still
+	// have minted for it).
+	up, err := p.fromSource(ctx, "SourceSecretArn", props.UpstreamRegistry, props.SourceSecretArn, props.UpstreamRegistryURL, "")
 	if err != nil {
 		log.Warn("could not check for tokens left by the failed Create", "error", err.Error())
 		return
@@ -141,7 +143,7 @@ func (p *Provisioner) revokeAll(ctx context.Context, st stack, secret *secretsma
 		log.Warn("secret has no known ptc:upstream tag: no tokens to revoke")
 		return nil
 	}
-	up, err := p.fromSource(ctx, "source secret", tags[ptcsecret.TagUpstream], tags[ptcsecret.TagSourceSecret], tags[ptcsecret.TagRegistryURL])
+	up, err := p.fromSource(ctx, "source secret", tags[ptcsecret.TagUpstream], tags[ptcsecret.TagSourceSecret], tags[ptcsecret.TagRegistryURL], "")
 	var nf *smtypes.ResourceNotFoundException
 	switch {
 	case errors.As(err, &nf):

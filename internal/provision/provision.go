@@ -147,16 +147,20 @@ func (p *Provisioner) log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// upstream builds the upstream the properties name.
+// upstream builds the upstream the properties name, for minting into props.SecretName: the
+// source secret must allow that managed secret (its BindingField).
 func (p *Provisioner) upstream(ctx context.Context, props Properties) (upstream.Upstream, error) {
-	return p.fromSource(ctx, "SourceSecretArn", props.UpstreamRegistry, props.SourceSecretArn, props.UpstreamRegistryURL)
+	return p.fromSource(ctx, "SourceSecretArn", props.UpstreamRegistry, props.SourceSecretArn, props.UpstreamRegistryURL, props.SecretName)
 }
 
 // fromSource builds an upstream with upstream.FromSource, telling OnSecret every value of the
 // source secret first. name is how the ARN's owner knows it: the property, or the tag.
-func (p *Provisioner) fromSource(ctx context.Context, name, registry, sourceARN, registryURL string) (upstream.Upstream, error) {
+// forSecret is the managed secret it mints for; "" builds it only to revoke (Delete), without
+// the binding check.
+func (p *Provisioner) fromSource(ctx context.Context, name, registry, sourceARN, registryURL, forSecret string) (upstream.Upstream, error) {
 	return upstream.FromSource(ctx, p.SM, upstream.SourceRequest{
 		Name: name, Registry: registry, ARN: sourceARN, Providers: p.Providers,
+		ForSecret: forSecret, RevokeOnly: forSecret == "",
 		Options: p.upstreamOptions(registryURL),
 		Seen:    func(doc string) { p.sourceSecrets(ctx, doc) },
 	})

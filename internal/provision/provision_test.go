@@ -139,7 +139,7 @@ func newEnv(t *testing.T) *env {
 	id := rotationtest.NewID()
 	src, err := e.sm.CreateSecret(e.ctx, &secretsmanager.CreateSecretInput{
 		Name:         aws.String("ptc-source/prov-" + id[:8]),
-		SecretString: aws.String(`{"username":"` + hubUser + `","password":"` + hubPassword + `","apiUrl":"` + hubSrv.URL + `"}`),
+		SecretString: aws.String(`{"username":"` + hubUser + `","password":"` + hubPassword + `","apiUrl":"` + hubSrv.URL + `","allowedSecrets":["ecr-pullthroughcache/"]}`),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +330,7 @@ func TestCreateRotateUpdateDelete(t *testing.T) {
 	// In-place update: new source secret, schedule and tags.
 	src2, err := e.sm.CreateSecret(e.ctx, &secretsmanager.CreateSecretInput{
 		Name:         aws.String("ptc-source/prov2-" + prefix),
-		SecretString: aws.String(`{"username":"` + hubUser + `","password":"` + hubPassword + `","apiUrl":"` + e.hubURL + `","tokenLifetimeDays":30}`),
+		SecretString: aws.String(`{"username":"` + hubUser + `","password":"` + hubPassword + `","apiUrl":"` + e.hubURL + `","tokenLifetimeDays":30,"allowedSecrets":["ecr-pullthroughcache/"]}`),
 	})
 	if err != nil {
 		t.Fatal(err)

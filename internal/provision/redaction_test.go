@@ -45,7 +45,7 @@ func TestSourceSecretValuesAreScrubbedFromTheAnswer(t *testing.T) {
 	t.Cleanup(echo.Close)
 	src, err := e.sm.CreateSecret(e.ctx, &secretsmanager.CreateSecretInput{
 		Name:         aws.String("ptc-source/echo-" + newPrefix()),
-		SecretString: aws.String(`{"username":"` + hubUser + `","password":"` + hubPassword + `","apiUrl":"` + echo.URL + `"}`),
+		SecretString: aws.String(`{"username":"` + hubUser + `","password":"` + hubPassword + `","apiUrl":"` + echo.URL + `","allowedSecrets":["ecr-pullthroughcache/"]}`),
 	})
 	if err != nil {
 		t.Fatal(err)

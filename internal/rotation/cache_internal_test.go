@@ -20,7 +20,7 @@ type sourceReads struct {
 
 func (s *sourceReads) GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
 	s.n++
-	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(`{}`)}, nil
+	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(`{"allowedSecrets":["ecr-pullthroughcache/"]}`)}, nil
 }
 
 type nopUpstream struct{ upstream.Upstream }
@@ -41,7 +41,7 @@ func TestUpstreamCacheHoldsOnlyLiveEntries(t *testing.T) {
 	}
 	step := func(version int) {
 		t.Helper()
-		st := &stepState{upstream: "docker-hub", source: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:src-AbCdEf",
+		st := &stepState{name: "ecr-pullthroughcache/hub", upstream: "docker-hub", source: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:src-AbCdEf",
 			ev: Event{ClientRequestToken: fmt.Sprintf("%032d", version)}}
 		if _, err := r.upstreamFor(context.Background(), st); err != nil {
 			t.Fatal(err)

@@ -479,7 +479,7 @@ func (r *Rotator) upstreamFor(ctx context.Context, st *stepState) (upstream.Upst
 			return c.up, nil
 		}
 	}
-	up, err := upstream.FromSource(ctx, r.SM, upstream.SourceRequest{Name: "source secret", Registry: st.upstream, ARN: st.source, Providers: r.Providers, Options: upstream.Options{
+	up, err := upstream.FromSource(ctx, r.SM, upstream.SourceRequest{Name: "source secret", Registry: st.upstream, ARN: st.source, ForSecret: st.name, Providers: r.Providers, Options: upstream.Options{
 		HTTPClient: r.HTTPClient, Now: r.Now, Logger: r.log().With("secret", st.name, "upstream", st.upstream), RegistryURL: st.registry,
 	}})
 	if err != nil {

@@ -35,6 +35,14 @@ type SourceRequest struct {
 	Providers map[string]Provider
 	// Options are handed to the provider's New.
 	Options Options
+	// ForSecret is the managed secret that will hold what the upstream mints or verifies: the
+	// source secret's BindingField must allow it, or FromSource refuses (ErrUnusableSource). It
+	// is required unless RevokeOnly is set.
+	ForSecret string
+	// RevokeOnly builds the upstream only to revoke tokens a managed secret already holds (the
+	// provisioner's Delete): no binding check, so a source whose owner withdrew a secret's
+	// permission can still take back what was minted under it.
+	RevokeOnly bool
 	// Seen, when not nil, is handed the source secret's JSON before anything parses it, so that a
 	// caller can keep every value in it out of its answers (the provisioner's OnSecret). It must
 	// not log or keep the text anywhere else.
@@ -84,9 +92,20 @@ func FromSource(ctx context.Context, sm SecretReader, req SourceRequest) (Upstre
 	if req.Seen != nil {
 		req.Seen(doc)
 	}
+	// The provider parses first (no network call), so that a broken document is reported as
+	// what it is before the binding is looked at.
 	up, err := prov.New([]byte(doc), req.Options)
 	if err != nil {
 		return nil, unusable{fmt.Errorf("%s %s: %w", req.Name, req.ARN, err)}
+	}
+	switch {
+	case req.RevokeOnly:
+	case req.ForSecret == "":
+		return nil, fmt.Errorf("%s %s: no managed secret named for the source binding check (a caller bug)", req.Name, req.ARN)
+	default:
+		if err := checkBinding([]byte(doc), req); err != nil {
+			return nil, err
+		}
 	}
 	return up, nil
 }
@@ -104,6 +123,8 @@ func registryList(providers map[string]Provider) string {
 // fields. registry (e.g. "docker-hub") starts every message, which names the field at fault
 // and never quotes a value — a source secret is all credentials.
 func DecodeSource(raw []byte, registry string, dst any) error {
+	// The binding is every source secret's field, not the registry's: FromSource checks it.
+	raw = withoutBinding(raw)
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {

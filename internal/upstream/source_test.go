@@ -77,10 +77,10 @@ func strictProvider(got *Options) Provider {
 
 func TestFromSourceBuildsTheUpstreamFromTheSecretItReads(t *testing.T) {
 	var got Options
-	sm := &fakeSM{value: aws.String(`{"username":"u","password":"PLANTED-password"}`)}
+	sm := &fakeSM{value: aws.String(`{"username":"u","password":"PLANTED-password","allowedSecrets":["ecr-pullthroughcache/hub"]}`)}
 	var seen []string
 	up, err := FromSource(context.Background(), sm, SourceRequest{
-		Name: "SourceSecretArn", Registry: "docker-hub", ARN: sourceARN,
+		Name: "SourceSecretArn", Registry: "docker-hub", ARN: sourceARN, ForSecret: "ecr-pullthroughcache/hub",
 		Providers: map[string]Provider{"docker-hub": strictProvider(&got)},
 		Options:   Options{RegistryURL: "registry.example"},
 		Seen:      func(doc string) { seen = append(seen, doc) },
@@ -154,5 +154,63 @@ func TestUnknownFieldSaidOnce(t *testing.T) {
 	err := DecodeSource([]byte(`{"pasword": "x"}`), "docker-hub", &dst)
 	if err == nil || strings.Contains(err.Error(), "unknown unknown") || !strings.Contains(err.Error(), `unknown field "pasword"`) {
 		t.Fatalf("error %v", err)
+	}
+}
+
+func TestBindingAllows(t *testing.T) {
+	b := Binding{"ecr-pullthroughcache/hub", "ecr-pullthroughcache/team-a/"}
+	for name, want := range map[string]bool{
+		"ecr-pullthroughcache/hub":          true,
+		"ecr-pullthroughcache/hub2":         false, // an exact entry is not a prefix
+		"ecr-pullthroughcache/team-a/cache": true,
+		"ecr-pullthroughcache/team-a":       false,
+		"ecr-pullthroughcache/team-b/x":     false,
+		"":                                  false,
+	} {
+		if got := b.Allows(name); got != want {
+			t.Errorf("Allows(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if (Binding{}).Allows("ecr-pullthroughcache/hub") {
+		t.Error("an empty binding allows nothing")
+	}
+}
+
+func TestParseBinding(t *testing.T) {
+	if b, err := ParseBinding([]byte(`{"allowedSecrets":["ecr-pullthroughcache/a/"],"password":"PLANTED-x"}`)); err != nil || len(b) != 1 {
+		t.Fatalf("ParseBinding = %v, %v", b, err)
+	}
+	if b, err := ParseBinding([]byte(`{"password":"x"}`)); err != nil || b != nil {
+		t.Fatalf("no field: %v, %v", b, err)
+	}
+	for _, doc := range []string{`{"allowedSecrets":"ecr-pullthroughcache/a"}`, `{"allowedSecrets":["other/a"]}`, `{"allowedSecrets":[1]}`} {
+		if _, err := ParseBinding([]byte(doc)); err == nil || !strings.Contains(err.Error(), BindingField) {
+			t.Errorf("%s: error %v, want one naming %s", doc, err, BindingField)
+		}
+	}
+}
+
+// FromSource refuses a managed secret the source does not list, after the provider accepted
+// the document, and the strict providers never see the binding field.
+func TestFromSourceChecksTheBinding(t *testing.T) {
+	var got Options
+	doc := `{"username":"u","password":"PLANTED-password","allowedSecrets":["ecr-pullthroughcache/team-a/"]}`
+	req := SourceRequest{Name: "source secret", Registry: "docker-hub", ARN: sourceARN, Providers: map[string]Provider{"docker-hub": strictProvider(&got)}}
+	req.ForSecret = "ecr-pullthroughcache/team-a/hub"
+	if _, err := FromSource(context.Background(), &fakeSM{value: aws.String(doc)}, req); err != nil {
+		t.Fatalf("allowed secret: %v", err)
+	}
+	req.ForSecret = "ecr-pullthroughcache/team-b/hub"
+	_, err := FromSource(context.Background(), &fakeSM{value: aws.String(doc)}, req)
+	if err == nil || !errors.Is(err, ErrUnusableSource) || !strings.Contains(err.Error(), BindingField) || strings.Contains(err.Error(), "PLANTED") {
+		t.Fatalf("another team's secret: %v", err)
+	}
+	req.ForSecret, req.RevokeOnly = "", true
+	if _, err := FromSource(context.Background(), &fakeSM{value: aws.String(doc)}, req); err != nil {
+		t.Fatalf("revoke only: %v", err)
+	}
+	req.RevokeOnly = false
+	if _, err := FromSource(context.Background(), &fakeSM{value: aws.String(doc)}, req); err == nil {
+		t.Fatal("no ForSecret and not RevokeOnly: FromSource must refuse, not skip the check")
 	}
 }

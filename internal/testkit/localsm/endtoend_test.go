@@ -88,7 +88,7 @@ func TestRealRotatorEndToEnd(t *testing.T) {
 	}
 
 	// The source secret and the managed secret with a first token, as the provisioner makes them.
-	sourceJSON, _ := json.Marshal(map[string]string{"username": hubUser, "password": hubPassword, "apiUrl": hubSrv.URL})
+	sourceJSON, _ := json.Marshal(map[string]any{"username": hubUser, "password": hubPassword, "apiUrl": hubSrv.URL, "allowedSecrets": []string{"ecr-pullthroughcache/docker-hub"}})
 	src, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("ptc-source/docker-hub"), SecretString: aws.String(string(sourceJSON))})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +96,7 @@ func TestRealRotatorEndToEnd(t *testing.T) {
 	name := ptcsecret.Prefix + "docker-hub"
 	key := ptcsecret.Key(localsm.DefaultRegion, localsm.DefaultAccountID, name)
 	up, err := upstream.FromSource(ctx, sm, upstream.SourceRequest{
-		Name: "source secret", Registry: dockerhub.Provider.Registry, ARN: aws.ToString(src.ARN), Providers: rot.Providers,
+		Name: "source secret", Registry: dockerhub.Provider.Registry, ARN: aws.ToString(src.ARN), ForSecret: name, Providers: rot.Providers,
 		Options: upstream.Options{RegistryURL: hubSrv.URL},
 	})
 	if err != nil {

@@ -319,9 +319,11 @@ func (e *Emulator) StageNext(n int) (c Credential, source string, ok bool) {
 	return c, e.encode(fields), true
 }
 
-// encode applies Options.Source to fields and returns the JSON.
+// encode applies Options.Source to fields and returns the JSON. Every source of the test world
+// allows every managed secret (its upstream.BindingField lists the whole prefix); a test of the
+// binding sets the field, or removes it with nil, through Options.Source.
 func (e *Emulator) encode(fields map[string]any) string {
-	m := map[string]any{}
+	m := map[string]any{upstream.BindingField: []string{ptcsecret.Prefix}}
 	for k, v := range fields {
 		m[k] = v
 	}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -69,12 +70,12 @@ func New(t testing.TB, sm testenv.SecretsManagerServer, cfg Config) *Harness {
 	t.Helper()
 	h := &Harness{T: t, Ctx: testenv.Context(t), SM: sm.SecretsManager(), Cfg: cfg, Logs: &SyncBuffer{}, EMF: &SyncBuffer{}}
 	id := NewID()
-	src, err := h.SM.CreateSecret(h.Ctx, &secretsmanager.CreateSecretInput{Name: aws.String("ptc-source/" + cfg.Provider.Registry + "-" + id[:8]), SecretString: aws.String(cfg.SourceJSON)})
+	h.Name = ptcsecret.Prefix + cfg.Provider.Registry + "-" + id[:8]
+	src, err := h.SM.CreateSecret(h.Ctx, &secretsmanager.CreateSecretInput{Name: aws.String("ptc-source/" + cfg.Provider.Registry + "-" + id[:8]), SecretString: aws.String(BindSource(cfg.SourceJSON, h.Name))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.SourceARN = aws.ToString(src.ARN)
-	h.Name = ptcsecret.Prefix + cfg.Provider.Registry + "-" + id[:8]
 	h.Key = ptcsecret.Key(testenv.Region, testenv.AccountID, h.Name)
 	if cfg.NoSetup {
 		return h
@@ -134,7 +135,7 @@ func (h *Harness) CreateManaged(versionID, doc string, tags []smtypes.Tag) strin
 func (h *Harness) Upstream() upstream.Upstream {
 	h.T.Helper()
 	up, err := upstream.FromSource(h.Ctx, h.SM, upstream.SourceRequest{
-		Name: "source secret", Registry: h.Cfg.Provider.Registry, ARN: h.SourceARN,
+		Name: "source secret", Registry: h.Cfg.Provider.Registry, ARN: h.SourceARN, ForSecret: h.Name,
 		Providers: map[string]upstream.Provider{h.Cfg.Provider.Registry: h.Cfg.Provider},
 		Options:   upstream.Options{HTTPClient: h.Cfg.HTTPClient, RegistryURL: h.Cfg.RegistryURL},
 	})
@@ -318,4 +319,23 @@ func SortedStages(m map[string][]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// BindSource returns a source secret JSON that allows managed secret name, as the source's owner
+// would set it (upstream.BindingField), when doc is a JSON object that does not say yet; any
+// other doc (not JSON, or with its own binding — the binding tests') is returned as it is.
+func BindSource(doc, name string) string {
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(doc), &obj); err != nil {
+		return doc
+	}
+	if _, ok := obj[upstream.BindingField]; ok {
+		return doc
+	}
+	obj[upstream.BindingField] = []string{name}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return doc
+	}
+	return string(b)
 }

@@ -142,6 +142,7 @@ func (f *Fixture) CurrentLogsIn(when string) {
 // PutSource replaces the source secret's value, as an operator does.
 func (f *Fixture) PutSource(doc string) {
 	f.T.Helper()
+	doc = rotationtest.BindSource(doc, f.Name) // the owner keeps allowing this managed secret
 	if _, err := f.SM.PutSecretValue(f.Ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(f.SourceARN), SecretString: aws.String(doc)}); err != nil {
 		f.T.Fatal(err)
 	}
