@@ -25,7 +25,10 @@ import (
 )
 
 func main() {
-	log := logging.New(os.Stderr)
+	// Behind the redaction net: every secret value a request handles (OnSecret) is kept out of
+	// every log record, not only out of the answer.
+	secrets := &logging.Secrets{}
+	log := logging.NewRedacting(os.Stderr, secrets)
 	slog.SetDefault(log)
 	fail := func(err error) {
 		log.Error("loading configuration", "error", err.Error())
@@ -64,10 +67,14 @@ func main() {
 		Providers:         providers.All(),
 		RotationLambdaARN: rotator,
 		Logger:            log,
-		OnSecret:          customresource.AddSecrets,
-		Metrics:           &metrics.Emitter{W: os.Stdout},
+		OnSecret: func(ctx context.Context, values ...string) {
+			customresource.AddSecrets(ctx, values...)
+			secrets.Add(values...)
+		},
+		Metrics: &metrics.Emitter{W: os.Stdout},
 	}
 	lambda.Start(customresource.Wrap(func(ctx context.Context, req customresource.Request) (customresource.Result, error) {
+		secrets.Reset() // one request's values; a warm environment must not pile them up
 		res, err := p.Handle(ctx, provision.Request{
 			Type:          string(req.RequestType),
 			StackID:       req.StackID,

@@ -20,7 +20,10 @@ import (
 )
 
 func main() {
-	log := logging.New(os.Stderr)
+	// Behind the redaction net: whatever the rotator handles in an invocation is kept out of
+	// every log record, also a careless one.
+	secrets := &logging.Secrets{}
+	log := logging.NewRedacting(os.Stderr, secrets)
 	cfg, err := awsenv.Config(os.Getenv)
 	if err != nil {
 		log.Error("loading AWS configuration", "error", err.Error())
@@ -35,6 +38,7 @@ func main() {
 		SM:        secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = endpoint(smEndpoint) }),
 		Providers: providers.All(),
 		Logger:    log,
+		Secrets:   secrets,
 		Metrics:   &metrics.Emitter{W: os.Stdout},
 	}
 	slog.SetDefault(log)

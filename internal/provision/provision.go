@@ -123,15 +123,17 @@ func (p *Provisioner) secrets(ctx context.Context, values ...string) {
 }
 
 // sourceSecrets tells OnSecret about every string in a source secret's JSON: which fields are
-// secret differs per upstream, and none of them belongs in a response.
+// secret differs per upstream, and none of them belongs in a response. Only the endpoint fields
+// (named …Url) are left out, by name, so that errors can still say which host failed; a value
+// is never judged by its looks (a password may well start with "http").
 func (p *Provisioner) sourceSecrets(ctx context.Context, doc string) {
 	var m map[string]any
 	if json.Unmarshal([]byte(doc), &m) != nil {
 		p.secrets(ctx, doc)
 		return
 	}
-	for _, v := range m {
-		if s, ok := v.(string); ok && len(s) >= 6 && !strings.HasPrefix(s, "http") {
+	for k, v := range m {
+		if s, ok := v.(string); ok && len(s) >= 6 && !strings.HasSuffix(strings.ToLower(k), "url") {
 			p.secrets(ctx, s)
 		}
 	}

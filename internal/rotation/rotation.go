@@ -10,6 +10,7 @@ package rotation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
+	"github.com/ptc-credentials/ptc-credentials/internal/logging"
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -77,6 +79,11 @@ type Rotator struct {
 	// (GHCR's next PAT, a changed password) is read afresh by the next rotation. Zero means
 	// 2 minutes; negative disables reuse.
 	SourceTTL time.Duration
+	// Secrets, when set, is the set a logging.Redacting handler under Logger keeps out of every
+	// record: the safety net under the rule that no code logs a secret. The rotator resets it per
+	// invocation and adds what it handles — the source secret's password, secret and token
+	// fields, minted tokens, the values it reads.
+	Secrets *logging.Secrets
 
 	mu        sync.Mutex
 	values    map[string]ptcsecret.Value // by secret ARN + version id; versions never change
@@ -86,6 +93,7 @@ type Rotator struct {
 type cachedUpstream struct {
 	up      upstream.Upstream
 	expires time.Time
+	secrets []string // the source secret's secret values, re-registered with Secrets on reuse
 }
 
 // StepError is what a failed step returns: Lambda reports its type name ("StepError") as the
@@ -121,6 +129,9 @@ func (r *Rotator) Handle(ctx context.Context, ev Event) error {
 }
 
 func (r *Rotator) handle(ctx context.Context, ev Event) (err error) {
+	if r.Secrets != nil {
+		r.Secrets.Reset() // one invocation's values; a warm environment must not pile them up
+	}
 	start := r.now()
 	log := r.log().With("step", string(ev.Step), "secret_id", ev.SecretID, "version_id", ev.ClientRequestToken)
 	st := &stepState{ev: ev, log: log}
@@ -284,6 +295,7 @@ func (r *Rotator) createSecret(ctx context.Context, st *stepState) error {
 	if err != nil {
 		return fmt.Errorf("minting a %s token for %s: %w", st.upstream, st.name, err)
 	}
+	r.addSecrets(minted.Credential.AccessToken)
 	doc, err := minted.Credential.Marshal()
 	if err != nil {
 		r.undoMint(ctx, st, up, minted.Token)
@@ -437,6 +449,7 @@ func (r *Rotator) value(ctx context.Context, st *stepState, versionID, stage str
 	v, ok := r.values[key]
 	r.mu.Unlock()
 	if ok {
+		r.addSecrets(v.AccessToken)
 		return v, nil
 	}
 	// Name both the version and the stage: moto (and eventually consistent reads) may return
@@ -452,7 +465,34 @@ func (r *Rotator) value(ctx context.Context, st *stepState, versionID, stage str
 		return ptcsecret.Value{}, fmt.Errorf("%s version %s of %s: %w", stage, versionID, st.name, err)
 	}
 	r.remember(st.arn, versionID, v)
+	r.addSecrets(v.AccessToken)
 	return v, nil
+}
+
+// addSecrets registers values with Secrets, when there is one.
+func (r *Rotator) addSecrets(values ...string) {
+	if r.Secrets != nil {
+		r.Secrets.Add(values...)
+	}
+}
+
+// sourceSecretValues returns the string fields of a source secret's JSON whose names say they
+// are secret (password, totpSecret, clientSecret, token, …). Names, ids and URLs stay readable
+// in logs.
+func sourceSecretValues(doc string) []string {
+	var m map[string]any
+	if json.Unmarshal([]byte(doc), &m) != nil {
+		return nil
+	}
+	var out []string
+	for k, v := range m {
+		s, ok := v.(string)
+		lk := strings.ToLower(k)
+		if ok && (strings.Contains(lk, "password") || strings.Contains(lk, "secret") || strings.Contains(lk, "token")) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (r *Rotator) remember(arn, versionID string, v ptcsecret.Value) {
@@ -476,11 +516,16 @@ func (r *Rotator) upstreamFor(ctx context.Context, st *stepState) (upstream.Upst
 		c, ok := r.upstreams[key]
 		r.mu.Unlock()
 		if ok && r.now().Before(c.expires) {
+			r.addSecrets(c.secrets...)
 			return c.up, nil
 		}
 	}
+	var secrets []string
 	up, err := upstream.FromSource(ctx, r.SM, upstream.SourceRequest{Name: "source secret", Registry: st.upstream, ARN: st.source, ForSecret: st.name, Providers: r.Providers, Options: upstream.Options{
 		HTTPClient: r.HTTPClient, Now: r.Now, Logger: r.log().With("secret", st.name, "upstream", st.upstream), RegistryURL: st.registry,
+	}, Seen: func(doc string) {
+		secrets = sourceSecretValues(doc)
+		r.addSecrets(secrets...)
 	}})
 	if err != nil {
 		return nil, err
@@ -499,7 +544,7 @@ func (r *Rotator) upstreamFor(ctx context.Context, st *stepState) (upstream.Upst
 				delete(r.upstreams, k)
 			}
 		}
-		r.upstreams[key] = cachedUpstream{up: up, expires: now.Add(ttl)}
+		r.upstreams[key] = cachedUpstream{up: up, expires: now.Add(ttl), secrets: secrets}
 		r.mu.Unlock()
 	}
 	return up, nil
