@@ -163,7 +163,7 @@ func provisionerAnswersInTime(t *testing.T, timeout time.Duration, last bool) (t
 
 	ev := w.cfnEvent("Create", "", w.props(prefix))
 	inv := w.invoke(prov, ev)
-	puts := w.cfn.forRequest(ev["RequestId"].(string))
+	puts := w.cfn.ForRequest(ev["RequestId"].(string))
 	ranOut := strings.Contains(string(inv.Body), "Task timed out")
 	late := len(puts) == 1 && !puts[0].At.Before(inv.Sent.Add(timeout))
 	if !last && (ranOut || late) {
@@ -216,7 +216,7 @@ func provisionerAnswersInTime(t *testing.T, timeout time.Duration, last bool) (t
 	if n := len(w.hub.Tokens()); n != 0 {
 		t.Errorf("%d tokens left by a timed-out Create", n)
 	}
-	if n := len(w.cfn.all()); n != 1 {
+	if n := len(w.cfn.All()); n != 1 {
 		t.Errorf("%d requests reached CloudFormation's bucket in all, want 1", n)
 	}
 

@@ -1,19 +1,18 @@
 package e2e
 
 import (
-	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localcloud"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
@@ -98,12 +97,12 @@ func buildAll(tmp string) error {
 		rieBin = filepath.Join(tmp, "aws-lambda-rie")
 		jobs = append(jobs, []string{"build", "-modfile=" + filepath.Join(root, "tools.mod"), "-o", rieBin, riePackage})
 	}
-	cgo, trimpath := hostBuildSettings()
+	cgo, trimpath := localcloud.HostBuildSettings()
 	dir := os.Getenv("PTC_BOOTSTRAP_DIR")
 	for _, fn := range []string{fnRotator, fnProvisioner} {
 		if dir != "" {
 			p := abs(filepath.Join(dir, fn, "bootstrap"))
-			if err := checkHostBinary(p); err != nil {
+			if err := localcloud.CheckHostBinary(p); err != nil {
 				return fmt.Errorf("PTC_BOOTSTRAP_DIR: %w", err)
 			}
 			bootstraps[fn] = p
@@ -139,38 +138,4 @@ func buildAll(tmp string) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// hostBuildSettings returns the cgo setting and -trimpath of this test binary; without build
-// information, the Makefile's (CGO_ENABLED=0, -trimpath).
-func hostBuildSettings() (cgo string, trimpath bool) {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "0", true
-	}
-	cgo = "0"
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "CGO_ENABLED":
-			cgo = s.Value
-		case "-trimpath":
-			trimpath = s.Value == "true"
-		}
-	}
-	return cgo, trimpath
-}
-
-// checkHostBinary refuses a prebuilt bootstrap this machine cannot run (`make build` defaults to
-// arm64), with a message saying how to build the right one.
-func checkHostBinary(path string) error {
-	f, err := elf.Open(path)
-	if err != nil {
-		return fmt.Errorf("%s is not a Linux executable: %w", path, err)
-	}
-	defer f.Close()
-	want := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[runtime.GOARCH]
-	if want != 0 && f.Machine != want {
-		return fmt.Errorf("%s is built for %s, this machine is %s: build it with `make build GOARCH=%s`", path, f.Machine, runtime.GOARCH, runtime.GOARCH)
-	}
-	return nil
 }

@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -25,6 +22,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/cfnemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localcloud"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
@@ -48,7 +46,7 @@ type world struct {
 	ecrSrv *ecremu.Server
 	ecrURL string
 	ecr    *ecr.Client
-	cfn    *cfnRecorder
+	cfn    *localcloud.ResponseBucket
 	cfnURL string
 	// cfnAPI is CloudFormation's API: the provisioner asks it whether each request is real.
 	cfnAPI    *cfnemu.Server
@@ -85,7 +83,7 @@ func newWorld(t *testing.T, wrapHub func(http.Handler) http.Handler) *world {
 	w.ecrURL = ecrSrv.URL
 	w.ecr = ecr.NewFromConfig(testenv.AWSConfig(), func(o *ecr.Options) { o.BaseEndpoint = aws.String(ecrSrv.URL) })
 
-	w.cfn = &cfnRecorder{}
+	w.cfn = &localcloud.ResponseBucket{}
 	cfnSrv := httptest.NewServer(w.cfn)
 	t.Cleanup(cfnSrv.Close)
 	w.cfnURL = cfnSrv.URL
@@ -169,11 +167,11 @@ func (w *world) cfnEvent(requestType, physicalID string, props map[string]any) m
 
 // customResource sends one request through the provisioner and returns the one answer
 // CloudFormation received for it (failing unless there is exactly one).
-func (w *world) customResource(prov *lambdaFn, requestType, physicalID string, props map[string]any) (cfnAnswer, invocation) {
+func (w *world) customResource(prov *lambdaFn, requestType, physicalID string, props map[string]any) (localcloud.Answer, invocation) {
 	w.t.Helper()
 	ev := w.cfnEvent(requestType, physicalID, props)
 	inv := w.invoke(prov, ev)
-	puts := w.cfn.forRequest(ev["RequestId"].(string))
+	puts := w.cfn.ForRequest(ev["RequestId"].(string))
 	if len(puts) != 1 {
 		w.t.Fatalf("%s: CloudFormation got %d answers, want exactly one; RIE answered %d %s\noutput:\n%s", requestType, len(puts), inv.Status, inv.Body, prov.out.String())
 	}
@@ -326,7 +324,7 @@ func (w *world) assertNoLeak() {
 		planted = append(planted, s)
 	}
 	w.mu.Unlock()
-	for _, p := range w.cfn.all() {
+	for _, p := range w.cfn.All() {
 		text.WriteString(p.Body)
 	}
 	for _, p := range planted {
@@ -334,55 +332,4 @@ func (w *world) assertNoLeak() {
 			w.t.Errorf("a planted secret (starts %q) leaked into RIE output, an invoke answer or a CloudFormation answer", p[:min(6, len(p))])
 		}
 	}
-}
-
-// cfnRecorder plays the pre-signed S3 URL CloudFormation hands out and records every request.
-type cfnRecorder struct {
-	mu   sync.Mutex
-	puts []cfnAnswer
-}
-
-// cfnAnswer is one request the response bucket received, with the body parsed.
-type cfnAnswer struct {
-	Method string
-	Path   string
-	Query  url.Values
-	Header http.Header
-	Body   string
-	At     time.Time
-
-	Status             string
-	Reason             string
-	PhysicalResourceID string            `json:"PhysicalResourceId"`
-	StackID            string            `json:"StackId"`
-	RequestID          string            `json:"RequestId"`
-	LogicalResourceID  string            `json:"LogicalResourceId"`
-	Data               map[string]string `json:"Data"`
-}
-
-func (c *cfnRecorder) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	b, _ := io.ReadAll(r.Body)
-	a := cfnAnswer{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.Query(), Header: r.Header.Clone(), Body: string(b), At: time.Now()}
-	_ = json.Unmarshal(b, &a)
-	c.mu.Lock()
-	c.puts = append(c.puts, a)
-	c.mu.Unlock()
-}
-
-func (c *cfnRecorder) all() []cfnAnswer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.puts)
-}
-
-// forRequest returns the answers whose URL path names requestID (CloudFormation's response
-// object key ends in it).
-func (c *cfnRecorder) forRequest(requestID string) []cfnAnswer {
-	var out []cfnAnswer
-	for _, a := range c.all() {
-		if strings.HasSuffix(a.Path, "%7C"+requestID) {
-			out = append(out, a)
-		}
-	}
-	return out
 }

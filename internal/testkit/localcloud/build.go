@@ -43,7 +43,7 @@ func build(ctx context.Context, opts Options, dir string) (binaries, error) {
 		return filepath.Join(opts.RepoRoot, p)
 	}
 	var jobs [][]string // go command arguments
-	cgo, trimpath := hostBuildSettings()
+	cgo, trimpath := HostBuildSettings()
 	if opts.RIEBin != "" {
 		out.rie = abs(opts.RIEBin)
 		if _, err := os.Stat(out.rie); err != nil {
@@ -56,7 +56,7 @@ func build(ctx context.Context, opts Options, dir string) (binaries, error) {
 	for _, fn := range []string{FnRotator, FnProvisioner} {
 		if opts.BootstrapDir != "" {
 			p := abs(filepath.Join(opts.BootstrapDir, fn, "bootstrap"))
-			if err := checkHostBinary(p); err != nil {
+			if err := CheckHostBinary(p); err != nil {
 				return out, fmt.Errorf("Options.BootstrapDir: %w", err)
 			}
 			out.bootstraps[fn] = p
@@ -86,13 +86,13 @@ func build(ctx context.Context, opts Options, dir string) (binaries, error) {
 	return out, errors.Join(errs...)
 }
 
-// hostBuildSettings returns the cgo setting and -trimpath of the running program. The binaries
+// HostBuildSettings returns the cgo setting and -trimpath of the running program. The binaries
 // are built the same way so that they reuse the packages the go build cache already holds for it
 // (the AWS SDK and the project's own): from a cold cache that halves the demo's build. The
 // functions behave the same with or without cgo and -trimpath on loopback; the release flags
 // themselves (CGO_ENABLED=0, -trimpath, -s -w) are what `make e2e` runs. Without build
 // information, the release flags.
-func hostBuildSettings() (cgo string, trimpath bool) {
+func HostBuildSettings() (cgo string, trimpath bool) {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "0", true
@@ -109,9 +109,9 @@ func hostBuildSettings() (cgo string, trimpath bool) {
 	return cgo, trimpath
 }
 
-// checkHostBinary refuses a prebuilt bootstrap this machine cannot run (`make build` defaults to
+// CheckHostBinary refuses a prebuilt bootstrap this machine cannot run (`make build` defaults to
 // arm64), saying how to build the right one.
-func checkHostBinary(path string) error {
+func CheckHostBinary(path string) error {
 	f, err := elf.Open(path)
 	if err != nil {
 		return fmt.Errorf("%s is not a Linux executable: %w", path, err)

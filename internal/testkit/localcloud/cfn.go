@@ -46,14 +46,15 @@ type Answer struct {
 	Invocation Invocation `json:"-"`
 }
 
-// cfnRecorder plays the S3 bucket behind CloudFormation's pre-signed response URLs and records
-// every request.
-type cfnRecorder struct {
+// ResponseBucket plays the S3 bucket behind CloudFormation's pre-signed response URLs and
+// records every request (the local cloud's, and tests/e2e's).
+type ResponseBucket struct {
 	mu      sync.Mutex
 	answers []Answer
 }
 
-func (c *cfnRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP records one request.
+func (c *ResponseBucket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	a := Answer{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.Query(), Header: r.Header.Clone(), Body: string(b), At: time.Now()}
 	_ = json.Unmarshal(b, &a)
@@ -62,17 +63,18 @@ func (c *cfnRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Unlock()
 }
 
-func (c *cfnRecorder) all() []Answer {
+// All returns every request received, oldest first.
+func (c *ResponseBucket) All() []Answer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.answers)
 }
 
-// forRequest returns the requests whose object key ends in requestID, as CloudFormation's
+// ForRequest returns the requests whose object key ends in requestID, as CloudFormation's
 // response keys do ("<stack id>|<logical id>|<request id>", escaped).
-func (c *cfnRecorder) forRequest(requestID string) []Answer {
+func (c *ResponseBucket) ForRequest(requestID string) []Answer {
 	var out []Answer
-	for _, a := range c.all() {
+	for _, a := range c.All() {
 		if strings.HasSuffix(a.Path, "%7C"+requestID) {
 			out = append(out, a)
 		}
@@ -81,7 +83,7 @@ func (c *cfnRecorder) forRequest(requestID string) []Answer {
 }
 
 // Answers returns every request the response bucket received, oldest first.
-func (c *Cloud) Answers() []Answer { return c.cfn.all() }
+func (c *Cloud) Answers() []Answer { return c.cfn.All() }
 
 // CustomResource sends one Custom::PullThroughCache request (logical id DefaultLogicalID) to
 // the provisioner; see CustomResourceFor.
@@ -107,7 +109,7 @@ func (c *Cloud) CustomResourceFor(ctx context.Context, logicalID, requestType, p
 	if err != nil {
 		return Answer{}, err
 	}
-	got := c.cfn.forRequest(reqID)
+	got := c.cfn.ForRequest(reqID)
 	if len(got) != 1 {
 		return Answer{Invocation: inv}, fmt.Errorf("%s: CloudFormation received %d answers, want exactly one (the Invoke answered HTTP %d)", requestType, len(got), inv.Status)
 	}

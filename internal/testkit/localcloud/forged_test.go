@@ -47,7 +47,7 @@ func TestForgedRequestsChangeNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := c.cfn.forRequest(reqID)
+		got := c.cfn.ForRequest(reqID)
 		if len(got) == 1 {
 			reason = got[0].Reason
 			if got[0].Status != "FAILED" {

@@ -99,7 +99,7 @@ type Cloud struct {
 
 	registries       []Registry
 	replicationDelay time.Duration
-	cfn              *cfnRecorder
+	cfn              *ResponseBucket
 	cfnURL           string
 
 	presignedSig string
@@ -138,7 +138,7 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 	c = &Cloud{
 		StackID: "arn:aws:cloudformation:" + Region + ":" + AccountID + ":stack/ptc-demo/" + newUUID(),
 		Region:  Region, AccountID: AccountID,
-		cfn:              &cfnRecorder{},
+		cfn:              &ResponseBucket{},
 		presignedSig:     randomSecret("presig-", 32),
 		secrets:          map[string]bool{},
 		replicationDelay: opts.ACRReplicationDelay,
@@ -348,7 +348,7 @@ func (c *Cloud) Transcript() string {
 		b = append(b, '\n')
 	}
 	c.mu.Unlock()
-	for _, a := range c.cfn.all() {
+	for _, a := range c.cfn.All() {
 		b = append(b, a.Body...)
 		b = append(b, '\n')
 	}
