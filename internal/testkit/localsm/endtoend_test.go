@@ -1,14 +1,12 @@
 package localsm_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,27 +18,11 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/dockerhub"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestRealRotatorEndToEnd lets localsm invoke the project's real rotator (internal/rotation),
 // served behind the runtime interface emulator's Invoke path, against the Docker Hub emulator:
@@ -58,7 +40,7 @@ func TestRealRotatorEndToEnd(t *testing.T) {
 
 	// The rotation function: decode the event as the Lambda runtime would, run Rotator.Handle.
 	var rot *rotation.Rotator
-	logs := &syncBuf{}
+	logs := &rotationtest.SyncBuffer{}
 	fnSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.URL.Path != "/2015-03-31/functions/function/invocations" {
 			http.Error(w, "not an Invoke request", http.StatusNotFound)
