@@ -182,6 +182,15 @@ func roleProblems(doc map[string]any, fn, roleID string) []string {
 			}
 			service, name, _ := strings.Cut(a, ":")
 			switch {
+			case a == "secretsmanager:TagResource" && fn == "RotatorFunction":
+				if !slices.Equal(st.resources, []string{managedSecretARN}) {
+					addf("%s grants %s on %v, want only %s", st.where, a, st.resources, managedSecretARN)
+				}
+				// The rotator writes only its own fact tags (the tested mark); a tag of the
+				// configuration would let a compromised rotator redirect itself.
+				if got := strings.Join(renderAll(get(st.raw, "Condition", "ForAllValues:StringLike", "aws:TagKeys")), ","); got != ptcsecret.RotatorTagPrefix+"*" {
+					addf("%s grants %s without Condition ForAllValues:StringLike aws:TagKeys = %s* (got %s)", st.where, a, ptcsecret.RotatorTagPrefix, got)
+				}
 			case service == "secretsmanager" && !isReadOnly(a):
 				if !slices.Equal(st.resources, []string{managedSecretARN}) {
 					addf("%s grants %s on %v, want only %s", st.where, a, st.resources, managedSecretARN)
@@ -354,6 +363,9 @@ func TestIAMCheckCatchesBrokenTemplates(t *testing.T) {
 		{"service-linked role without service condition", func(t *testing.T, doc map[string]any) {
 			delete(findStatement(t, doc, "ProvisionerRole", "CreatePullThroughCacheServiceLinkedRole"), "Condition")
 		}, "without Condition StringEquals iam:AWSServiceName"},
+		{"rotator may write any tag", func(t *testing.T, doc map[string]any) {
+			delete(findStatement(t, doc, "RotatorRole", "MarkTestedVersions"), "Condition")
+		}, "without Condition ForAllValues:StringLike aws:TagKeys = ptc:rotator:*"},
 		{"logs anywhere", func(t *testing.T, doc map[string]any) {
 			findStatement(t, doc, "RotatorRole", "WriteLogs")["Resource"] = "*"
 		}, "want only the function's own log group"},
