@@ -55,13 +55,19 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	// The emulator switch: a bad value stops the cold start here, never runs with a wider pin.
+	standins, err := awsenv.LoopbackStandins(os.Getenv)
+	if err != nil {
+		fail(err)
+	}
 	checker := &cfnauth.Checker{
-		CFN:                   cloudformation.NewFromConfig(cfg, func(o *cloudformation.Options) { o.BaseEndpoint = ep["CLOUDFORMATION"] }),
-		Self:                  self,
-		ResourceType:          provision.ResourceType,
-		AllowLoopbackResponse: awsenv.LoopbackStandins(os.Getenv),
+		CFN:          cloudformation.NewFromConfig(cfg, func(o *cloudformation.Options) { o.BaseEndpoint = ep["CLOUDFORMATION"] }),
+		Self:         self,
+		ResourceType: provision.ResourceType,
+		Standins:     standins,
 	}
 	p := &provision.Provisioner{
+		Standins:          standins,
 		SM:                secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = ep["SECRETS_MANAGER"] }),
 		ECR:               ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = ep["ECR"] }),
 		Providers:         providers.All(),

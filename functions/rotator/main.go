@@ -34,7 +34,14 @@ func main() {
 		log.Error("loading AWS configuration", "error", err.Error())
 		os.Exit(1)
 	}
+	// The emulator switch: a bad value stops the cold start here, never runs with a wider pin.
+	standins, err := awsenv.LoopbackStandins(os.Getenv)
+	if err != nil {
+		log.Error("loading configuration", "error", err.Error())
+		os.Exit(1)
+	}
 	r := &rotation.Rotator{
+		Standins:  standins,
 		SM:        secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = endpoint(smEndpoint) }),
 		Providers: providers.All(),
 		Logger:    log,

@@ -17,6 +17,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 )
 
 // Getenv reads one environment variable; os.Getenv in the functions, a map in tests.
@@ -72,10 +74,20 @@ func Endpoint(getenv Getenv, service string) (string, error) {
 }
 
 // LoopbackStandinsVar names the one switch that lets loopback emulators stand in for the hosts
-// the functions otherwise pin (today: CloudFormation's response bucket). The local cloud and the
-// tests set it to "1"; the deployed template never sets it (tests/template checks that), and
-// any other value is off.
+// the functions otherwise pin: every upstream's registry, token realm and API hosts
+// (internal/pinned), and CloudFormation's response bucket. Its value is a comma-separated list
+// of loopback host:port endpoints, e.g. "127.0.0.1:4001,127.0.0.1:4002"; only those may stand
+// in, so a loopback server not listed is refused like any other host. The local cloud and the
+// tests set it; the deployed template never does (tests/template checks that).
 const LoopbackStandinsVar = "PTC_LOOPBACK_STANDINS"
 
-// LoopbackStandins reports whether the switch is on.
-func LoopbackStandins(getenv Getenv) bool { return getenv(LoopbackStandinsVar) == "1" }
+// LoopbackStandins reads LoopbackStandinsVar. Unset or empty is no stand-ins; anything but a
+// list of loopback host:port endpoints is an error naming the variable, which the functions
+// treat as fatal at cold start, so a typo never widens or silently drops the pin.
+func LoopbackStandins(getenv Getenv) (pinned.Standins, error) {
+	s, err := pinned.ParseStandins(getenv(LoopbackStandinsVar))
+	if err != nil {
+		return pinned.Standins{}, fmt.Errorf("%s: %w (it lists the loopback emulators that may stand in for pinned hosts; leave it unset in a deployment)", LoopbackStandinsVar, err)
+	}
+	return s, nil
+}

@@ -37,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 )
 
 // CloudFormation is the part of the CloudFormation API the checker calls.
@@ -74,10 +75,11 @@ type Checker struct {
 	// ResourceType is the custom resource type requests must be for, e.g.
 	// "Custom::PullThroughCache".
 	ResourceType string
-	// AllowLoopbackResponse lets a ResponseURL on a loopback host (http or https) stand in for
-	// CloudFormation's bucket. Only the local cloud and the tests set it, through the one
-	// emulator switch the deployed template never sets.
-	AllowLoopbackResponse bool
+	// Standins are the loopback endpoints (host:port) whose ResponseURL (http or https) may
+	// stand in for CloudFormation's bucket; any other loopback URL is refused. Only the local
+	// cloud and the tests list any, through the one emulator switch the deployed template never
+	// sets (awsenv.LoopbackStandinsVar).
+	Standins pinned.Standins
 }
 
 // Refusal is why a request was not acted on.
@@ -112,7 +114,7 @@ func (c *Checker) CheckResponseURL(raw string) error {
 		return refuse("ResponseURL is not an absolute URL without user info")
 	}
 	host := strings.ToLower(u.Hostname())
-	if c.AllowLoopbackResponse && kit.IsLoopback(host) && (u.Scheme == "http" || u.Scheme == "https") {
+	if kit.IsLoopback(host) && (u.Scheme == "http" || u.Scheme == "https") && c.Standins.Allows(u.Host) {
 		return nil
 	}
 	if u.Scheme != "https" || (u.Port() != "" && u.Port() != "443") {

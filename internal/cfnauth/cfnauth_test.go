@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/cfnemu"
 )
 
@@ -151,16 +152,20 @@ func TestReplacementCleanupDelete(t *testing.T) {
 	}
 }
 
-func TestLoopbackResponseOnlyWithTheSwitch(t *testing.T) {
+func TestLoopbackResponseOnlyForAListedStandin(t *testing.T) {
 	w := newWorld(t)
 	w.put(stackID, "Cache", "CREATE_IN_PROGRESS", "")
 	req := Request{Type: "Create", StackID: stackID, LogicalID: "Cache", ResponseURL: "http://127.0.0.1:9/x"}
 	if err := w.c.Check(ctx(t), req); !IsRefusal(err) {
 		t.Fatalf("loopback ResponseURL without the switch: %v", err)
 	}
-	w.c.AllowLoopbackResponse = true
+	w.c.Standins = pinned.NewStandins("127.0.0.1:9")
 	if err := w.c.Check(ctx(t), req); err != nil {
-		t.Fatalf("loopback ResponseURL with the switch: %v", err)
+		t.Fatalf("loopback ResponseURL of a listed stand-in: %v", err)
+	}
+	req.ResponseURL = "http://127.0.0.1:10/x" // another loopback server, not listed
+	if err := w.c.Check(ctx(t), req); !IsRefusal(err) {
+		t.Fatalf("unlisted loopback ResponseURL with the switch: %v", err)
 	}
 	req.ResponseURL = "http://10.0.0.1/x" // a private address is not loopback
 	if err := w.c.Check(ctx(t), req); !IsRefusal(err) {

@@ -22,7 +22,7 @@ import (
 // call created and returns the error; CloudFormation is then told FAILED with an id that owns
 // nothing.
 func (p *Provisioner) Create(ctx context.Context, req Request) (Result, error) {
-	props, err := ParseProperties(req.Properties, p.Providers)
+	props, err := ParseProperties(req.Properties, p.Providers, p.Standins)
 	if err != nil {
 		return Result{}, err
 	}

@@ -24,7 +24,7 @@ func (p *Provisioner) Delete(ctx context.Context, req Request) (Result, error) {
 		// K2: an id this provisioner did not make — a failed Create's, or one CloudFormation
 		// made up for a Create that never answered. Such a Create may have left a set: find it
 		// by the properties, and remove it only if its owner tag names this very resource.
-		props, err := ParseProperties(req.Properties, p.Providers)
+		props, err := ParseProperties(req.Properties, p.Providers, p.Standins)
 		if err != nil {
 			log.Info("nothing to delete: the physical id owns nothing (a failed Create)")
 			return Result{PhysicalID: req.PhysicalID}, nil
@@ -37,7 +37,7 @@ func (p *Provisioner) Delete(ctx context.Context, req Request) (Result, error) {
 	}
 	owner := ManagedBy(req.StackID, req.LogicalID)
 	recovery := DefaultRecoveryWindowInDays
-	if props, err := ParseProperties(req.Properties, p.Providers); err == nil {
+	if props, err := ParseProperties(req.Properties, p.Providers, p.Standins); err == nil {
 		recovery = props.RecoveryWindowInDays
 	}
 

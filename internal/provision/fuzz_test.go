@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/customresource"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -67,7 +68,7 @@ func FuzzPropertyStrings(f *testing.F) {
 
 func fuzzCheckProperties(t *testing.T, raw map[string]any, all map[string]upstream.Provider) {
 	t.Helper()
-	p, err := provision.ParseProperties(raw, all)
+	p, err := provision.ParseProperties(raw, all, pinned.Standins{})
 	if err != nil {
 		msg := err.Error()
 		for k := range raw {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -95,6 +96,7 @@ func hint(s string) func(*parser) string { return func(*parser) string { return 
 type parser struct {
 	raw       map[string]any
 	providers map[string]upstream.Provider
+	standins  pinned.Standins
 	p         Properties
 	errs      []string
 }
@@ -124,8 +126,10 @@ func (ps *parser) text(key string) string {
 // scalar as a string) against ECR's and Secrets Manager's rules. Every problem is reported, each
 // naming its property and what is allowed. On error the Properties returned hold what could be
 // read, defaults applied, for callers that compare best effort (Update's old properties).
-func ParseProperties(raw map[string]any, providers map[string]upstream.Provider) (Properties, error) {
-	ps := &parser{raw: raw, providers: providers}
+// standins are the loopback endpoints UpstreamRegistryUrl may name besides the registry's
+// pinned hosts (the zero value, in a deployment: none).
+func ParseProperties(raw map[string]any, providers map[string]upstream.Provider, standins pinned.Standins) (Properties, error) {
+	ps := &parser{raw: raw, providers: providers, standins: standins}
 	for k := range raw {
 		if !slices.Contains(cloudFormationProps, k) && !slices.Contains(propertyNames, k) {
 			ps.bad("%s is not a property of Custom::PullThroughCache (known: %s)", k, strings.Join(propertyNames, ", "))
@@ -169,7 +173,9 @@ func checkUpstreamRegistry(ps *parser) {
 }
 
 // checkUpstreamRegistryURL defaults the URL to the registry's pinned one; a registry without one
-// (ACR: every registry has its own host) makes it required.
+// (ACR: every registry has its own host) makes it required. A URL naming another host than the
+// registry's (Provider.RegistryHosts, or a listed stand-in) is refused here, before anything is
+// minted or verified: the login check would send the new token there.
 func checkUpstreamRegistryURL(ps *parser) {
 	p := &ps.p
 	if prov, known := ps.providers[p.UpstreamRegistry]; p.UpstreamRegistryURL == "" && known {
@@ -181,6 +187,10 @@ func checkUpstreamRegistryURL(ps *parser) {
 	if p.UpstreamRegistryURL != "" {
 		if _, err := registryauth.ParseRegistry(p.UpstreamRegistryURL); err != nil {
 			ps.bad("UpstreamRegistryUrl: %v", err)
+		} else if prov, known := ps.providers[p.UpstreamRegistry]; known {
+			if err := prov.CheckRegistryURL("UpstreamRegistryUrl", p.UpstreamRegistryURL, ps.standins); err != nil {
+				ps.bad("%v", err)
+			}
 		}
 	}
 }

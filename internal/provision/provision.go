@@ -25,6 +25,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 )
@@ -88,6 +89,9 @@ type Provisioner struct {
 	Now func() time.Time
 	// Sleep is handed to upstreams for retries; nil means real waiting.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Standins are the loopback emulators that may stand in for the upstreams' pinned hosts
+	// (awsenv.LoopbackStandinsVar); the zero value, the deployed state, allows none.
+	Standins pinned.Standins
 	// OnSecret is told every secret value the request handles (source credential fields, the
 	// minted token) before it could reach an error, so the response layer can scrub them
 	// (customresource.AddSecrets). Nil: nobody is told.
@@ -160,6 +164,11 @@ func (p *Provisioner) upstream(ctx context.Context, props Properties) (upstream.
 // forSecret is the managed secret it mints for; "" builds it only to revoke (Delete), without
 // the binding check.
 func (p *Provisioner) fromSource(ctx context.Context, name, registry, sourceARN, registryURL, forSecret string) (upstream.Upstream, error) {
+	if forSecret == "" {
+		// Revoking needs no login check, so no registry: a tag since pointed at another host
+		// must not keep Delete from taking back what was minted.
+		registryURL = ""
+	}
 	return upstream.FromSource(ctx, p.SM, upstream.SourceRequest{
 		Name: name, Registry: registry, ARN: sourceARN, Providers: p.Providers,
 		ForSecret: forSecret, RevokeOnly: forSecret == "",
@@ -169,7 +178,8 @@ func (p *Provisioner) fromSource(ctx context.Context, name, registry, sourceARN,
 }
 
 func (p *Provisioner) upstreamOptions(registryURL string) upstream.Options {
-	return upstream.Options{HTTPClient: p.HTTPClient, Now: p.Now, Logger: p.log(), RegistryURL: registryURL, Sleep: p.Sleep}
+	return upstream.Options{HTTPClient: p.HTTPClient, Now: p.Now, Logger: p.log(), RegistryURL: registryURL, Sleep: p.Sleep,
+		RegistryURLField: "UpstreamRegistryUrl", Standins: p.Standins}
 }
 
 func (p *Provisioner) enableRotation(ctx context.Context, arn, schedule string, immediately bool) error {

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
@@ -536,7 +537,7 @@ func TestBadPropertiesAreNamed(t *testing.T) {
 			"SourceSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:ptc-source/hub-AbCdEf",
 		}
 	}
-	if p, err := provision.ParseProperties(valid(), providers.All()); err != nil || p.SecretName != "ecr-pullthroughcache/docker-hub" || p.UpstreamRegistryURL != "registry-1.docker.io" || p.RotationSchedule != "rate(30 days)" || p.RecoveryWindowInDays != 7 {
+	if p, err := provision.ParseProperties(valid(), providers.All(), pinned.Standins{}); err != nil || p.SecretName != "ecr-pullthroughcache/docker-hub" || p.UpstreamRegistryURL != "registry-1.docker.io" || p.RotationSchedule != "rate(30 days)" || p.RecoveryWindowInDays != 7 {
 		t.Fatalf("defaults: %+v %v", p, err)
 	}
 	for _, tc := range []struct {
@@ -579,7 +580,7 @@ func TestBadPropertiesAreNamed(t *testing.T) {
 			} else {
 				raw[tc.key] = tc.val
 			}
-			_, err := provision.ParseProperties(raw, providers.All())
+			_, err := provision.ParseProperties(raw, providers.All(), pinned.Standins{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
@@ -587,7 +588,7 @@ func TestBadPropertiesAreNamed(t *testing.T) {
 	}
 	raw := valid()
 	raw["UpstreamRegistry"] = "azure-container-registry"
-	if _, err := provision.ParseProperties(raw, providers.All()); err == nil || !strings.Contains(err.Error(), "UpstreamRegistryUrl is required for azure-container-registry") && !strings.Contains(err.Error(), "not supported") {
+	if _, err := provision.ParseProperties(raw, providers.All(), pinned.Standins{}); err == nil || !strings.Contains(err.Error(), "UpstreamRegistryUrl is required for azure-container-registry") && !strings.Contains(err.Error(), "not supported") {
 		t.Fatalf("ACR without a URL: %v", err)
 	}
 	for _, ok := range []string{"rate(1 day)", "rate(4 hours)", "rate(90 days)", "cron(0 16 1,15 * ? *)", "cron(0 0/6 * * ? *)", "cron(0 8 ? * MON *)"} {
@@ -596,7 +597,7 @@ func TestBadPropertiesAreNamed(t *testing.T) {
 		}
 	}
 	// Several problems are reported together.
-	_, err := provision.ParseProperties(map[string]any{}, providers.All())
+	_, err := provision.ParseProperties(map[string]any{}, providers.All(), pinned.Standins{})
 	for _, w := range []string{"EcrRepositoryPrefix is required", "UpstreamRegistry is required", "SourceSecretArn is required"} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("empty properties: %v lacks %q", err, w)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 )
@@ -47,14 +48,14 @@ func TestLongValuesAreCutOnACharacterBoundary(t *testing.T) {
 		raw := valid()
 		in, kept := over(120)
 		raw["SourceSecretArn"] = in
-		_, err := provision.ParseProperties(raw, providers.All())
+		_, err := provision.ParseProperties(raw, providers.All(), pinned.Standins{})
 		check(t, err, kept)
 	})
 	t.Run("RecoveryWindowInDays", func(t *testing.T) {
 		raw := valid()
 		in, kept := over(20)
 		raw["RecoveryWindowInDays"] = in
-		_, err := provision.ParseProperties(raw, providers.All())
+		_, err := provision.ParseProperties(raw, providers.All(), pinned.Standins{})
 		check(t, err, kept)
 	})
 	p := &provision.Provisioner{Providers: providers.All(), RotationLambdaARN: "arn:aws:lambda:us-east-1:123456789012:function:rotator"}

@@ -16,7 +16,7 @@ import (
 // Update changes the schedule, source secret and tags in place; any other change needs a new
 // rule and secret, returned under a new physical id (CloudFormation then deletes the old one).
 func (p *Provisioner) Update(ctx context.Context, req Request) (Result, error) {
-	props, err := ParseProperties(req.Properties, p.Providers)
+	props, err := ParseProperties(req.Properties, p.Providers, p.Standins)
 	if err != nil {
 		return Result{}, err
 	}
@@ -28,7 +28,7 @@ func (p *Provisioner) Update(ctx context.Context, req Request) (Result, error) {
 	if !ok {
 		return Result{}, fmt.Errorf("PhysicalResourceId %q was not made by this provisioner", kit.Truncate(req.PhysicalID, 200))
 	}
-	old, _ := ParseProperties(req.OldProperties, p.Providers) // best effort: only for comparison
+	old, _ := ParseProperties(req.OldProperties, p.Providers, p.Standins) // best effort: only for comparison
 	if changed := replacementChanges(old, props, oldPrefix, oldName); len(changed) > 0 {
 		if props.EcrRepositoryPrefix == oldPrefix || props.SecretName == oldName {
 			return Result{}, fmt.Errorf("changing %s needs a new rule and secret, which CloudFormation creates before it deletes the old ones; ECR allows one rule per prefix and a secret name is unique, so change EcrRepositoryPrefix (and SecretName, if you set it) in the same update", strings.Join(changed, ", "))

@@ -28,6 +28,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/logging"
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 )
@@ -70,6 +71,9 @@ type Rotator struct {
 	Providers map[string]upstream.Provider
 	// HTTPClient is handed to upstreams; nil means their default.
 	HTTPClient *http.Client
+	// Standins are the loopback emulators that may stand in for the upstreams' pinned hosts
+	// (awsenv.LoopbackStandinsVar); the zero value, the deployed state, allows none.
+	Standins pinned.Standins
 	// Logger receives one record per step and upstream progress; nil discards.
 	Logger *slog.Logger
 	// Metrics receives EMF metrics; nil discards.
@@ -245,6 +249,11 @@ func (r *Rotator) prepare(ctx context.Context, st *stepState) error {
 		return fmt.Errorf("secret %s: tag %s names a secret inside %q, which ECR's service role can read; keep the minting credential outside that prefix", st.name, ptcsecret.TagSourceSecret, ptcsecret.Prefix)
 	}
 	st.registry = tags[ptcsecret.TagRegistryURL]
+	// Before the source secret is read: a tag naming another host than the upstream's registry
+	// would have the fresh token sent there by the login check.
+	if err := r.Providers[st.upstream].CheckRegistryURL("tag "+ptcsecret.TagRegistryURL, st.registry, r.Standins); err != nil {
+		return fmt.Errorf("secret %s: %w", st.name, err)
+	}
 	if !aws.ToBool(out.RotationEnabled) {
 		return fmt.Errorf("secret %s does not have rotation enabled", st.name)
 	}
@@ -575,6 +584,7 @@ func (r *Rotator) upstreamFor(ctx context.Context, st *stepState) (upstream.Upst
 	var secrets []string
 	up, err := upstream.FromSource(ctx, r.SM, upstream.SourceRequest{Name: "source secret", Registry: st.upstream, ARN: st.source, ForSecret: st.name, Providers: r.Providers, Options: upstream.Options{
 		HTTPClient: r.HTTPClient, Now: r.Now, Logger: r.log().With("secret", st.name, "upstream", st.upstream), RegistryURL: st.registry,
+		Standins: r.Standins,
 	}, Seen: func(doc string) {
 		secrets = sourceSecretValues(doc)
 		r.addSecrets(secrets...)

@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 )
@@ -98,6 +100,29 @@ type Provider struct {
 	// DefaultRegistryURL is the registry the rule pulls from when none is given; empty when
 	// there is no default (ACR: every registry has its own host).
 	DefaultRegistryURL string
+	// RegistryHosts are the hosts the rule may pull from (UpstreamRegistryUrl, the
+	// ptc:registry-url tag): the engines refuse any other before reading the source secret.
+	// An upstream may narrow them further once it has read its source (ACR: the source's
+	// loginServer alone).
+	RegistryHosts pinned.Hosts
+	// RegistryRule, when set, is why RegistryHosts is what it is, for the refusal (GitLab: ECR
+	// supports GitLab.com only).
+	RegistryRule string
+}
+
+// CheckRegistryURL refuses a registry URL (field names the tag or property it came from) that
+// is not one of p.RegistryHosts or a listed stand-in; "" is the provider's default and passes.
+func (p Provider) CheckRegistryURL(field, raw string, standins pinned.Standins) error {
+	if raw == "" {
+		return nil
+	}
+	if _, err := pinned.CheckURL(field, raw, p.RegistryHosts, standins); err != nil {
+		if p.RegistryRule != "" {
+			return fmt.Errorf("%w (%s)", err, p.RegistryRule)
+		}
+		return err
+	}
+	return nil
 }
 
 // Options are the dependencies every upstream takes; zero values mean the defaults.
@@ -111,9 +136,16 @@ type Options struct {
 	// RegistryURL is the registry the rule pulls from (the ptc:registry-url tag); empty means
 	// the upstream's default.
 	RegistryURL string
+	// RegistryURLField is how the caller's user knows RegistryURL, for errors: "tag
+	// ptc:registry-url" (the default) or "property UpstreamRegistryUrl".
+	RegistryURLField string
 	// Sleep waits between retries; nil means a timer that stops when ctx ends. Tests make it
 	// advance a fake clock instead.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Standins are the loopback endpoints (emulators) that may stand in for the upstream's
+	// pinned hosts; the zero value, the deployed functions' state, allows none. The functions
+	// read them from awsenv.LoopbackStandinsVar; in-process tests set them directly.
+	Standins pinned.Standins
 }
 
 // Wait sleeps d or until ctx ends, with the injected Sleep when there is one.
@@ -124,14 +156,28 @@ func (o Options) Wait(ctx context.Context, d time.Duration) error {
 	return kit.Sleep(ctx, d)
 }
 
-// Client returns the HTTP client to use: HTTPClient (or the default) made to follow no redirect,
-// at CheckRedirect and at its transport (kit.Client). Every call an upstream makes carries a
-// credential, and a redirect would hand it to the other host.
-func (o Options) Client() *http.Client {
-	if o.HTTPClient != nil {
-		return kit.Client(o.HTTPClient, 0)
+// Client returns the HTTP client for calls to hosts: HTTPClient (nil: a client with a 30 s
+// timeout) whose transport refuses every request to another host than hosts or a stand-in
+// (pinned.Transport), inside a client that follows no redirect, at CheckRedirect and at its
+// transport (kit.Client), so that a redirect is still reported as one. Every call an upstream
+// makes carries a credential: a redirect, or a URL an answer named (a token realm, a
+// pagination link, a long-running operation), must not hand it to another host.
+func (o Options) Client(hosts pinned.Hosts) *http.Client {
+	base := o.HTTPClient
+	if base == nil {
+		base = &http.Client{Timeout: defaultTimeout}
 	}
-	return defaultClient
+	return kit.Client(pinned.Client(base, hosts, o.Standins), 0)
+}
+
+// CheckURL checks a configured base URL (field names the source field) against hosts and the
+// stand-ins, and returns it without a trailing slash.
+func (o Options) CheckURL(field, raw string, hosts pinned.Hosts) (string, error) {
+	u, err := pinned.CheckURL(field, raw, hosts, o.Standins)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(u.String(), "/"), nil
 }
 
 // Clock returns the clock to use.
@@ -150,17 +196,28 @@ func (o Options) Log() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-var defaultClient = kit.Client(nil, 30*time.Second)
+const defaultTimeout = 30 * time.Second
 
 // LoginRegistry is the registry an upstream checks logins at: the ptc:registry-url tag
-// (Options.RegistryURL) when set, else def. upstreamName starts the error.
-func (o Options) LoginRegistry(upstreamName, def string) (string, error) {
-	reg := o.RegistryURL
+// (Options.RegistryURL) when set, else def. Either must be one of hosts (or a stand-in); the
+// error names the tag (or Options.RegistryURLField) and the allowed hosts, and rule, when set,
+// says why.
+func (o Options) LoginRegistry(hosts pinned.Hosts, def, rule string) (string, error) {
+	reg, field := o.RegistryURL, o.RegistryURLField
+	if field == "" {
+		field = "tag " + ptcsecret.TagRegistryURL
+	}
 	if reg == "" {
 		reg = def
 	}
+	if _, err := pinned.CheckURL(field, reg, hosts, o.Standins); err != nil {
+		if rule != "" {
+			return "", fmt.Errorf("%s: %w (%s)", hosts.Upstream, err, rule)
+		}
+		return "", fmt.Errorf("%s: %w", hosts.Upstream, err)
+	}
 	if _, err := registryauth.ParseRegistry(reg); err != nil {
-		return "", fmt.Errorf("%s: tag %s: %w", upstreamName, ptcsecret.TagRegistryURL, err)
+		return "", fmt.Errorf("%s: %s: %w", hosts.Upstream, field, err)
 	}
 	return reg, nil
 }

@@ -44,7 +44,7 @@ func TestLocalSMAgreesWithMoto(t *testing.T) {
 					}
 					counts := &benchkit.Counts{}
 					newEnv := func() *rotation.Rotator {
-						return benchkit.NewRotator(benchkit.CountingSM{Inner: be.SM(), Counts: counts})
+						return benchkit.NewRotator(benchkit.CountingSM{Inner: be.SM(), Counts: counts}, reg.Standins())
 					}
 					var tokens []string
 					for i := range 3 {

@@ -59,7 +59,7 @@ func newProvEnv(b *testing.B) *provEnv {
 		e.during(true)
 		defer e.during(false)
 		// A fresh environment: the rotator has not seen this secret's source before.
-		rot := benchkit.NewRotator(benchkit.CountingSM{Inner: be.SM(), Counts: e.rotCounts})
+		rot := benchkit.NewRotator(benchkit.CountingSM{Inner: be.SM(), Counts: e.rotCounts}, hub.Standins())
 		err := rot.Handle(ctx, rotation.Event{Step: rotation.Step(step), SecretID: secretID, ClientRequestToken: token})
 		if err != nil {
 			e.invokeErr = err
@@ -81,6 +81,7 @@ func newProvEnv(b *testing.B) *provEnv {
 		SM:                benchkit.CountingProvisionSM{Inner: rsm, Counts: e.smCounts},
 		ECR:               benchkit.CountingECR{Inner: ecrClient, Counts: e.ecrCounts},
 		Providers:         providers.All(),
+		Standins:          hub.Standins(),
 		RotationLambdaARN: testenv.FakeRotationLambdaARN,
 		Logger:            slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Metrics:           &metrics.Emitter{W: io.Discard},

@@ -83,7 +83,7 @@ func benchRotation(b *testing.B, be benchkit.Backend, registry string, warm bool
 	}
 	counts := &benchkit.Counts{}
 	newEnv := func() *rotation.Rotator {
-		return benchkit.NewRotator(benchkit.CountingSM{Inner: be.SM(), Counts: counts})
+		return benchkit.NewRotator(benchkit.CountingSM{Inner: be.SM(), Counts: counts}, reg.Standins())
 	}
 	// Two rotations first: from then on every rotation has a token two generations old to
 	// revoke, as in production.

@@ -17,6 +17,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/awsenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/cfnemu"
@@ -113,10 +114,13 @@ func (w *world) start(fn string, extra map[string]string) *lambdaFn {
 	env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = moto.Endpoint
 	env["AWS_ENDPOINT_URL_ECR"] = w.ecrURL
 	env["LOG_LEVEL"] = "DEBUG"
+	// The one emulator switch: the registry emulator stands in for Docker Hub's pinned hosts.
+	env[awsenv.LoopbackStandinsVar] = w.reg.Standins().String()
 	if fn == fnProvisioner {
 		env["ROTATION_LAMBDA_ARN"] = rotatorARN
 		env["AWS_ENDPOINT_URL_CLOUDFORMATION"] = w.cfnAPIURL
-		env[awsenv.LoopbackStandinsVar] = "1" // the response bucket is a loopback server here
+		// ... and the response bucket, a loopback server here, for CloudFormation's.
+		env[awsenv.LoopbackStandinsVar] = pinned.NewStandins(w.reg.URL, w.cfnURL).String()
 	}
 	for k, v := range extra {
 		env[k] = v

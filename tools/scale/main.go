@@ -127,6 +127,11 @@ func scenario(c config, name string, be benchkit.Backend, fail float64) error {
 		r.Limits(false)
 		regs[n] = r
 	}
+	var emus []*benchkit.Registry
+	for _, r := range regs {
+		emus = append(emus, r)
+	}
+	standins := benchkit.Standins(emus...) // the emulators stand in for every upstream's pinned hosts
 
 	// Setup, unlimited: what the provisioner created over time.
 	setupStart := time.Now()
@@ -207,7 +212,7 @@ func scenario(c config, name string, be benchkit.Backend, fail float64) error {
 		workers.Go(func() {
 			// One Lambda environment: its rotator (SDK client, HTTP connections, caches)
 			// serves one rotation at a time, for as long as the run lasts.
-			r := benchkit.NewRotator(benchkit.CountingSM{Inner: be.SM(), Counts: smCounts})
+			r := benchkit.NewRotator(benchkit.CountingSM{Inner: be.SM(), Counts: smCounts}, standins)
 			for j := range jobs {
 				runs.Add(1)
 				err := rotateOnce(ctx, be, r, j, c.stepTimeout)

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 )
@@ -75,6 +76,18 @@ func NewRegistry(name string, o RegistryOptions) (*Registry, error) {
 	}
 	r.Emulator, r.URL = e, e.URL
 	return r, nil
+}
+
+// Standins is the registry's emulator as the one stand-in for its pinned hosts.
+func (r *Registry) Standins() pinned.Standins { return pinned.NewStandins(r.URL) }
+
+// Standins lists every registry's emulator as a stand-in, for a rotator that serves them all.
+func Standins(regs ...*Registry) pinned.Standins {
+	var urls []string
+	for _, r := range regs {
+		urls = append(urls, r.URL)
+	}
+	return pinned.NewStandins(urls...)
 }
 
 // Source returns the source secret JSON for managed secret number i (each managed secret of a

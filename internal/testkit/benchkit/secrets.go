@@ -16,6 +16,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
@@ -142,7 +143,7 @@ func Setup(ctx context.Context, be Backend, reg *Registry, i int, sourceARN stri
 	}
 	m := &Managed{Registry: reg, Index: i, Name: fmt.Sprintf("%s%s-%d-%s", ptcsecret.Prefix, reg.Name, i, id), Source: sourceARN}
 	m.Key = ptcsecret.Key(testenv.Region, testenv.AccountID, m.Name)
-	up, err := reg.Provider.New([]byte(sourceJSON), upstream.Options{RegistryURL: reg.URL})
+	up, err := reg.Provider.New([]byte(sourceJSON), upstream.Options{RegistryURL: reg.URL, Standins: reg.Standins()})
 	if err != nil {
 		return nil, fmt.Errorf("building the %s upstream: %w", reg.Name, err)
 	}
@@ -176,10 +177,11 @@ func Setup(ctx context.Context, be Backend, reg *Registry, i int, sourceARN stri
 
 // NewRotator returns the rotator one Lambda environment holds: its own Secrets Manager client
 // (sm), its own HTTP connections, JSON logs and EMF metrics written (to nowhere) as in
-// production, and every provider.
-func NewRotator(sm rotation.SecretsManager) *rotation.Rotator {
+// production, and every provider; standins are the emulators it may reach (Standins).
+func NewRotator(sm rotation.SecretsManager, standins pinned.Standins) *rotation.Rotator {
 	return &rotation.Rotator{
 		SM:         sm,
+		Standins:   standins,
 		Providers:  providers.All(),
 		HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		Logger:     slog.New(slog.NewJSONHandler(io.Discard, nil)),

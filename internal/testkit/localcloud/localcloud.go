@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/awsenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/cfnemu"
@@ -231,12 +232,14 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 			"AWS_ENDPOINT_URL_ECR":             c.ECRURL,
 			"LOG_LEVEL":                        opts.LogLevel,
 		}
+		// The one switch that lets loopback stand in for pinned hosts (never set by the
+		// template): the registry emulators for the upstreams' hosts, and, for the provisioner,
+		// the response bucket for CloudFormation's.
+		env[awsenv.LoopbackStandinsVar] = c.Standins(false).String()
 		if fn.name == FnProvisioner {
 			env["ROTATION_LAMBDA_ARN"] = rotatorARN
 			env["AWS_ENDPOINT_URL_CLOUDFORMATION"] = c.CloudFormationURL
-			// The response bucket is a loopback server here: the one switch that lets loopback
-			// stand in for CloudFormation's own hosts (never set by the template).
-			env[awsenv.LoopbackStandinsVar] = "1"
+			env[awsenv.LoopbackStandinsVar] = c.Standins(true).String()
 		}
 		f, err := StartFunction(bins.rie, fn.name, fn.arn, bins.bootstraps[fn.name], env)
 		if err != nil {
@@ -249,6 +252,19 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 	c.noteSecret(c.presignedSig)
 	c.NoteIssued()
 	return c, nil
+}
+
+// Standins are the cloud's loopback servers that stand in for pinned hosts: every registry
+// emulator, and with responseBucket CloudFormation's response bucket too.
+func (c *Cloud) Standins(responseBucket bool) pinned.Standins {
+	var urls []string
+	for _, r := range c.registries {
+		urls = append(urls, r.URL)
+	}
+	if responseBucket {
+		urls = append(urls, c.cfnURL)
+	}
+	return pinned.NewStandins(urls...)
 }
 
 // serve runs h on a fresh loopback listener and returns its base URL.

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/acremu"
@@ -274,6 +275,11 @@ func (d *Descriptor) MustStart(t interface {
 	t.Cleanup(e.Close)
 	return e
 }
+
+// Standins lists the emulator's endpoint as the one loopback server that may stand in for the
+// registry's pinned hosts (upstream.Options.Standins; awsenv.LoopbackStandinsVar for a
+// bootstrap). The emulator serves the registry, its token realm and its API on that one URL.
+func (e *Emulator) Standins() pinned.Standins { return pinned.NewStandins(e.URL) }
 
 // Close stops the emulator's server when Start made it (Options.Serve unset).
 func (e *Emulator) Close() { e.close() }

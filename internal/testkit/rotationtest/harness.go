@@ -24,6 +24,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
@@ -42,6 +43,9 @@ type Config struct {
 	RegistryURL string
 	// HTTPClient is handed to the rotator and upstreams; nil means the default.
 	HTTPClient *http.Client
+	// Standins are the emulators that may stand in for the upstream's pinned hosts (its
+	// registries.Emulator.Standins()); handed to the rotator and upstreams.
+	Standins pinned.Standins
 	// NoSetup skips creating the managed secret (for tests of a broken setup).
 	NoSetup bool
 }
@@ -137,7 +141,7 @@ func (h *Harness) Upstream() upstream.Upstream {
 	up, err := upstream.FromSource(h.Ctx, h.SM, upstream.SourceRequest{
 		Name: "source secret", Registry: h.Cfg.Provider.Registry, ARN: h.SourceARN, ForSecret: h.Name,
 		Providers: map[string]upstream.Provider{h.Cfg.Provider.Registry: h.Cfg.Provider},
-		Options:   upstream.Options{HTTPClient: h.Cfg.HTTPClient, RegistryURL: h.Cfg.RegistryURL},
+		Options:   upstream.Options{HTTPClient: h.Cfg.HTTPClient, RegistryURL: h.Cfg.RegistryURL, Standins: h.Cfg.Standins},
 	})
 	if err != nil {
 		h.T.Fatal(err)
@@ -169,6 +173,7 @@ func (h *Harness) Rotator() *rotation.Rotator {
 		SM:         h.SM,
 		Providers:  map[string]upstream.Provider{h.Cfg.Provider.Registry: h.Cfg.Provider},
 		HTTPClient: h.Cfg.HTTPClient,
+		Standins:   h.Cfg.Standins,
 		Logger:     slog.New(slog.NewJSONHandler(h.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics:    &metrics.Emitter{W: h.EMF},
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 )
 
 // CheckError asserts an upstream error is clear: non-empty, well-formed, bounded, names
@@ -94,6 +96,9 @@ func NewAPI(f *testing.F) *API {
 
 // URL is the test server's base URL.
 func (a *API) URL() string { return a.srv.URL }
+
+// Standins lists the test server as the one loopback stand-in for the upstream's pinned hosts.
+func (a *API) Standins() pinned.Standins { return pinned.NewStandins(a.srv.URL) }
 
 func (a *API) Host() string { return strings.TrimPrefix(a.srv.URL, "http://") }
 

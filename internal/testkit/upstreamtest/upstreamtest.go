@@ -99,7 +99,7 @@ func New(t *testing.T, moto *testenv.Moto, d *registries.Descriptor, o Options) 
 		p = o.Provider(p)
 	}
 	f := &Fixture{T: t, E: e}
-	f.Harness = rotationtest.New(t, moto, rotationtest.Config{Provider: p, SourceJSON: e.Source(0), RegistryURL: e.URL})
+	f.Harness = rotationtest.New(t, moto, rotationtest.Config{Provider: p, SourceJSON: e.Source(0), RegistryURL: e.URL, Standins: e.Standins()})
 	t.Cleanup(func() { f.ScanLeaks() })
 	return f
 }

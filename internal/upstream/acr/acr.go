@@ -28,8 +28,14 @@
 // endpoint for a pull scope on checkRepository (default "hello-world", the repository ACR's own
 // token-auth example uses); a valid password gets a token whether or not that repository exists,
 // so set it to a repository the token's scope map covers only if you want the check to name one.
-// The ptc:registry-url tag, when set, is where the login check goes instead of loginServer.
-// Sovereign clouds set authorityUrl, managementUrl and managementScope together.
+// # Pinned hosts
+//
+// loginServer must end in .azurecr.io (Azure), .azurecr.cn (Azure operated by 21Vianet) or
+// .azurecr.us (Azure Government); its suffix picks the cloud (Cloud), and the Entra ID
+// authority and ARM host must be that cloud's (authorityUrl, managementUrl and
+// managementScope default to them; any other host is refused). The registry's token realm is
+// the login server itself, so the login check sends the password nowhere else, and the
+// ptc:registry-url tag (UpstreamRegistryUrl) must name the login server.
 //
 // # Which slot, and what that means for overlap
 //
@@ -66,12 +72,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -98,6 +107,66 @@ const (
 	LoginServerSuffix = ".azurecr.io"
 )
 
+// Cloud is one Azure cloud instance: its ACR login server suffix and the Entra ID and Azure
+// Resource Manager hosts that go with it.
+type Cloud struct {
+	// Name is how errors call it.
+	Name string
+	// RegistrySuffix ends every login server of the cloud, e.g. ".azurecr.io".
+	RegistrySuffix string
+	// Authorities are the Entra ID hosts; the first is the default.
+	Authorities []string
+	// Management is the ARM host; the ARM scope is "https://<Management>/.default".
+	Management string
+}
+
+// Clouds are the Azure clouds ACR is an upstream in, with their hosts (Microsoft's "national
+// clouds" page and the Azure SDKs' cloud tables: China's Entra ID answers at both
+// login.chinacloudapi.cn and login.partner.microsoftonline.cn).
+var Clouds = []Cloud{
+	{Name: "Azure", RegistrySuffix: ".azurecr.io", Authorities: []string{"login.microsoftonline.com"}, Management: "management.azure.com"},
+	{Name: "Azure operated by 21Vianet (China)", RegistrySuffix: ".azurecr.cn", Authorities: []string{"login.chinacloudapi.cn", "login.partner.microsoftonline.cn"}, Management: "management.chinacloudapi.cn"},
+	{Name: "Azure Government", RegistrySuffix: ".azurecr.us", Authorities: []string{"login.microsoftonline.us"}, Management: "management.usgovcloudapi.net"},
+}
+
+// RegistryHosts is every ACR login server of every cloud: what UpstreamRegistryUrl may name
+// before the source secret is read. Once it is, the login server alone (LoginHosts).
+var RegistryHosts = func() pinned.Hosts {
+	h := pinned.Hosts{Upstream: ptcsecret.UpstreamACR}
+	for _, c := range Clouds {
+		h.Suffixes = append(h.Suffixes, c.RegistrySuffix)
+	}
+	return h
+}()
+
+// CloudOf returns the cloud whose suffix ends loginServer (a host), and false for none.
+func CloudOf(loginServer string) (Cloud, bool) {
+	for _, c := range Clouds {
+		if (pinned.Hosts{Suffixes: []string{c.RegistrySuffix}}).Allows(loginServer) {
+			return c, true
+		}
+	}
+	return Cloud{}, false
+}
+
+// AuthorityHosts are the cloud's Entra ID hosts.
+func (c Cloud) AuthorityHosts() pinned.Hosts {
+	return pinned.Hosts{Upstream: ptcsecret.UpstreamACR + " (" + c.Name + ")", Exact: c.Authorities}
+}
+
+// ManagementHosts is the cloud's ARM host.
+func (c Cloud) ManagementHosts() pinned.Hosts {
+	return pinned.Hosts{Upstream: ptcsecret.UpstreamACR + " (" + c.Name + ")", Exact: []string{c.Management}}
+}
+
+// Scope is the client-credentials scope for the cloud's ARM.
+func (c Cloud) Scope() string { return "https://" + c.Management + "/.default" }
+
+// LoginHosts is the one login server a source names: registry and token realm.
+func LoginHosts(loginServer string) pinned.Hosts {
+	return pinned.Hosts{Upstream: ptcsecret.UpstreamACR, Exact: []string{loginServer}}
+}
+
 // Verify's retry schedule while a new password replicates.
 const (
 	// VerifyFirstWait is the first pause after a refused login; it doubles up to VerifyMaxWait.
@@ -120,17 +189,18 @@ type Source struct {
 	ClientSecret string `json:"clientSecret"`
 	// TokenID is the ARM resource id of the ACR token whose passwords are rotated.
 	TokenID string `json:"tokenId"`
-	// LoginServer is the registry host; default <registry>.azurecr.io from TokenID.
+	// LoginServer is the registry host, ending in .azurecr.io, .azurecr.cn or .azurecr.us;
+	// default <registry>.azurecr.io from TokenID.
 	LoginServer string `json:"loginServer,omitempty"`
 	// PasswordLifetimeDays sets each password's expiry; 0 means 90, -1 means never.
 	PasswordLifetimeDays int `json:"passwordLifetimeDays,omitempty"`
 	// CheckRepository is the repository the login check asks a pull scope for.
 	CheckRepository string `json:"checkRepository,omitempty"`
-	// AuthorityURL overrides https://login.microsoftonline.com.
+	// AuthorityURL is the Entra ID host of LoginServer's cloud (default its first authority).
 	AuthorityURL string `json:"authorityUrl,omitempty"`
-	// ManagementURL overrides https://management.azure.com.
+	// ManagementURL is the ARM host of LoginServer's cloud (the default, and the only one).
 	ManagementURL string `json:"managementUrl,omitempty"`
-	// ManagementScope overrides https://management.azure.com/.default.
+	// ManagementScope is the ARM scope of that cloud: https://<management host>/.default.
 	ManagementScope string `json:"managementScope,omitempty"`
 }
 
@@ -184,11 +254,17 @@ func ParseSource(raw []byte) (Source, error) {
 	if !repoRE.MatchString(s.CheckRepository) {
 		return Source{}, errors.New(errPrefix + `field "checkRepository" is not a repository name (lower-case path like hello-world or team/app)`)
 	}
+	// The cloud: from the login server's suffix; a stand-in login server (the test kit's
+	// emulator, see New) is Azure's public cloud.
+	cloud, ok := CloudOf(strings.ToLower(loginHost(s.LoginServer)))
+	if !ok {
+		cloud = Clouds[0]
+	}
 	for _, u := range []struct {
 		field string
 		val   *string
 		def   string
-	}{{"authorityUrl", &s.AuthorityURL, DefaultAuthorityURL}, {"managementUrl", &s.ManagementURL, DefaultManagementURL}} {
+	}{{"authorityUrl", &s.AuthorityURL, "https://" + cloud.Authorities[0]}, {"managementUrl", &s.ManagementURL, "https://" + cloud.Management}} {
 		if *u.val == "" {
 			*u.val = u.def
 		}
@@ -198,10 +274,10 @@ func ParseSource(raw []byte) (Source, error) {
 		*u.val = strings.TrimRight(strings.TrimSpace(*u.val), "/")
 	}
 	if s.ManagementScope == "" {
-		s.ManagementScope = DefaultManagementScope
+		s.ManagementScope = cloud.Scope()
 	}
-	if !strings.HasSuffix(s.ManagementScope, "/.default") || strings.ContainsAny(s.ManagementScope, " \t\n") {
-		return Source{}, errors.New(errPrefix + `field "managementScope" must be the management resource followed by /.default (e.g. https://management.azure.com/.default)`)
+	if s.ManagementScope != cloud.Scope() {
+		return Source{}, fmt.Errorf(errPrefix+`field "managementScope" must be %s, the Azure Resource Manager of %s (the cloud of "loginServer"); leave it out for that default`, cloud.Scope(), cloud.Name)
 	}
 	return s, nil
 }
@@ -211,6 +287,7 @@ type ACR struct {
 	src        Source
 	token      TokenID
 	registry   string
+	loginHosts pinned.Hosts
 	authority  string
 	management string
 	entra      *httpapi.Caller
@@ -234,7 +311,30 @@ func New(source []byte, opts upstream.Options) (*ACR, error) {
 	if err != nil { // ParseSource checked it; keep the two in step all the same
 		return nil, fmt.Errorf(errPrefix+`field "tokenId" %v`, err)
 	}
-	reg, err := opts.LoginRegistry("azure-container-registry", src.LoginServer)
+	// The pins: the login server is an ACR host (or a stand-in), and Entra ID and ARM are
+	// that cloud's.
+	login, err := opts.CheckURL(errPrefix+`field "loginServer"`, src.LoginServer, RegistryHosts)
+	if err != nil {
+		return nil, err
+	}
+	loginURL, _ := url.Parse(login)
+	cloud, ok := CloudOf(loginURL.Hostname())
+	if !ok {
+		cloud = Clouds[0] // a stand-in: ParseSource defaulted to Azure's public cloud too
+	}
+	authority, err := opts.CheckURL(errPrefix+`field "authorityUrl"`, src.AuthorityURL, cloud.AuthorityHosts())
+	if err != nil {
+		return nil, err
+	}
+	management, err := opts.CheckURL(errPrefix+`field "managementUrl"`, src.ManagementURL, cloud.ManagementHosts())
+	if err != nil {
+		return nil, err
+	}
+	src.LoginServer = loginURL.Host
+	if loginURL.Scheme == "http" { // a plain-http stand-in keeps its scheme for the login check
+		src.LoginServer = login
+	}
+	reg, err := opts.LoginRegistry(LoginHosts(loginURL.Hostname()), src.LoginServer, "the login check goes only to the source's \"loginServer\"")
 	if err != nil {
 		return nil, err
 	}
@@ -242,11 +342,12 @@ func New(source []byte, opts upstream.Options) (*ACR, error) {
 		src:        src,
 		token:      tid,
 		registry:   reg,
-		authority:  src.AuthorityURL,
-		management: src.ManagementURL,
+		loginHosts: LoginHosts(loginURL.Hostname()),
+		authority:  authority,
+		management: management,
 		opts:       opts,
-		entra:      &httpapi.Caller{Service: "Microsoft Entra ID", Client: opts.Client(), Now: opts.Clock(), Sleep: opts.Wait},
-		mgmt:       &httpapi.Caller{Service: "Azure Resource Manager", Client: opts.Client(), Now: opts.Clock(), Sleep: opts.Wait},
+		entra:      &httpapi.Caller{Service: "Microsoft Entra ID", Client: opts.Client(cloud.AuthorityHosts()), Now: opts.Clock(), Sleep: opts.Wait},
+		mgmt:       &httpapi.Caller{Service: "Azure Resource Manager", Client: opts.Client(cloud.ManagementHosts()), Now: opts.Clock(), Sleep: opts.Wait},
 	}, nil
 }
 
@@ -257,6 +358,7 @@ var Provider = upstream.Provider{
 	FixedUsername: true, // every password of the token logs in as the token name
 	// No default: every registry has its own <name>.azurecr.io host.
 	DefaultRegistryURL: "",
+	RegistryHosts:      RegistryHosts,
 }
 
 // Registry implements upstream.Upstream.
@@ -378,7 +480,7 @@ func (a *ACR) Verify(ctx context.Context, cred upstream.Credential) (upstream.Ve
 	var waited time.Duration
 	wait := VerifyFirstWait
 	for attempt := 1; ; attempt++ {
-		err := registryauth.Check(ctx, a.opts.Client(), target, rc)
+		err := registryauth.Check(ctx, a.opts.Client(a.loginHosts), target, rc)
 		if err == nil {
 			if attempt > 1 {
 				a.opts.Log().InfoContext(ctx, "ACR accepted the new password", "attempts", attempt, "waited", waited.String())
@@ -403,6 +505,17 @@ func (a *ACR) Verify(ctx context.Context, cred upstream.Credential) (upstream.Ve
 		}
 		return upstream.Verification{}, fmt.Errorf("the ACR registry could not be reached after %d attempts over %s — the rotation will be retried: %w", attempt, waited, err)
 	}
+}
+
+// loginHost is the host of a login server given as a host or a URL.
+func loginHost(s string) string {
+	if u, err := url.Parse(s); err == nil && u.Host != "" {
+		return u.Hostname()
+	}
+	if h, _, err := net.SplitHostPort(s); err == nil {
+		return h
+	}
+	return s
 }
 
 func timeOrEmpty(t time.Time) string {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/acremu"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -156,7 +157,7 @@ func (e *env) source(fields map[string]any) []byte {
 
 func (e *env) opts() upstream.Options {
 	return upstream.Options{
-		Now: e.clock.Now, Sleep: e.sleep.Sleep, RegistryURL: e.srv.URL,
+		Now: e.clock.Now, Sleep: e.sleep.Sleep, RegistryURL: e.srv.URL, Standins: pinned.NewStandins(e.srv.URL),
 		Logger: slog.New(slog.NewJSONHandler(e, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
@@ -446,7 +447,9 @@ func TestLongRunningOffHostRefused(t *testing.T) {
 		e.emu.ServeHTTP(w, r)
 	}))
 	defer front.Close()
-	a, err := acr.New(e.source(map[string]any{"authorityUrl": front.URL, "managementUrl": front.URL}), e.opts())
+	o := e.opts()
+	o.Standins = pinned.NewStandins(e.srv.URL, front.URL) // the other host is not listed
+	a, err := acr.New(e.source(map[string]any{"authorityUrl": front.URL, "managementUrl": front.URL}), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -555,7 +558,7 @@ func TestProvider(t *testing.T) {
 	if err != nil || up.Registry() != "azure-container-registry" {
 		t.Fatalf("%v %v", up, err)
 	}
-	if _, err := acr.Provider.New(e.source(nil), upstream.Options{RegistryURL: "http://10.0.0.1:5000"}); err == nil || !strings.Contains(err.Error(), "tag ptc:registry-url") {
+	if _, err := acr.Provider.New(e.source(nil), upstream.Options{RegistryURL: "http://10.0.0.1:5000", Standins: pinned.NewStandins(e.srv.URL)}); err == nil || !strings.Contains(err.Error(), "tag ptc:registry-url") {
 		t.Fatalf("a plain-http registry tag off loopback was accepted: %v", err)
 	}
 	if a := e.upstream(nil); a.Username() != tokenName {
@@ -664,6 +667,7 @@ func TestVerify(t *testing.T) {
 		dead.Close()
 		o := e.opts()
 		o.RegistryURL = deadURL
+		o.Standins = pinned.NewStandins(e.srv.URL, deadURL)
 		a, err := acr.New(e.source(nil), o)
 		if err != nil {
 			t.Fatal(err)
@@ -682,6 +686,7 @@ func TestVerify(t *testing.T) {
 		defer open.Close()
 		o := e.opts()
 		o.RegistryURL = open.URL
+		o.Standins = pinned.NewStandins(e.srv.URL, open.URL)
 		a, err := acr.New(e.source(nil), o)
 		if err != nil {
 			t.Fatal(err)

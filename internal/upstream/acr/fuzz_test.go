@@ -68,7 +68,7 @@ func FuzzTokenAPI(f *testing.F) {
 		})
 		client := api.Reset(routes)
 		up, err := acr.New(raw, upstream.Options{
-			HTTPClient: client, RegistryURL: api.Host(),
+			HTTPClient: client, RegistryURL: api.Host(), Standins: api.Standins(),
 			Now:   func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
 			Sleep: func(context.Context, time.Duration) error { return nil },
 		})

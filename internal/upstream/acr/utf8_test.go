@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/acr"
 )
@@ -48,7 +49,7 @@ func TestFailedOperationMessageStaysValidUTF8(t *testing.T) {
 		"authorityUrl": srv.URL, "managementUrl": srv.URL,
 	})
 	up, err := acr.New(raw, upstream.Options{
-		HTTPClient: srv.Client(), RegistryURL: strings.TrimPrefix(srv.URL, "http://"),
+		HTTPClient: srv.Client(), RegistryURL: strings.TrimPrefix(srv.URL, "http://"), Standins: pinned.NewStandins(srv.URL),
 		Sleep: func(context.Context, time.Duration) error { return nil },
 	})
 	if err != nil {

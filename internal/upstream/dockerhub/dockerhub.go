@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/totp"
@@ -34,6 +35,18 @@ const (
 	DefaultOrgResourcePath = "*/*/public"
 	maxLabelLen            = 100
 	pageSize               = 100
+)
+
+// The hosts Docker Hub's credentials may go to (internal/pinned): the password and the Hub
+// session only to the Hub API, the minted token only to the registry and its token realm (the
+// realm the /v2/ challenge of registry-1.docker.io names).
+var (
+	// RegistryHosts is the registry ECR pulls from (UpstreamRegistryUrl).
+	RegistryHosts = pinned.Hosts{Upstream: ptcsecret.UpstreamDockerHub, Exact: []string{"registry-1.docker.io"}}
+	// RealmHosts is the registry's token service.
+	RealmHosts = pinned.Hosts{Upstream: ptcsecret.UpstreamDockerHub, Exact: []string{"auth.docker.io"}}
+	// APIHosts is the Hub API (login, access tokens): the source's "apiUrl".
+	APIHosts = pinned.Hosts{Upstream: ptcsecret.UpstreamDockerHub, Exact: []string{"hub.docker.com"}}
 )
 
 // validScopes are the personal access token scopes Docker Hub documents.
@@ -56,7 +69,8 @@ type Source struct {
 	OrgResourcePath string `json:"orgResourcePath,omitempty"`
 	// TokenLifetimeDays sets expires_at; 0 means the default (90), -1 means no expiry.
 	TokenLifetimeDays int `json:"tokenLifetimeDays,omitempty"`
-	// APIURL overrides https://hub.docker.com.
+	// APIURL is https://hub.docker.com, the default and the only host allowed (APIHosts); it
+	// exists for the test kit's emulators (pinned stand-ins).
 	APIURL string `json:"apiUrl,omitempty"`
 	// CheckRepository is the repository the login check asks a pull scope for.
 	CheckRepository string `json:"checkRepository,omitempty"`
@@ -124,16 +138,20 @@ func New(source []byte, opts upstream.Options) (*DockerHub, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := opts.LoginRegistry("docker-hub", DefaultRegistry)
+	api, err := opts.CheckURL(`docker-hub source secret: field "apiUrl"`, src.APIURL, APIHosts)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := opts.LoginRegistry(RegistryHosts, DefaultRegistry, "")
 	if err != nil {
 		return nil, err
 	}
 	return &DockerHub{
 		src:      src,
-		api:      strings.TrimRight(src.APIURL, "/"),
+		api:      api,
 		registry: reg,
 		opts:     opts,
-		api2:     &httpapi.Caller{Service: "Docker Hub", Client: opts.Client(), Now: opts.Clock(), Sleep: opts.Sleep},
+		api2:     &httpapi.Caller{Service: "Docker Hub", Client: opts.Client(APIHosts), Now: opts.Clock(), Sleep: opts.Sleep},
 	}, nil
 }
 
@@ -146,6 +164,7 @@ var Provider = upstream.Provider{
 	New:                func(source []byte, opts upstream.Options) (upstream.Upstream, error) { return New(source, opts) },
 	FixedUsername:      true, // every token logs in as the account (or the organization)
 	DefaultRegistryURL: DefaultRegistry,
+	RegistryHosts:      RegistryHosts,
 }
 
 // Username is the registry login name of the tokens this upstream mints.
@@ -348,7 +367,7 @@ func (d *DockerHub) Revoke(ctx context.Context, t upstream.Token) error {
 
 // Verify implements upstream.Upstream: a pull token from the registry's auth service.
 func (d *DockerHub) Verify(ctx context.Context, cred upstream.Credential) (upstream.Verification, error) {
-	err := registryauth.Check(ctx, d.opts.Client(), registryauth.Target{Registry: d.registry, Repository: d.src.CheckRepository},
+	err := registryauth.Check(ctx, d.opts.Client(RegistryHosts.Union(RealmHosts)), registryauth.Target{Registry: d.registry, Repository: d.src.CheckRepository},
 		registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
 	return upstream.Verification{}, err
 }

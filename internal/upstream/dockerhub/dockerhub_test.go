@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
@@ -147,6 +148,7 @@ func (e *env) upstream(fields map[string]any) (*DockerHub, *sleeps) {
 		Now:         e.clock.Now,
 		Logger:      slog.New(slog.NewJSONHandler(&e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		RegistryURL: e.srv.URL,
+		Standins:    pinned.NewStandins(e.srv.URL),
 	})
 	if err != nil {
 		e.t.Fatalf("New: %v", e.note(err))

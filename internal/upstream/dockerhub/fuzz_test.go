@@ -67,7 +67,7 @@ func FuzzTokenAPI(f *testing.F) {
 		raw, _ := json.Marshal(src)
 		client := api.Reset(routes)
 		up, err := dockerhub.New(raw, upstream.Options{
-			HTTPClient: client, RegistryURL: api.Host(),
+			HTTPClient: client, RegistryURL: api.Host(), Standins: api.Standins(),
 			Now:   func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
 			Sleep: func(context.Context, time.Duration) error { return nil },
 		})

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 )
@@ -35,7 +36,7 @@ func TestLoginRedirectCarriesNoPassword(t *testing.T) {
 		e.emu.ServeHTTP(w, r)
 	}))
 	defer front.Close()
-	up, err := Provider.New(e.source(map[string]any{"apiUrl": front.URL}), upstream.Options{RegistryURL: e.srv.URL})
+	up, err := Provider.New(e.source(map[string]any{"apiUrl": front.URL}), upstream.Options{RegistryURL: e.srv.URL, Standins: pinned.NewStandins(e.srv.URL, front.URL)})
 	if err != nil {
 		t.Fatal(err)
 	}

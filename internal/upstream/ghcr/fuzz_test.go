@@ -58,7 +58,7 @@ func FuzzVerifyAPI(f *testing.F) {
 		raw, _ := json.Marshal(map[string]any{"username": "octocat", "token": fuzzPAT, "apiUrl": api.URL(), "checkRepository": "octocat/app"})
 		client := api.Reset(routes)
 		up, err := ghcr.New(raw, upstream.Options{
-			HTTPClient: client, RegistryURL: api.Host(),
+			HTTPClient: client, RegistryURL: api.Host(), Standins: api.Standins(),
 			Now:   func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
 			Sleep: func(context.Context, time.Duration) error { return nil },
 		})

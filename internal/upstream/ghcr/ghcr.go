@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -32,6 +33,16 @@ const (
 	// DefaultCheckImage is the image, in the username's own namespace, that the login check asks
 	// a pull scope for when checkRepository is not set.
 	DefaultCheckImage = "ptc-credentials-check"
+)
+
+// The hosts a GHCR token may go to (internal/pinned). ECR pulls from ghcr.io, whose /v2/
+// challenge names its own token realm (https://ghcr.io/token); the token's owner, scopes and
+// expiry are read from api.github.com. GitHub Enterprise Server is not an ECR upstream.
+var (
+	// RegistryHosts is the registry and its token realm.
+	RegistryHosts = pinned.Hosts{Upstream: ptcsecret.UpstreamGHCR, Exact: []string{"ghcr.io"}}
+	// APIHosts is GitHub's REST API: the source's "apiUrl".
+	APIHosts = pinned.Hosts{Upstream: ptcsecret.UpstreamGHCR, Exact: []string{"api.github.com"}}
 )
 
 // Header names GitHub's REST API answers with.
@@ -53,7 +64,8 @@ type Source struct {
 	Username string `json:"username"`
 	// Token is the next classic personal access token with read:packages, put here by a person.
 	Token string `json:"token"`
-	// APIURL overrides https://api.github.com (GitHub Enterprise Server: https://HOST/api/v3).
+	// APIURL is https://api.github.com, the default and the only host allowed (APIHosts); it
+	// exists for the test kit's emulators (pinned stand-ins).
 	APIURL string `json:"apiUrl,omitempty"`
 	// CheckRepository is the "<owner>/<image>" the login check asks a pull scope for; default
 	// "<lower-case username>/ptc-credentials-check". Set it to an image the rule really pulls.
@@ -135,7 +147,10 @@ func New(source []byte, opts upstream.Options) (*GHCR, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := opts.LoginRegistry("github-container-registry", DefaultRegistry)
+	if src.APIURL, err = opts.CheckURL(`github-container-registry source secret: field "apiUrl"`, src.APIURL, APIHosts); err != nil {
+		return nil, err
+	}
+	reg, err := opts.LoginRegistry(RegistryHosts, DefaultRegistry, "")
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +158,7 @@ func New(source []byte, opts upstream.Options) (*GHCR, error) {
 		src:      src,
 		registry: reg,
 		opts:     opts,
-		api:      &httpapi.Caller{Service: "GitHub", Client: opts.Client(), Now: opts.Clock(), Sleep: opts.Sleep},
+		api:      &httpapi.Caller{Service: "GitHub", Client: opts.Client(APIHosts), Now: opts.Clock(), Sleep: opts.Sleep},
 	}, nil
 }
 
@@ -155,6 +170,7 @@ var Provider = upstream.Provider{
 	// and Verify checks that it is the token's owner.
 	FixedUsername:      false,
 	DefaultRegistryURL: DefaultRegistry,
+	RegistryHosts:      RegistryHosts,
 }
 
 // Registry implements upstream.Upstream.
@@ -224,7 +240,7 @@ func (g *GHCR) Verify(ctx context.Context, cred upstream.Credential) (upstream.V
 			v.ExpiresAt = exp
 		}
 	}
-	if err := registryauth.Check(ctx, g.opts.Client(), registryauth.Target{Registry: g.registry, Repository: g.src.CheckRepository},
+	if err := registryauth.Check(ctx, g.opts.Client(RegistryHosts), registryauth.Target{Registry: g.registry, Repository: g.src.CheckRepository},
 		registryauth.Credential{Username: cred.Username, Password: cred.AccessToken}); err != nil {
 		if errors.Is(err, registryauth.ErrBadCredentials) {
 			return upstream.Verification{}, fmt.Errorf("github-container-registry: %s refused a pull of %s with the token of %q, which GitHub's API accepts: check that the account may pull that image (source secret field \"checkRepository\") and that an organization's SAML SSO has authorized the token: %w", g.registry, g.src.CheckRepository, cred.Username, err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ghcremu"
@@ -65,6 +66,7 @@ func newEnv(t *testing.T, o ghcremu.Options) *env {
 		Logger:      slog.New(slog.NewJSONHandler(logs, nil)),
 		RegistryURL: srv.URL,
 		Sleep:       func(context.Context, time.Duration) error { return nil },
+		Standins:    pinned.NewStandins(srv.URL),
 	}}
 }
 
@@ -319,7 +321,9 @@ func TestVerifyUnreadableExpiryIsLoggedNotFatal(t *testing.T) {
 		_, _ = w.Write([]byte(`{"login":"Octo-Cat"}`))
 	}))
 	defer api.Close()
-	g, err := ghcr.New([]byte(`{"username":"`+user+`","token":"`+goodPAT+`","apiUrl":"`+api.URL+`"}`), e.opts)
+	opts := e.opts
+	opts.Standins = pinned.NewStandins(e.srv.URL, api.URL)
+	g, err := ghcr.New([]byte(`{"username":"`+user+`","token":"`+goodPAT+`","apiUrl":"`+api.URL+`"}`), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func FuzzTokenAPI(f *testing.F) {
 		raw, _ := json.Marshal(map[string]any{"token": fuzzOwnerToken, kind[:len(kind)-1] + "Id": id, "apiUrl": api.URL()})
 		client := api.Reset(routes)
 		up, err := gitlab.New(raw, upstream.Options{
-			HTTPClient: client, RegistryURL: api.Host(),
+			HTTPClient: client, RegistryURL: api.Host(), Standins: api.Standins(),
 			Now:   func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) },
 			Sleep: func(context.Context, time.Duration) error { return nil },
 		})

@@ -30,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -54,6 +55,22 @@ const (
 	// project is known: the registry still checks the credential, but cannot show pull rights.
 	loginOnlyRepository = "ptc-credentials/login-check"
 )
+
+// The hosts GitLab credentials may go to (internal/pinned). ECR supports pull through cache for
+// GitLab.com only, so the registry is registry.gitlab.com, whose /v2/ challenge names the
+// realm https://gitlab.com/jwt/auth, and the token API is gitlab.com. Self-managed GitLab is
+// refused: ECR would refuse its rule at Create anyway.
+var (
+	// RegistryHosts is the registry ECR pulls from (UpstreamRegistryUrl).
+	RegistryHosts = pinned.Hosts{Upstream: ptcsecret.UpstreamGitLab, Exact: []string{"registry.gitlab.com"}}
+	// RealmHosts is the registry's token realm.
+	RealmHosts = pinned.Hosts{Upstream: ptcsecret.UpstreamGitLab, Exact: []string{"gitlab.com"}}
+	// APIHosts is GitLab's REST API: the source's "apiUrl".
+	APIHosts = pinned.Hosts{Upstream: ptcsecret.UpstreamGitLab, Exact: []string{"gitlab.com"}}
+)
+
+// RegistryRule is why RegistryHosts is registry.gitlab.com alone, for refusals.
+const RegistryRule = "ECR supports pull through cache only for GitLab.com; self-managed GitLab cannot be an upstream"
 
 // DefaultScopes are the token scopes used when the source secret names none.
 var DefaultScopes = []string{"read_registry"}
@@ -84,7 +101,8 @@ type Source struct {
 	AccessLevel int
 	// TokenLifetimeDays sets expires_at (1..365, default 90).
 	TokenLifetimeDays int
-	// APIURL is GitLab's base URL (default https://gitlab.com).
+	// APIURL is GitLab's base URL: https://gitlab.com, the default and the only host allowed
+	// (APIHosts); it exists for the test kit's emulators (pinned stand-ins).
 	APIURL string
 	// CheckRepository is the image path the login check asks a pull scope for. Default: the
 	// project's path when projectId is a path; otherwise none, and the check proves the login
@@ -267,7 +285,10 @@ func New(source []byte, opts upstream.Options) (*GitLab, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := opts.LoginRegistry("gitlab-container-registry", DefaultRegistry)
+	if src.APIURL, err = opts.CheckURL(errPrefix+`field "apiUrl"`, src.APIURL, APIHosts); err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, RegistryRule)
+	}
+	reg, err := opts.LoginRegistry(RegistryHosts, DefaultRegistry, RegistryRule)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +298,7 @@ func New(source []byte, opts upstream.Options) (*GitLab, error) {
 		tokens:   src.APIURL + "/api/v4/" + src.Kind + "/" + url.PathEscape(src.ID) + "/access_tokens",
 		registry: reg,
 		opts:     opts,
-		api:      &httpapi.Caller{Service: "GitLab", Client: opts.Client(), Now: opts.Clock(), Sleep: opts.Sleep},
+		api:      &httpapi.Caller{Service: "GitLab", Client: opts.Client(APIHosts), Now: opts.Clock(), Sleep: opts.Sleep},
 	}, nil
 }
 
@@ -287,6 +308,8 @@ var Provider = upstream.Provider{
 	New:                func(source []byte, opts upstream.Options) (upstream.Upstream, error) { return New(source, opts) },
 	FixedUsername:      false, // each token logs in under its own name (see the package comment)
 	DefaultRegistryURL: DefaultRegistry,
+	RegistryHosts:      RegistryHosts,
+	RegistryRule:       RegistryRule,
 }
 
 // Registry implements upstream.Upstream.
@@ -496,7 +519,7 @@ func (g *GitLab) Verify(ctx context.Context, cred upstream.Credential) (upstream
 		repo = loginOnlyRepository
 	}
 	rec := &accessRecorder{}
-	client := *g.opts.Client()
+	client := *g.opts.Client(RegistryHosts.Union(RealmHosts))
 	rec.inner = client.Transport
 	client.Transport = rec
 	err := registryauth.Check(ctx, &client, registryauth.Target{Registry: g.registry, Repository: repo},

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/gitlabemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -82,7 +83,7 @@ func (w *world) sourceJSON(fields map[string]any) []byte {
 func (w *world) upstream(t *testing.T, fields map[string]any) *gitlab.GitLab {
 	t.Helper()
 	g, err := gitlab.New(w.sourceJSON(fields), upstream.Options{
-		RegistryURL: w.url, Now: w.clk.Now,
+		RegistryURL: w.url, Now: w.clk.Now, Standins: pinned.NewStandins(w.url),
 		Sleep: func(context.Context, time.Duration) error { return nil },
 	})
 	if err != nil {
@@ -323,7 +324,7 @@ func TestTokensFollowsLinkHeader(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	g, err := gitlab.New([]byte(`{"token":"`+ownerToken+`","groupId":11,"apiUrl":"`+srv.URL+`"}`), upstream.Options{})
+	g, err := gitlab.New([]byte(`{"token":"`+ownerToken+`","groupId":11,"apiUrl":"`+srv.URL+`"}`), upstream.Options{Standins: pinned.NewStandins(srv.URL)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +399,7 @@ func TestVerify(t *testing.T) {
 	defer registry.Close()
 	ctx := context.Background()
 	build := func(fields map[string]any, rec *recordingTransport) *gitlab.GitLab {
-		opts := upstream.Options{RegistryURL: registry.URL, Now: w.clk.Now}
+		opts := upstream.Options{RegistryURL: registry.URL, Now: w.clk.Now, Standins: pinned.NewStandins(w.url, registry.URL)}
 		if rec != nil {
 			opts.HTTPClient = &http.Client{Transport: rec}
 		}
