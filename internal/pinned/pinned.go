@@ -166,10 +166,10 @@ func Allowed(u *url.URL, hosts Hosts, standins Standins) error {
 		return nil
 	}
 	if u.Scheme != "https" {
-		return fmt.Errorf("%w: %s://%s: %s is reached only over https", ErrNotPinned, u.Scheme, u.Host, hosts.Upstream)
+		return fmt.Errorf("%w: %s://%s: %s sends credentials only to %s, over https", ErrNotPinned, u.Scheme, u.Host, hosts.Upstream, hosts)
 	}
 	if p := u.Port(); p != "" && p != "443" {
-		return fmt.Errorf("%w: %s: %s is reached only on the default https port", ErrNotPinned, u.Host, hosts.Upstream)
+		return fmt.Errorf("%w: %s: %s sends credentials only to %s, on the default https port", ErrNotPinned, u.Host, hosts.Upstream, hosts)
 	}
 	if !hosts.Allows(u.Hostname()) {
 		return fmt.Errorf("%w: %s: %s sends credentials only to %s", ErrNotPinned, u.Host, hosts.Upstream, hosts)

@@ -115,7 +115,7 @@ func newEnv(t *testing.T) *env {
 	e.hubURL = hubSrv.URL
 	logger := slog.New(slog.NewJSONHandler(e.logs, nil))
 
-	rot := &rotation.Rotator{SM: e.sm, Providers: providers.All(), Logger: logger}
+	rot := &rotation.Rotator{SM: e.sm, Providers: providers.All(), Logger: logger, Standins: pinned.NewStandins(e.hubURL)}
 	e.fsm = &faultySM{fail: map[string]error{}, RotatingSecretsManager: &testenv.RotatingSecretsManager{
 		Client: e.sm,
 		Invoke: func(ctx context.Context, step, secretID, token string) error {
@@ -150,6 +150,7 @@ func newEnv(t *testing.T) *env {
 	e.stackID = "arn:aws:cloudformation:us-east-1:123456789012:stack/ptc-test/" + id
 	e.prov = &provision.Provisioner{
 		SM: e.fsm, ECR: e.ecr, Providers: providers.All(), RotationLambdaARN: testenv.FakeRotationLambdaARN, Logger: logger,
+		Standins: pinned.NewStandins(e.hubURL),
 	}
 	return e
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/customresource"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 )
 
@@ -43,6 +44,7 @@ func TestSourceSecretValuesAreScrubbedFromTheAnswer(t *testing.T) {
 	e := newEnv(t)
 	echo := httptest.NewServer(echoHub(e.hub))
 	t.Cleanup(echo.Close)
+	e.prov.Standins = pinned.NewStandins(e.hubURL, echo.URL) // an honest-looking Hub API that echoes
 	src, err := e.sm.CreateSecret(e.ctx, &secretsmanager.CreateSecretInput{
 		Name:         aws.String("ptc-source/echo-" + newPrefix()),
 		SecretString: aws.String(`{"username":"` + hubUser + `","password":"` + hubPassword + `","apiUrl":"` + echo.URL + `","allowedSecrets":["ecr-pullthroughcache/"]}`),

@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/httpapi"
 )
 
@@ -121,7 +122,11 @@ func validHostPort(s string) bool {
 	return net.ParseIP(host) != nil || (len(host) <= 253 && dnsNameRE.MatchString(host))
 }
 
-// Check proves cred can obtain a pull token for target.Repository. client may be nil.
+// Check proves cred can obtain a pull token for target.Repository. client may be nil. Every
+// request of the handshake — the /v2/ ping and the token realm the challenge names — goes
+// through client's transport (go-containerregistry builds its token client around it), so an
+// upstream's pinned transport (upstream.Options.Client) decides which hosts the credential may
+// reach; a host it refuses fails the check with ErrProtocol.
 func Check(ctx context.Context, client *http.Client, target Target, cred Credential) error {
 	reg, err := ParseRegistry(target.Registry)
 	if err != nil {
@@ -189,6 +194,11 @@ func classify(registry string, err error, cred Credential) error {
 			e.Detail += ": " + scrub(terr.Errors[0].Message, cred)
 		}
 		return e
+	}
+	if errors.Is(err, pinned.ErrNotPinned) {
+		// The upstream's pinned transport refused a host (the registry's, or the realm its
+		// challenge named): no retry makes that host allowed, so it is not "unreachable".
+		return &Error{Registry: registry, Kind: ErrProtocol, Detail: scrub(redact(err), cred)}
 	}
 	var uerr *url.Error
 	if errors.As(err, &uerr) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {

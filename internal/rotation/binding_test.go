@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
@@ -23,7 +24,7 @@ func TestSourceBindingRefusesAnotherTeamsSecret(t *testing.T) {
 	victim := newFixture(t, fixtureOpts{}) // its source allows only the victim's managed secret
 	before := len(victim.hub.Tokens())
 
-	attacker := rotationtest.New(t, moto, rotationtest.Config{Provider: dockerhub.Provider, SourceJSON: `{}`, RegistryURL: victim.hubURL, NoSetup: true})
+	attacker := rotationtest.New(t, moto, rotationtest.Config{Provider: dockerhub.Provider, SourceJSON: `{}`, RegistryURL: victim.hubURL, NoSetup: true, Standins: pinned.NewStandins(victim.hubURL)})
 	tags := []smtypes.Tag{
 		{Key: aws.String(ptcsecret.TagUpstream), Value: aws.String(ptcsecret.UpstreamDockerHub)},
 		{Key: aws.String(ptcsecret.TagSourceSecret), Value: aws.String(victim.SourceARN)},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
@@ -65,7 +66,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		o.source["apiUrl"] = srv.URL
 	}
 	b, _ := json.Marshal(o.source)
-	h := rotationtest.New(t, moto, rotationtest.Config{Provider: dockerhub.Provider, SourceJSON: string(b), RegistryURL: srv.URL, NoSetup: o.noSetup})
+	h := rotationtest.New(t, moto, rotationtest.Config{Provider: dockerhub.Provider, SourceJSON: string(b), RegistryURL: srv.URL, NoSetup: o.noSetup, Standins: pinned.NewStandins(srv.URL)})
 	return &fixture{Harness: h, t: t, ctx: h.Ctx, sm: h.SM, hub: hub, hubURL: srv.URL, name: h.Name, arn: h.ARN}
 }
 

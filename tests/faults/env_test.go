@@ -19,6 +19,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -87,12 +88,12 @@ type smFront struct {
 	rotating *testenv.RotatingSecretsManager
 }
 
-func newSMFront(t testing.TB, logs io.Writer, sm smServer) *smFront {
+func newSMFront(t testing.TB, logs io.Writer, sm smServer, standins pinned.Standins) *smFront {
 	t.Helper()
 	target, _ := url.Parse(sm.URL())
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.Transport = sharedTransport
-	rot := &rotation.Rotator{SM: cleanSM(sm), Providers: allProviders(), Logger: slog.New(slog.NewJSONHandler(logs, nil))}
+	rot := &rotation.Rotator{SM: cleanSM(sm), Providers: allProviders(), Standins: standins, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
 	f := &smFront{rotating: &testenv.RotatingSecretsManager{
 		Client: cleanSM(sm),
 		Invoke: func(ctx context.Context, step, secretID, token string) error {

@@ -70,8 +70,8 @@ type provEnv struct {
 func newProvEnv(t testing.TB, sm smServer) *provEnv {
 	t.Helper()
 	e := &provEnv{t: t, inj: NewInjector(), sm: cleanSM(sm), logs: &rotationtest.SyncBuffer{}, cfn: &cfnServer{}, invs: map[int]string{}}
-	e.front = newSMFront(t, e.logs, sm)
 	e.reg = registries.DockerHub.MustStart(t, registries.Options{})
+	e.front = newSMFront(t, e.logs, sm, e.reg.Standins())
 	e.hub, e.hubURL = e.reg.Hub, e.reg.URL
 	e.inj.Name(e.reg.URL, e.reg.Short)
 	e.ecr = ecremu.New(ecremu.Options{
@@ -156,7 +156,7 @@ func (e *provEnv) send(label string, req customresource.Request, deadline time.D
 	req.LogicalResourceID = logicalID
 	prov := &provision.Provisioner{
 		SM: faultySM(e.inj, e.front.srv.URL), ECR: faultyECR(e.inj, e.ecrURL), Providers: allProviders(),
-		RotationLambdaARN: testenv.FakeRotationLambdaARN, HTTPClient: e.inj.Client(),
+		RotationLambdaARN: testenv.FakeRotationLambdaARN, HTTPClient: e.inj.Client(), Standins: e.reg.Standins(),
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Sleep: instantSleep, OnSecret: customresource.AddSecrets,
 	}
 	done := make(chan struct{})

@@ -27,7 +27,7 @@ func newRegFixture(t testing.TB, inj *Injector, sm smServer, name string) *regFi
 	}
 	e := d.MustStart(t, registries.Options{})
 	inj.Name(e.URL, d.Short)
-	h := rotationtest.New(t, sm, rotationtest.Config{Provider: withInstantSleep(d.Provider), SourceJSON: e.Source(0), RegistryURL: e.URL})
+	h := rotationtest.New(t, sm, rotationtest.Config{Provider: withInstantSleep(d.Provider), SourceJSON: e.Source(0), RegistryURL: e.URL, Standins: e.Standins()})
 	return &regFixture{t: t, h: h, e: e}
 }
 

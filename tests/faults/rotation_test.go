@@ -106,7 +106,7 @@ func runRotation(t testing.TB, srv smServer, reg string, at Call, kind Kind, han
 	sm := faultySM(inj, srv.URL())
 	newRotator := func() *rotation.Rotator {
 		return &rotation.Rotator{
-			SM: sm, Providers: map[string]upstream.Provider{reg: h.Cfg.Provider}, HTTPClient: inj.Client(),
+			SM: sm, Providers: map[string]upstream.Provider{reg: h.Cfg.Provider}, HTTPClient: inj.Client(), Standins: h.Cfg.Standins,
 			Logger:  slog.New(slog.NewJSONHandler(h.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			Metrics: &metrics.Emitter{W: h.EMF},
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
@@ -66,6 +67,7 @@ func TestRealRotatorEndToEnd(t *testing.T) {
 	rot = &rotation.Rotator{
 		SM:        sm,
 		Providers: map[string]upstream.Provider{dockerhub.Provider.Registry: dockerhub.Provider},
+		Standins:  pinned.NewStandins(hubSrv.URL),
 		Logger:    slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 
@@ -79,7 +81,7 @@ func TestRealRotatorEndToEnd(t *testing.T) {
 	key := ptcsecret.Key(localsm.DefaultRegion, localsm.DefaultAccountID, name)
 	up, err := upstream.FromSource(ctx, sm, upstream.SourceRequest{
 		Name: "source secret", Registry: dockerhub.Provider.Registry, ARN: aws.ToString(src.ARN), ForSecret: name, Providers: rot.Providers,
-		Options: upstream.Options{RegistryURL: hubSrv.URL},
+		Options: upstream.Options{RegistryURL: hubSrv.URL, Standins: rot.Standins},
 	})
 	if err != nil {
 		t.Fatal(err)

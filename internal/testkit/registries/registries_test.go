@@ -32,7 +32,7 @@ func mint(t *testing.T, e *Emulator, id string, current []string) (Version, upst
 			}
 		}
 	}
-	up, err := e.Provider.New([]byte(src), upstream.Options{RegistryURL: e.URL})
+	up, err := e.Provider.New([]byte(src), upstream.Options{RegistryURL: e.URL, Standins: e.Standins()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestEveryRegistry(t *testing.T) {
 			}
 
 			// A wrong minting credential is refused, before or at the login check.
-			up, err := d.Provider.New([]byte(e.WrongSourceJSON("PLANTED-wrong-0123456789abcdef")), upstream.Options{RegistryURL: e.URL})
+			up, err := d.Provider.New([]byte(e.WrongSourceJSON("PLANTED-wrong-0123456789abcdef")), upstream.Options{RegistryURL: e.URL, Standins: e.Standins()})
 			if err != nil {
 				t.Fatal(err)
 			}
