@@ -24,6 +24,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/upstreamtest"
 )
@@ -234,6 +235,90 @@ func TestRealmOnAnotherHostGetsNoCredential(t *testing.T) {
 			}
 			evil.mustGetNothing(t)
 			before.check(t, f)
+		})
+	}
+}
+
+// (e) Answers that name the next URL to call: ARM's long-running generateCredentials
+// (Location) and GitLab's keyset pagination (Link). Pointed at the attacker's host they must
+// carry no bearer token or PRIVATE-TOKEN there (pollURL and nextPage refuse another host, and
+// under them the pinned transport would too: see the acr and gitlab packages'
+// ...AtTheTransport tests).
+func TestNextURLOnAnotherHostGetsNoCredential(t *testing.T) {
+	for _, tc := range []struct {
+		d       *registries.Descriptor
+		rewrite func(evil string) func(http.Handler) http.Handler
+		// refused: the step fails, naming the other host (ACR cannot finish the operation);
+		// otherwise the rotation either completes without following the link (GitLab lists
+		// what the first page held) or fails naming the host, and AWSCURRENT logs in.
+		refused bool
+	}{
+		{d: registries.ACR, refused: true, rewrite: func(evil string) func(http.Handler) http.Handler {
+			return func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/generateCredentials") {
+						w.Header().Set("Location", evil+"/subscriptions/x/providers/Microsoft.ContainerRegistry/locations/eastus/operationResults/1")
+						w.Header().Set("Retry-After", "0")
+						w.WriteHeader(http.StatusAccepted)
+						return
+					}
+					next.ServeHTTP(w, r)
+				})
+			}
+		}},
+		{d: registries.GitLab, rewrite: func(evil string) func(http.Handler) http.Handler {
+			return func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/access_tokens") {
+						w = &headerRewriter{ResponseWriter: w, rewrite: func(h http.Header) {
+							h.Del("X-Next-Page")
+							h.Set("Link", `<`+evil+r.URL.Path+`?page=2&per_page=100>; rel="next"`)
+						}}
+					}
+					next.ServeHTTP(w, r)
+				})
+			}
+		}},
+	} {
+		t.Run(tc.d.Name, func(t *testing.T) {
+			evil := newAttacker(t)
+			var on atomic.Bool
+			rewrite := tc.rewrite(evil.URL)
+			wrap := func(next http.Handler) http.Handler {
+				bad := rewrite(next)
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if on.Load() {
+						bad.ServeHTTP(w, r)
+						return
+					}
+					next.ServeHTTP(w, r)
+				})
+			}
+			f := upstreamtest.New(t, moto, tc.d, upstreamtest.Options{Emulator: registries.Options{Wrap: wrap}})
+			token := f.Begin()
+			before := snapshot(f)
+			on.Store(true)
+			r := f.Rotator()
+			var err error
+			for _, step := range rotationtest.Steps {
+				if err = f.StepWith(r, step, token); err != nil {
+					break
+				}
+			}
+			on.Store(false)
+			evil.mustGetNothing(t)
+			evilHost := strings.TrimPrefix(evil.URL, "http://")
+			if tc.refused {
+				if err == nil || !strings.Contains(err.Error(), evilHost) {
+					t.Fatalf("rotation: %v; want a refusal naming the other host", err)
+				}
+				before.check(t, f)
+				return
+			}
+			if err != nil && !strings.Contains(err.Error(), evilHost) {
+				t.Fatalf("rotation: %v", err)
+			}
+			f.CurrentLogsIn("after the rotation")
 		})
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 )
 
 // Caller makes calls to one service's API.
@@ -143,6 +144,11 @@ func (c *Caller) Do(ctx context.Context, op string, req Request, out any) (Respo
 		case err != nil:
 			if ctx.Err() != nil {
 				return Response{}, fmt.Errorf("%s: %s: %w", c.Service, op, ctx.Err())
+			}
+			if errors.Is(err, pinned.ErrNotPinned) || errors.Is(err, kit.ErrRedirect) {
+				// A host this upstream may not reach, or a redirect: refused before anything
+				// was sent there, and no retry changes that.
+				return Response{}, fmt.Errorf("%s: %s: %w", c.Service, op, redactURLError(err))
 			}
 			lastErr = fmt.Errorf("%s: %s: %s unreachable: %w", c.Service, op, c.Service, redactURLError(err))
 			if !idempotent(req.Method) {
