@@ -20,6 +20,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/customresource"
 	"github.com/ptc-credentials/ptc-credentials/internal/logging"
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 )
@@ -56,7 +57,7 @@ func main() {
 		fail(err)
 	}
 	// The emulator switch: a bad value stops the cold start here, never runs with a wider pin.
-	standins, err := awsenv.LoopbackStandins(os.Getenv)
+	standins, err := pinned.ParseStandinsVar(awsenv.LoopbackStandinsVar, awsenv.LoopbackStandins(os.Getenv))
 	if err != nil {
 		fail(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/awsenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/logging"
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 )
@@ -35,7 +36,7 @@ func main() {
 		os.Exit(1)
 	}
 	// The emulator switch: a bad value stops the cold start here, never runs with a wider pin.
-	standins, err := awsenv.LoopbackStandins(os.Getenv)
+	standins, err := pinned.ParseStandinsVar(awsenv.LoopbackStandinsVar, awsenv.LoopbackStandins(os.Getenv))
 	if err != nil {
 		log.Error("loading configuration", "error", err.Error())
 		os.Exit(1)

@@ -17,8 +17,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-
-	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 )
 
 // Getenv reads one environment variable; os.Getenv in the functions, a map in tests.
@@ -81,13 +79,6 @@ func Endpoint(getenv Getenv, service string) (string, error) {
 // tests set it; the deployed template never does (tests/template checks that).
 const LoopbackStandinsVar = "PTC_LOOPBACK_STANDINS"
 
-// LoopbackStandins reads LoopbackStandinsVar. Unset or empty is no stand-ins; anything but a
-// list of loopback host:port endpoints is an error naming the variable, which the functions
-// treat as fatal at cold start, so a typo never widens or silently drops the pin.
-func LoopbackStandins(getenv Getenv) (pinned.Standins, error) {
-	s, err := pinned.ParseStandins(getenv(LoopbackStandinsVar))
-	if err != nil {
-		return pinned.Standins{}, fmt.Errorf("%s: %w (it lists the loopback emulators that may stand in for pinned hosts; leave it unset in a deployment)", LoopbackStandinsVar, err)
-	}
-	return s, nil
-}
+// LoopbackStandins returns LoopbackStandinsVar's value; pinned.ParseStandinsVar reads it, and
+// the functions stop at cold start on its error.
+func LoopbackStandins(getenv Getenv) string { return getenv(LoopbackStandinsVar) }

@@ -64,22 +64,3 @@ func TestEndpointOverrides(t *testing.T) {
 		t.Errorf("bad override: error %v does not name the variable", err)
 	}
 }
-
-// The switch is a list of loopback endpoints; anything else fails (the functions exit at cold
-// start on the error), and the error names the variable and the bad entry, never "on".
-func TestLoopbackStandinsIsAListOfLoopbackEndpointsOnly(t *testing.T) {
-	s, err := LoopbackStandins(env(nil))
-	if err != nil || !s.Empty() {
-		t.Fatalf("unset: %v, %v; want no stand-ins", s, err)
-	}
-	s, err = LoopbackStandins(env(map[string]string{LoopbackStandinsVar: "127.0.0.1:4001,[::1]:4002"}))
-	if err != nil || !s.Allows("127.0.0.1:4001") || !s.Allows("[::1]:4002") || s.Allows("127.0.0.1:4003") {
-		t.Fatalf("list: %v, %v", s, err)
-	}
-	for _, v := range []string{"1", "true", "10.0.0.5:443", "127.0.0.1:4001,registry.example:443", "169.254.169.254:80", "127.0.0.1"} {
-		_, err := LoopbackStandins(env(map[string]string{LoopbackStandinsVar: v}))
-		if err == nil || !strings.Contains(err.Error(), LoopbackStandinsVar) {
-			t.Errorf("%s=%q: error %v, want a refusal naming the variable", LoopbackStandinsVar, v, err)
-		}
-	}
-}

@@ -113,6 +113,18 @@ func ParseStandins(v string) (Standins, error) {
 	return s, nil
 }
 
+// ParseStandinsVar is ParseStandins for the value of the environment variable name (the
+// functions' awsenv.LoopbackStandinsVar): the error names the variable and says to leave it
+// unset in a deployment. The functions stop at cold start on it, so a typo never runs with the
+// pin widened or silently off.
+func ParseStandinsVar(name, value string) (Standins, error) {
+	s, err := ParseStandins(value)
+	if err != nil {
+		return Standins{}, fmt.Errorf("%s: %w (it lists the loopback emulators that may stand in for pinned hosts; leave it unset in a deployment)", name, err)
+	}
+	return s, nil
+}
+
 // NewStandins returns Standins for the given loopback endpoints (host:port, or http(s) URLs as
 // httptest servers report them). It panics on anything else: it is for tests and wiring, where
 // a wrong entry is a programming error.

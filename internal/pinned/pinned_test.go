@@ -138,3 +138,21 @@ func TestTransportSendsNothingToAnUnpinnedHost(t *testing.T) {
 		t.Errorf("pinned host refused: %v", err)
 	}
 }
+
+// The environment's form: a list of loopback endpoints, anything else an error naming the
+// variable (the functions exit at cold start on it), never "on".
+func TestParseStandinsVarNamesTheVariable(t *testing.T) {
+	s, err := ParseStandinsVar("PTC_LOOPBACK_STANDINS", "")
+	if err != nil || !s.Empty() {
+		t.Fatalf("unset: %v, %v; want no stand-ins", s, err)
+	}
+	s, err = ParseStandinsVar("PTC_LOOPBACK_STANDINS", "127.0.0.1:4001,[::1]:4002")
+	if err != nil || !s.Allows("127.0.0.1:4001") || !s.Allows("[::1]:4002") || s.Allows("127.0.0.1:4003") {
+		t.Fatalf("list: %v, %v", s, err)
+	}
+	for _, v := range []string{"1", "true", "10.0.0.5:443", "127.0.0.1:4001,registry.example:443", "169.254.169.254:80", "127.0.0.1"} {
+		if _, err := ParseStandinsVar("PTC_LOOPBACK_STANDINS", v); err == nil || !strings.Contains(err.Error(), "PTC_LOOPBACK_STANDINS") {
+			t.Errorf("%q: error %v, want a refusal naming the variable", v, err)
+		}
+	}
+}
