@@ -96,7 +96,9 @@ const (
 	StagePassword2 = "ptc-acr-password2"
 )
 
-// Defaults for the source secret's optional fields.
+// Defaults for the source secret's optional fields. The Entra ID, ARM and scope defaults are
+// those of Azure's public cloud; a login server of another cloud defaults to that cloud's
+// (Clouds).
 const (
 	DefaultAuthorityURL    = "https://login.microsoftonline.com"
 	DefaultManagementURL   = "https://management.azure.com"
