@@ -114,6 +114,9 @@ func TestRegistryTagNamingAnotherHostIsRefusedAtTheGuard(t *testing.T) {
 						t.Errorf("%s: refusal %q does not name %q", step, err, want)
 					}
 				}
+				if strings.Contains(err.Error(), f.SourceARN) {
+					t.Errorf("%s: refused only after the source secret was read (%q); the guard must refuse first", step, err)
+				}
 			}
 			evil.mustGetNothing(t)
 			before.check(t, f)
