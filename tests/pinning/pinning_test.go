@@ -137,6 +137,9 @@ var sourceURLFields = map[string][]string{
 // naming the field.
 func TestSourceURLNamingAnotherHostIsRefusedBeforeAnyCall(t *testing.T) {
 	for _, d := range registries.All() {
+		if len(sourceURLFields[d.Name]) == 0 {
+			t.Errorf("%s: list its source URL fields in sourceURLFields", d.Name)
+		}
 		for _, field := range sourceURLFields[d.Name] {
 			t.Run(d.Name+"/"+field, func(t *testing.T) {
 				f := upstreamtest.New(t, moto, d, upstreamtest.Options{})
