@@ -90,7 +90,7 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 		secretARN = aws.ToString(secret.ARN)
 	}
 	// 2b. The protecting policy (also when resuming: the earlier attempt may have died first).
-	if _, err := p.protect(ctx, secretARN); err != nil {
+	if _, err := p.protect(ctx, secretARN, secret == nil); err != nil {
 		return Result{}, err
 	}
 

@@ -96,19 +96,22 @@ func samePolicy(a, b string) bool {
 }
 
 // protect gives the secret the protecting policy unless it already has exactly that one: it
-// is checked with ValidateResourcePolicy first and put with BlockPublicPolicy.
-func (p *Provisioner) protect(ctx context.Context, arn string) (changed bool, err error) {
+// is checked with ValidateResourcePolicy first and put with BlockPublicPolicy. fresh says the
+// secret was created by this very request, so it has no policy yet and needs no look.
+func (p *Provisioner) protect(ctx context.Context, arn string, fresh bool) (changed bool, err error) {
 	want, err := ProtectingPolicy(p.RotatorRoleARN, p.ProvisionerRoleARN)
 	if err != nil {
 		return false, err
 	}
 	name := ptcsecret.NameFromARN(arn)
-	got, err := p.SM.GetResourcePolicy(ctx, &secretsmanager.GetResourcePolicyInput{SecretId: aws.String(arn)})
-	if err != nil {
-		return false, fmt.Errorf("reading the resource policy of %s: %w", name, err)
-	}
-	if samePolicy(aws.ToString(got.ResourcePolicy), want) {
-		return false, nil
+	if !fresh {
+		got, err := p.SM.GetResourcePolicy(ctx, &secretsmanager.GetResourcePolicyInput{SecretId: aws.String(arn)})
+		if err != nil {
+			return false, fmt.Errorf("reading the resource policy of %s: %w", name, err)
+		}
+		if samePolicy(aws.ToString(got.ResourcePolicy), want) {
+			return false, nil
+		}
 	}
 	v, err := p.SM.ValidateResourcePolicy(ctx, &secretsmanager.ValidateResourcePolicyInput{SecretId: aws.String(arn), ResourcePolicy: aws.String(want)})
 	if err != nil {

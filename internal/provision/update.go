@@ -69,7 +69,7 @@ func (p *Provisioner) Update(ctx context.Context, req Request) (Result, error) {
 		log.Info("secret predates ownership proofs: adding the proof and the protecting policy")
 	}
 	// The policy first: from here on only the function roles change the ptc:* tags.
-	if changed, err := p.protect(ctx, arn); err != nil {
+	if changed, err := p.protect(ctx, arn, false); err != nil {
 		return Result{}, err
 	} else if changed {
 		log.Info("protecting resource policy applied")
