@@ -82,7 +82,10 @@ func TestManagedSecretResistsAnotherTeam(t *testing.T) {
 		t.Fatalf("a refused call changed the secret: %v -> %v", before, after)
 	}
 
-	// The rotator, signing as its role, still rotates; ECR still validates.
+	// The rotator, signing as its role, still rotates (after Create's own test run).
+	if err := c.SecretsManager.WaitRotation(ctx, aws.ToString(before.ARN)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.SM.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: name}); err != nil {
 		t.Fatal(err)
 	}
