@@ -102,8 +102,14 @@ func (p *Provisioner) Update(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 	sourceChanged := current[ptcsecret.TagSourceSecret] != props.SourceSecretArn
-	scheduleChanged := old.RotationSchedule != props.RotationSchedule || !aws.ToBool(secret.RotationEnabled) ||
-		aws.ToString(secret.RotationLambdaARN) != p.RotationLambdaARN
+	// The live schedule decides when the secret reports one (a RotateSecret behind the stack's
+	// back is undone here); OldResourceProperties only when it does not.
+	liveSchedule := ""
+	if secret.RotationRules != nil {
+		liveSchedule = aws.ToString(secret.RotationRules.ScheduleExpression)
+	}
+	scheduleChanged := old.RotationSchedule != props.RotationSchedule || (liveSchedule != "" && liveSchedule != props.RotationSchedule) ||
+		!aws.ToBool(secret.RotationEnabled) || aws.ToString(secret.RotationLambdaARN) != p.RotationLambdaARN
 	switch {
 	case sourceChanged:
 		// The new source credential takes over now, not at the next scheduled rotation.
