@@ -97,13 +97,13 @@ func parsePolicy(doc string) ([]statementJSON, error) {
 		return nil, fmt.Errorf("the policy is not a JSON object: %v", err)
 	}
 	if top.Version != nil && *top.Version != "2012-10-17" && *top.Version != "2008-10-17" {
-		return nil, fmt.Errorf("Version %q is not 2012-10-17 or 2008-10-17", *top.Version)
+		return nil, fmt.Errorf("the policy Version %q is not 2012-10-17 or 2008-10-17", *top.Version)
 	}
 	var sts []statementJSON
 	if len(top.Statement) > 0 && top.Statement[0] == '{' {
 		var one statementJSON
 		if err := json.Unmarshal(top.Statement, &one); err != nil {
-			return nil, fmt.Errorf("Statement: %v", err)
+			return nil, fmt.Errorf("the policy Statement: %v", err)
 		}
 		sts = []statementJSON{one}
 	} else if err := json.Unmarshal(top.Statement, &sts); err != nil || len(sts) == 0 {
