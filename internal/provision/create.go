@@ -33,6 +33,14 @@ func (p *Provisioner) Create(ctx context.Context, req Request) (Result, error) {
 	if p.RotationLambdaARN == "" {
 		return Result{}, errors.New("the provisioner has no ROTATION_LAMBDA_ARN: deploy it with the template, which sets it")
 	}
+	// Both are checked before anything is made: a Create that cannot protect or prove what it
+	// makes must not make it.
+	if _, err := ProtectingPolicy(p.RotatorRoleARN, p.ProvisionerRoleARN); err != nil {
+		return Result{}, err
+	}
+	if _, err := p.ownerKey(ctx); err != nil {
+		return Result{}, err
+	}
 	owner := ManagedBy(req.StackID, req.LogicalID)
 	log := p.log().With("request", "Create", "ecr_prefix", props.EcrRepositoryPrefix, "secret", props.SecretName, "upstream", props.UpstreamRegistry)
 	u := &undo{log: log}
@@ -58,7 +66,8 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 		return Result{}, err
 	}
 	if secret != nil {
-		if err := checkOwner(secret, owner); err != nil {
+		// Only a secret with this resource's proof is resumed: a tag naming us is not enough.
+		if _, err := p.checkOwner(ctx, st, secret, owner, false); err != nil {
 			return Result{}, err
 		}
 		if secret.DeletedDate != nil {
@@ -79,6 +88,10 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 		}
 	} else {
 		secretARN = aws.ToString(secret.ARN)
+	}
+	// 2b. The protecting policy (also when resuming: the earlier attempt may have died first).
+	if _, err := p.protect(ctx, secretARN, secret == nil); err != nil {
+		return Result{}, err
 	}
 
 	// 3. The rule.
@@ -166,14 +179,22 @@ func (p *Provisioner) createSecret(ctx context.Context, st stack, owner string, 
 	if err != nil {
 		return "", fmt.Errorf("%s returned an unusable credential: %w", props.UpstreamRegistry, err)
 	}
+	ownerKey, err := p.ownerKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	mac := OwnerMAC(ownerKey, st.region, st.account, props.SecretName, owner)
 	// K3: registered before the call, so a lost answer is undone too; it deletes only the
-	// secret holding this attempt's version.
+	// secret holding this attempt's version, with our proof.
 	u.add("delete secret "+props.SecretName, func(ctx context.Context) error {
 		d, err := p.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(props.SecretName)})
 		if err != nil {
 			return ignoreNotFound(err)
 		}
-		if _, ours := d.VersionIdsToStages[version]; !ours || checkOwner(d, owner) != nil {
+		if _, mine := d.VersionIdsToStages[version]; !mine {
+			return nil
+		}
+		if o, _ := p.checkOwner(ctx, st, d, owner, false); o != ours {
 			return nil
 		}
 		_, err = p.SM.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: d.ARN, ForceDeleteWithoutRecovery: aws.Bool(true)})
@@ -185,7 +206,7 @@ func (p *Provisioner) createSecret(ctx context.Context, st stack, owner string, 
 		SecretString:       aws.String(doc),
 		Description:        aws.String(fmt.Sprintf("ECR pull-through cache credential for %s (%s), rotated by ptc-credentials", props.EcrRepositoryPrefix, props.UpstreamRegistry)),
 		// No KmsKeyId: ECR reads only secrets under the default aws/secretsmanager key.
-		Tags: secretTags(owner, props),
+		Tags: secretTags(owner, mac, props),
 	})
 	if err != nil {
 		return "", fmt.Errorf("creating secret %s: %w", props.SecretName, err)

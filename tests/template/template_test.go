@@ -588,3 +588,37 @@ func TestTemplateSetsNoEndpointOverride(t *testing.T) {
 		t.Errorf("an endpoint override in the template was not reported; got %q", probs)
 	}
 }
+
+// The provisioner learns the two roles its protecting policy exempts and the ownership key from
+// the template, and the key is readable by the provisioner's role alone.
+func TestProvisionerKnowsTheRolesAndTheOwnerKey(t *testing.T) {
+	doc := loadRel(t, "template.yaml")
+	vars := mapAt(doc, "Resources", "ProvisionerFunction", "Properties", "Environment", "Variables")
+	for name, want := range map[string]string{
+		"ROTATOR_ROLE_ARN":     "${RotatorRole.Arn}",
+		"PROVISIONER_ROLE_ARN": "${ProvisionerRole.Arn}",
+		"OWNER_KEY_SECRET_ARN": "${OwnerKeySecret}",
+	} {
+		if got := render(vars[name]); got != want {
+			t.Errorf("ProvisionerFunction %s = %s, want %s", name, got, want)
+		}
+	}
+	if _, ok := mapAt(doc, "Resources", "RotatorFunction", "Properties", "Environment", "Variables")["OWNER_KEY_SECRET_ARN"]; ok {
+		t.Error("the rotator is given the ownership key; only the provisioner may have it")
+	}
+	pol := mapAt(doc, "Resources", "OwnerKeySecretPolicy", "Properties")
+	if render(pol["SecretId"]) != "${OwnerKeySecret}" || pol["BlockPublicPolicy"] != true {
+		t.Errorf("OwnerKeySecretPolicy must protect OwnerKeySecret with BlockPublicPolicy, got %v", pol)
+	}
+	sts := list(get(pol, "ResourcePolicy", "Statement"))
+	if len(sts) != 1 || get(sts[0], "Effect") != "Deny" || get(sts[0], "Principal") != "*" ||
+		!slices.Contains(renderAll(get(sts[0], "Action")), "secretsmanager:GetSecretValue") ||
+		render(get(sts[0], "Condition", "StringNotEquals", "aws:PrincipalArn")) != "${ProvisionerRole.Arn}" {
+		t.Errorf("OwnerKeySecretPolicy must deny GetSecretValue to every principal but ProvisionerRole, got %s", render(sts))
+	}
+	// CloudFormation's generated name (OwnerKeySecret-<random>) has no "/", so it is under
+	// neither ecr-pullthroughcache/ nor any SourceSecretPrefix (which must end in "/").
+	if name, ok := mapAt(doc, "Resources", "OwnerKeySecret", "Properties")["Name"]; ok {
+		t.Errorf("OwnerKeySecret has Name %s: leave it to CloudFormation, whose generated name no prefix grant can match", render(name))
+	}
+}
