@@ -236,7 +236,7 @@ type Emulator struct {
 
 	mu      sync.Mutex
 	sources map[int]map[string]any
-	staged  int // credentials made by SourceFor and Stage on registries that cannot mint
+	staged  int              // credentials made by SourceFor and Stage on registries that cannot mint
 	made    []madeCredential // credentials a person made for staged mode (staged.go)
 	close   func()
 }

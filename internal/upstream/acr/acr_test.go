@@ -758,7 +758,9 @@ func TestLongRunningFailuresAreSurfaced(t *testing.T) {
 		{"location canceled", acremu.AsyncLocation, "Canceled", []string{"the long-running operation failed", "HTTP 409", "was canceled"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, func(o *acremu.Options) { o.Async, o.AsyncPolls, o.RetryAfter, o.AsyncOutcome = tc.async, 1, 3, tc.outcome })
+			e := newEnv(t, func(o *acremu.Options) {
+				o.Async, o.AsyncPolls, o.RetryAfter, o.AsyncOutcome = tc.async, 1, 3, tc.outcome
+			})
 			_, err := e.upstream(nil).Mint(e.ctx(), upstream.MintRequest{Label: "l", CurrentStages: []string{acr.StagePassword2}})
 			if e.note(err) == nil {
 				t.Fatal("mint succeeded")
