@@ -131,7 +131,6 @@ type operation struct {
 	result    map[string]any
 	pollsLeft int
 	outcome   string // Succeeded, Failed or Canceled
-	apply     func() // sets the new passwords once the operation succeeds
 }
 
 // Call is one request the emulator answered.
