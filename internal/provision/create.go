@@ -129,6 +129,7 @@ func (p *Provisioner) createSecret(ctx context.Context, st stack, owner string, 
 	if err != nil {
 		return "", err
 	}
+	warnStagedSchedule(log, up, props.RotationSchedule)
 	key := ptcsecret.Key(st.region, st.account, props.SecretName)
 	version := newVersionID()
 	label := ptcsecret.Label(key, version)

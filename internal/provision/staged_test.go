@@ -51,8 +51,12 @@ func TestStagedSourceCreateAndDelete(t *testing.T) {
 	if n := len(e.hub.Tokens()); n != 1 {
 		t.Fatalf("%d tokens on Docker Hub after Create, want only the person's", n)
 	}
-	if !strings.Contains(e.logs.String(), "staged mode") {
+	if !strings.Contains(e.logs.String(), "staged mode: taking the token") {
 		t.Error("the log does not say the token was staged")
+	}
+	// props ask for rate(30 days): too rare for the expiry alarm to page in time.
+	if !strings.Contains(e.logs.String(), "less often than weekly") {
+		t.Error("no warning that rate(30 days) is too rare a check for a staged token")
 	}
 	e.mustDo("Delete", res.PhysicalID, props, nil)
 	if s := e.secret(name); s != nil && s.DeletedDate == nil {
