@@ -13,7 +13,6 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 )
@@ -113,7 +112,7 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 			}
 			return p.deleteRule(ctx, props.EcrRepositoryPrefix)
 		})
-		if _, err := p.ECR.CreatePullThroughCacheRule(ctx, in); err != nil {
+		if err := p.createRule(ctx, in); err != nil {
 			var exists *ecrtypes.PullThroughCacheRuleAlreadyExistsException
 			if errors.As(err, &exists) {
 				return Result{}, fmt.Errorf("a pull-through cache rule for EcrRepositoryPrefix %q was created by someone else meanwhile; it was left untouched", props.EcrRepositoryPrefix)
@@ -124,12 +123,9 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 	}
 
 	// 4. ECR itself checks it can read the secret and log in upstream.
-	v, err := p.ECR.ValidatePullThroughCacheRule(ctx, &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String(props.EcrRepositoryPrefix)})
-	if err != nil {
-		return Result{}, fmt.Errorf("validating the pull-through cache rule for %q: %w", props.EcrRepositoryPrefix, err)
-	}
-	if !v.IsValid {
-		return Result{}, fmt.Errorf("ECR could not use the new credential: %s", kit.Truncate(aws.ToString(v.Failure), 500))
+	// (Both calls retry while ECR does not see the new secret yet: eventual.go.)
+	if err := p.validateRule(ctx, props.EcrRepositoryPrefix); err != nil {
+		return Result{}, err
 	}
 
 	// 5. Rotation: RotateImmediately=false makes Secrets Manager run only testSecret.
@@ -146,6 +142,7 @@ func (p *Provisioner) createSecret(ctx context.Context, st stack, owner string, 
 	if err != nil {
 		return "", err
 	}
+	warnStagedSchedule(log, up, props.RotationSchedule)
 	key := ptcsecret.Key(st.region, st.account, props.SecretName)
 	version := newVersionID()
 	label := ptcsecret.Label(key, version)

@@ -329,12 +329,15 @@ func TestAlarmsWatchEveryFailureMetricOfEveryUpstream(t *testing.T) {
 			}
 		}
 	}
-	p, ok := alarms[key{metrics.TokenDaysToExpiry, ptcsecret.UpstreamGHCR}]
-	if !ok {
-		t.Errorf("no alarm on %s for %s", metrics.TokenDaysToExpiry, ptcsecret.UpstreamGHCR)
-	} else if render(p["ComparisonOperator"]) != "LessThanThreshold" || render(p["Threshold"]) != "14" || render(p["Statistic"]) != "Minimum" {
-		t.Errorf("GHCR expiry alarm = %s %s %s, want Minimum LessThanThreshold 14",
-			render(p["Statistic"]), render(p["ComparisonOperator"]), render(p["Threshold"]))
+	// Staged mode runs on every upstream: each must page before a staged token lapses.
+	for _, up := range upstreams {
+		p, ok := alarms[key{metrics.TokenDaysToExpiry, up}]
+		if !ok {
+			t.Errorf("no alarm on %s for %s", metrics.TokenDaysToExpiry, up)
+		} else if render(p["ComparisonOperator"]) != "LessThanThreshold" || render(p["Threshold"]) != "14" || render(p["Statistic"]) != "Minimum" || render(p["TreatMissingData"]) != "ignore" {
+			t.Errorf("%s expiry alarm = %s %s %s %s, want Minimum LessThanThreshold 14, missing data ignored",
+				up, render(p["Statistic"]), render(p["ComparisonOperator"]), render(p["Threshold"]), render(p["TreatMissingData"]))
+		}
 	}
 
 	var rotatorErrors bool
