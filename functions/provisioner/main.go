@@ -67,13 +67,19 @@ func main() {
 		ResourceType: provision.ResourceType,
 		Standins:     standins,
 	}
+	sm := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = ep["SECRETS_MANAGER"] })
 	p := &provision.Provisioner{
 		Standins:          standins,
-		SM:                secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = ep["SECRETS_MANAGER"] }),
+		SM:                sm,
 		ECR:               ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = ep["ECR"] }),
 		Providers:         providers.All(),
 		RotationLambdaARN: rotator,
-		Logger:            log,
+		// The template sets all three: the roles the protecting policy exempts, and the secret
+		// holding the ownership-proof key (read on first use, so a failure is a FAILED answer).
+		RotatorRoleARN:     os.Getenv("ROTATOR_ROLE_ARN"),
+		ProvisionerRoleARN: os.Getenv("PROVISIONER_ROLE_ARN"),
+		OwnerKey:           provision.OwnerKeyFromSecret(sm, os.Getenv("OWNER_KEY_SECRET_ARN")),
+		Logger:             log,
 		OnSecret: func(ctx context.Context, values ...string) {
 			customresource.AddSecrets(ctx, values...)
 			secrets.Add(values...)

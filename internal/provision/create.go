@@ -13,7 +13,6 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 )
@@ -32,6 +31,14 @@ func (p *Provisioner) Create(ctx context.Context, req Request) (Result, error) {
 	}
 	if p.RotationLambdaARN == "" {
 		return Result{}, errors.New("the provisioner has no ROTATION_LAMBDA_ARN: deploy it with the template, which sets it")
+	}
+	// Both are checked before anything is made: a Create that cannot protect or prove what it
+	// makes must not make it.
+	if _, err := ProtectingPolicy(p.RotatorRoleARN, p.ProvisionerRoleARN); err != nil {
+		return Result{}, err
+	}
+	if _, err := p.ownerKey(ctx); err != nil {
+		return Result{}, err
 	}
 	owner := ManagedBy(req.StackID, req.LogicalID)
 	log := p.log().With("request", "Create", "ecr_prefix", props.EcrRepositoryPrefix, "secret", props.SecretName, "upstream", props.UpstreamRegistry)
@@ -58,7 +65,8 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 		return Result{}, err
 	}
 	if secret != nil {
-		if err := checkOwner(secret, owner); err != nil {
+		// Only a secret with this resource's proof is resumed: a tag naming us is not enough.
+		if _, err := p.checkOwner(ctx, st, secret, owner, false); err != nil {
 			return Result{}, err
 		}
 		if secret.DeletedDate != nil {
@@ -80,6 +88,10 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 	} else {
 		secretARN = aws.ToString(secret.ARN)
 	}
+	// 2b. The protecting policy (also when resuming: the earlier attempt may have died first).
+	if _, err := p.protect(ctx, secretARN, secret == nil); err != nil {
+		return Result{}, err
+	}
 
 	// 3. The rule.
 	if rule == nil {
@@ -100,7 +112,7 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 			}
 			return p.deleteRule(ctx, props.EcrRepositoryPrefix)
 		})
-		if _, err := p.ECR.CreatePullThroughCacheRule(ctx, in); err != nil {
+		if err := p.createRule(ctx, in); err != nil {
 			var exists *ecrtypes.PullThroughCacheRuleAlreadyExistsException
 			if errors.As(err, &exists) {
 				return Result{}, fmt.Errorf("a pull-through cache rule for EcrRepositoryPrefix %q was created by someone else meanwhile; it was left untouched", props.EcrRepositoryPrefix)
@@ -111,12 +123,9 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 	}
 
 	// 4. ECR itself checks it can read the secret and log in upstream.
-	v, err := p.ECR.ValidatePullThroughCacheRule(ctx, &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String(props.EcrRepositoryPrefix)})
-	if err != nil {
-		return Result{}, fmt.Errorf("validating the pull-through cache rule for %q: %w", props.EcrRepositoryPrefix, err)
-	}
-	if !v.IsValid {
-		return Result{}, fmt.Errorf("ECR could not use the new credential: %s", kit.Truncate(aws.ToString(v.Failure), 500))
+	// (Both calls retry while ECR does not see the new secret yet: eventual.go.)
+	if err := p.validateRule(ctx, props.EcrRepositoryPrefix); err != nil {
+		return Result{}, err
 	}
 
 	// 5. Rotation: RotateImmediately=false makes Secrets Manager run only testSecret.
@@ -133,6 +142,7 @@ func (p *Provisioner) createSecret(ctx context.Context, st stack, owner string, 
 	if err != nil {
 		return "", err
 	}
+	warnStagedSchedule(log, up, props.RotationSchedule)
 	key := ptcsecret.Key(st.region, st.account, props.SecretName)
 	version := newVersionID()
 	label := ptcsecret.Label(key, version)
@@ -166,14 +176,22 @@ func (p *Provisioner) createSecret(ctx context.Context, st stack, owner string, 
 	if err != nil {
 		return "", fmt.Errorf("%s returned an unusable credential: %w", props.UpstreamRegistry, err)
 	}
+	ownerKey, err := p.ownerKey(ctx)
+	if err != nil {
+		return "", err
+	}
+	mac := OwnerMAC(ownerKey, st.region, st.account, props.SecretName, owner)
 	// K3: registered before the call, so a lost answer is undone too; it deletes only the
-	// secret holding this attempt's version.
+	// secret holding this attempt's version, with our proof.
 	u.add("delete secret "+props.SecretName, func(ctx context.Context) error {
 		d, err := p.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(props.SecretName)})
 		if err != nil {
 			return ignoreNotFound(err)
 		}
-		if _, ours := d.VersionIdsToStages[version]; !ours || checkOwner(d, owner) != nil {
+		if _, mine := d.VersionIdsToStages[version]; !mine {
+			return nil
+		}
+		if o, _ := p.checkOwner(ctx, st, d, owner, false); o != ours {
 			return nil
 		}
 		_, err = p.SM.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: d.ARN, ForceDeleteWithoutRecovery: aws.Bool(true)})
@@ -185,7 +203,7 @@ func (p *Provisioner) createSecret(ctx context.Context, st stack, owner string, 
 		SecretString:       aws.String(doc),
 		Description:        aws.String(fmt.Sprintf("ECR pull-through cache credential for %s (%s), rotated by ptc-credentials", props.EcrRepositoryPrefix, props.UpstreamRegistry)),
 		// No KmsKeyId: ECR reads only secrets under the default aws/secretsmanager key.
-		Tags: secretTags(owner, props),
+		Tags: secretTags(owner, mac, props),
 	})
 	if err != nil {
 		return "", fmt.Errorf("creating secret %s: %w", props.SecretName, err)

@@ -46,9 +46,12 @@ func (p *Provisioner) Delete(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	if secret != nil {
-		if err := checkOwner(secret, owner); err != nil {
+		var foreign *notOurs
+		if _, err := p.checkOwner(ctx, st, secret, owner, true); errors.As(err, &foreign) {
 			log.Warn("secret belongs to someone else: leaving it and its rule alone", "error", err.Error())
 			return Result{PhysicalID: req.PhysicalID}, nil
+		} else if err != nil {
+			return Result{}, err
 		}
 	}
 
@@ -134,10 +137,7 @@ func (p *Provisioner) revokeOrphans(ctx context.Context, st stack, props Propert
 
 // revokeAll revokes every token labelled for the secret.
 func (p *Provisioner) revokeAll(ctx context.Context, st stack, secret *secretsmanager.DescribeSecretOutput, log *slog.Logger) error {
-	tags := map[string]string{}
-	for _, t := range secret.Tags {
-		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
+	tags := tagMap(secret)
 	prov, ok := p.Providers[tags[ptcsecret.TagUpstream]]
 	if !ok {
 		log.Warn("secret has no known ptc:upstream tag: no tokens to revoke")

@@ -1,8 +1,10 @@
 // Package provision creates, updates and deletes the three things one Custom::PullThroughCache
 // resource owns together: the ecr-pullthroughcache/ secret (with its first upstream token), the
 // ECR pull-through cache rule that reads it, and the secret's rotation schedule. It never
-// touches what it did not create: ownership is the secret's ptc:managed-by tag, and a rule is
-// ours only while it points at our secret.
+// touches what it did not create: ownership is the secret's ptc:managed-by tag with the
+// ptc:owner-mac proof only the provisioner can compute (owner.go), and a rule is ours only
+// while it points at such a secret. Every managed secret carries a resource policy that keeps
+// its ptc:* tags and its value to the two function roles (policy.go).
 //
 // It knows nothing of CloudFormation's response protocol (internal/customresource does that);
 // it takes a request and returns a physical id and data, or an error that names the problem.
@@ -44,6 +46,10 @@ type SecretsManager interface {
 	UntagResource(ctx context.Context, in *secretsmanager.UntagResourceInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.UntagResourceOutput, error)
 	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 	DeleteSecret(ctx context.Context, in *secretsmanager.DeleteSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DeleteSecretOutput, error)
+	// The protecting resource policy (policy.go).
+	GetResourcePolicy(ctx context.Context, in *secretsmanager.GetResourcePolicyInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetResourcePolicyOutput, error)
+	ValidateResourcePolicy(ctx context.Context, in *secretsmanager.ValidateResourcePolicyInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ValidateResourcePolicyOutput, error)
+	PutResourcePolicy(ctx context.Context, in *secretsmanager.PutResourcePolicyInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutResourcePolicyOutput, error)
 }
 
 // ECR is the part of the ECR API the provisioner calls.
@@ -74,13 +80,20 @@ type Result struct {
 	Data       map[string]string
 }
 
-// Provisioner handles requests. Set SM, ECR, Providers and RotationLambdaARN.
+// Provisioner handles requests. Set SM, ECR, Providers, RotationLambdaARN, the two role ARNs
+// and OwnerKey.
 type Provisioner struct {
 	SM        SecretsManager
 	ECR       ECR
 	Providers map[string]upstream.Provider
 	// RotationLambdaARN is the rotator Secrets Manager will invoke.
 	RotationLambdaARN string
+	// RotatorRoleARN and ProvisionerRoleARN are the two function roles, the only principals the
+	// protecting resource policy lets change a managed secret's ptc:* tags and value
+	// (ProtectingPolicy).
+	RotatorRoleARN, ProvisionerRoleARN string
+	// OwnerKey is the key of the ownership proofs (owner.go); nil refuses every request.
+	OwnerKey OwnerKeyFunc
 	// HTTPClient is handed to upstreams; nil means their default.
 	HTTPClient *http.Client
 	// Logger receives progress; nil discards. Never a secret value.
@@ -233,23 +246,13 @@ func (p *Provisioner) describeSecret(ctx context.Context, name string) (*secrets
 	return out, nil
 }
 
-func checkOwner(secret *secretsmanager.DescribeSecretOutput, owner string) error {
-	for _, t := range secret.Tags {
-		if aws.ToString(t.Key) == ptcsecret.TagManagedBy {
-			if aws.ToString(t.Value) == owner {
-				return nil
-			}
-			return fmt.Errorf("secret %s is managed by %s, not by this resource; it was left untouched", aws.ToString(secret.Name), aws.ToString(t.Value))
-		}
-	}
-	return fmt.Errorf("secret %s already exists and is not managed by ptc-credentials; it was left untouched (choose another SecretName)", aws.ToString(secret.Name))
-}
-
-func secretTags(owner string, props Properties) []smtypes.Tag {
+// secretTags are the tags a managed secret carries; mac is its ownership proof (OwnerMAC).
+func secretTags(owner, mac string, props Properties) []smtypes.Tag {
 	tags := []smtypes.Tag{
 		{Key: aws.String(ptcsecret.TagUpstream), Value: aws.String(props.UpstreamRegistry)},
 		{Key: aws.String(ptcsecret.TagSourceSecret), Value: aws.String(props.SourceSecretArn)},
 		{Key: aws.String(ptcsecret.TagManagedBy), Value: aws.String(owner)},
+		{Key: aws.String(ptcsecret.TagOwnerMAC), Value: aws.String(mac)},
 		{Key: aws.String(ptcsecret.TagRegistryURL), Value: aws.String(props.UpstreamRegistryURL)},
 	}
 	for k, v := range props.Tags {

@@ -150,7 +150,8 @@ func newEnv(t *testing.T) *env {
 	e.stackID = "arn:aws:cloudformation:us-east-1:123456789012:stack/ptc-test/" + id
 	e.prov = &provision.Provisioner{
 		SM: e.fsm, ECR: e.ecr, Providers: providers.All(), RotationLambdaARN: testenv.FakeRotationLambdaARN, Logger: logger,
-		Standins: pinned.NewStandins(e.hubURL),
+		Standins:       pinned.NewStandins(e.hubURL),
+		RotatorRoleARN: testenv.RotatorRoleARN, ProvisionerRoleARN: testenv.ProvisionerRoleARN, OwnerKey: provision.StaticOwnerKey([]byte(testenv.OwnerKey)),
 	}
 	return e
 }

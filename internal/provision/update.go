@@ -29,34 +29,54 @@ func (p *Provisioner) Update(ctx context.Context, req Request) (Result, error) {
 		return Result{}, fmt.Errorf("PhysicalResourceId %q was not made by this provisioner", kit.Truncate(req.PhysicalID, 200))
 	}
 	old, _ := ParseProperties(req.OldProperties, p.Providers, p.Standins) // best effort: only for comparison
-	if changed := replacementChanges(old, props, oldPrefix, oldName); len(changed) > 0 {
+	owner := ManagedBy(req.StackID, req.LogicalID)
+	secret, err := p.describeSecret(ctx, oldName)
+	if err != nil {
+		return Result{}, err
+	}
+	// What the set is, from the secret itself when it is provably ours; OldResourceProperties
+	// only fill in what the secret does not record (UpstreamRepositoryPrefix, the schedule).
+	var own ownership
+	var ownErr error
+	live := old
+	if secret != nil {
+		if own, ownErr = p.checkOwner(ctx, st, secret, owner, true); ownErr == nil {
+			tags := tagMap(secret)
+			live.UpstreamRegistry, live.UpstreamRegistryURL = tags[ptcsecret.TagUpstream], tags[ptcsecret.TagRegistryURL]
+		}
+	}
+	if changed := replacementChanges(live, props, oldPrefix, oldName); len(changed) > 0 {
 		if props.EcrRepositoryPrefix == oldPrefix || props.SecretName == oldName {
 			return Result{}, fmt.Errorf("changing %s needs a new rule and secret, which CloudFormation creates before it deletes the old ones; ECR allows one rule per prefix and a secret name is unique, so change EcrRepositoryPrefix (and SecretName, if you set it) in the same update", strings.Join(changed, ", "))
 		}
 		p.log().Info("update needs replacement", "changed", changed)
 		return p.Create(ctx, Request{Type: "Create", StackID: req.StackID, LogicalID: req.LogicalID, Properties: req.Properties})
 	}
-
-	owner := ManagedBy(req.StackID, req.LogicalID)
-	secret, err := p.describeSecret(ctx, oldName)
-	if err != nil {
-		return Result{}, err
-	}
 	if secret == nil {
 		return Result{}, fmt.Errorf("secret %s no longer exists; remove the resource from the stack and add it again", oldName)
 	}
-	if err := checkOwner(secret, owner); err != nil {
+	if ownErr != nil {
+		return Result{}, ownErr
+	}
+	key, err := p.ownerKey(ctx)
+	if err != nil {
 		return Result{}, err
 	}
 	arn := aws.ToString(secret.ARN)
 	log := p.log().With("request", "Update", "ecr_prefix", oldPrefix, "secret", oldName)
 
-	current := map[string]string{}
-	for _, t := range secret.Tags {
-		current[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	if own == legacyOK {
+		log.Info("secret predates ownership proofs: adding the proof and the protecting policy")
 	}
+	// The policy first: from here on only the function roles change the ptc:* tags.
+	if changed, err := p.protect(ctx, arn, false); err != nil {
+		return Result{}, err
+	} else if changed {
+		log.Info("protecting resource policy applied")
+	}
+	current := tagMap(secret)
 	want := map[string]string{}
-	for _, t := range secretTags(owner, props) {
+	for _, t := range secretTags(owner, OwnerMAC(key, st.region, st.account, oldName, owner), props) {
 		want[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
 	var add []smtypes.Tag
@@ -84,8 +104,14 @@ func (p *Provisioner) Update(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 	sourceChanged := current[ptcsecret.TagSourceSecret] != props.SourceSecretArn
-	scheduleChanged := old.RotationSchedule != props.RotationSchedule || !aws.ToBool(secret.RotationEnabled) ||
-		aws.ToString(secret.RotationLambdaARN) != p.RotationLambdaARN
+	// The live schedule decides when the secret reports one (a RotateSecret behind the stack's
+	// back is undone here); OldResourceProperties only when it does not.
+	liveSchedule := ""
+	if secret.RotationRules != nil {
+		liveSchedule = aws.ToString(secret.RotationRules.ScheduleExpression)
+	}
+	scheduleChanged := old.RotationSchedule != props.RotationSchedule || (liveSchedule != "" && liveSchedule != props.RotationSchedule) ||
+		!aws.ToBool(secret.RotationEnabled) || aws.ToString(secret.RotationLambdaARN) != p.RotationLambdaARN
 	switch {
 	case sourceChanged:
 		// The new source credential takes over now, not at the next scheduled rotation.
@@ -101,6 +127,14 @@ func (p *Provisioner) Update(ctx context.Context, req Request) (Result, error) {
 	}
 	log.Info("updated in place", "tags_set", len(add), "tags_removed", len(remove))
 	return Result{PhysicalID: req.PhysicalID, Data: data(st, props, arn)}, nil
+}
+
+func tagMap(secret *secretsmanager.DescribeSecretOutput) map[string]string {
+	m := map[string]string{}
+	for _, t := range secret.Tags {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return m
 }
 
 // replacementChanges lists the properties whose change ECR cannot apply in place.

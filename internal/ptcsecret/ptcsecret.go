@@ -29,6 +29,10 @@ const (
 	TagManagedBy = "ptc:managed-by"
 	// TagRegistryURL holds the registry the rule pulls from; the login check goes there.
 	TagRegistryURL = "ptc:registry-url"
+	// TagOwnerMAC proves TagManagedBy: an HMAC of the owner and the secret's name under a key
+	// only the provisioner can read (internal/provision, owner.go). A tag anyone may copy, but
+	// not compute for another owner or another secret.
+	TagOwnerMAC = "ptc:owner-mac"
 
 	// RotatorTagPrefix starts the tags the rotator itself writes: facts about the versions it
 	// tested, never configuration. The provisioner's Update leaves them alone, and the rotator's

@@ -83,8 +83,9 @@ func newProvEnv(b *testing.B) *provEnv {
 		Providers:         providers.All(),
 		Standins:          hub.Standins(),
 		RotationLambdaARN: testenv.FakeRotationLambdaARN,
-		Logger:            slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		Metrics:           &metrics.Emitter{W: io.Discard},
+		RotatorRoleARN:    testenv.RotatorRoleARN, ProvisionerRoleARN: testenv.ProvisionerRoleARN, OwnerKey: provision.StaticOwnerKey([]byte(testenv.OwnerKey)),
+		Logger:  slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Metrics: &metrics.Emitter{W: io.Discard},
 	}
 	e.stackID = "arn:aws:cloudformation:us-east-1:123456789012:stack/ptc-bench/" + benchkit.NewID()
 	return e

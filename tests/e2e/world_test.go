@@ -60,6 +60,7 @@ type world struct {
 	invocations  []invocation
 	mu           sync.Mutex
 	tokenSecrets map[string]bool // every token secret seen, revoked ones included
+	ownerKeyARN  string
 }
 
 // newWorld starts the servers. wrapHub, when set, stands in front of the Docker Hub emulator
@@ -102,6 +103,14 @@ func newWorld(t *testing.T, wrapHub func(http.Handler) http.Handler) *world {
 		t.Fatal(err)
 	}
 	w.sourceARN = aws.ToString(src.ARN)
+	// The ownership-proof key, as the template's OwnerKeySecret holds it.
+	key, err := w.sm.CreateSecret(w.ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String("ptc-credentials/e2e-" + id[:8] + "/owner-key"), SecretString: aws.String(testenv.OwnerKey),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ownerKeyARN = aws.ToString(key.ARN)
 	w.stackID = "arn:aws:cloudformation:us-east-1:" + testenv.AccountID + ":stack/ptc-e2e/" + id
 	return w
 }
@@ -118,6 +127,9 @@ func (w *world) start(fn string, extra map[string]string) *lambdaFn {
 	env[awsenv.LoopbackStandinsVar] = w.reg.Standins().String()
 	if fn == fnProvisioner {
 		env["ROTATION_LAMBDA_ARN"] = rotatorARN
+		env["ROTATOR_ROLE_ARN"] = testenv.RotatorRoleARN
+		env["PROVISIONER_ROLE_ARN"] = testenv.ProvisionerRoleARN
+		env["OWNER_KEY_SECRET_ARN"] = w.ownerKeyARN
 		env["AWS_ENDPOINT_URL_CLOUDFORMATION"] = w.cfnAPIURL
 		// ... and the response bucket, a loopback server here, for CloudFormation's.
 		env[awsenv.LoopbackStandinsVar] = pinned.NewStandins(w.reg.URL, w.cfnURL).String()

@@ -157,6 +157,7 @@ func (e *provEnv) send(label string, req customresource.Request, deadline time.D
 	prov := &provision.Provisioner{
 		SM: faultySM(e.inj, e.front.srv.URL), ECR: faultyECR(e.inj, e.ecrURL), Providers: allProviders(),
 		RotationLambdaARN: testenv.FakeRotationLambdaARN, HTTPClient: e.inj.Client(), Standins: e.reg.Standins(),
+		RotatorRoleARN: testenv.RotatorRoleARN, ProvisionerRoleARN: testenv.ProvisionerRoleARN, OwnerKey: provision.StaticOwnerKey([]byte(testenv.OwnerKey)),
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Sleep: instantSleep, OnSecret: customresource.AddSecrets,
 	}
 	done := make(chan struct{})

@@ -19,6 +19,7 @@ var (
 	managedSecretARN = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:" + ptcsecret.Prefix + "*"
 	sourceSecretARN  = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SourceSecretPrefix}*"
 	stackARNs        = "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/*/*"
+	ownerKeyRef      = "${OwnerKeySecret}"
 	ptcSLRARN        = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/pullthroughcache.ecr.amazonaws.com/AWSServiceRoleForECRPullThroughCache"
 )
 
@@ -195,6 +196,8 @@ func roleProblems(doc map[string]any, fn, roleID string) []string {
 				if !slices.Equal(st.resources, []string{managedSecretARN}) {
 					addf("%s grants %s on %v, want only %s", st.where, a, st.resources, managedSecretARN)
 				}
+			case fn == "ProvisionerFunction" && a == "secretsmanager:GetSecretValue" && slices.Equal(st.resources, []string{ownerKeyRef}):
+				// The ownership-proof key, the one secret outside both prefixes it reads.
 			case service == "secretsmanager":
 				for _, r := range st.resources {
 					if r != managedSecretARN && r != sourceSecretARN {

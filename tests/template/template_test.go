@@ -329,12 +329,15 @@ func TestAlarmsWatchEveryFailureMetricOfEveryUpstream(t *testing.T) {
 			}
 		}
 	}
-	p, ok := alarms[key{metrics.TokenDaysToExpiry, ptcsecret.UpstreamGHCR}]
-	if !ok {
-		t.Errorf("no alarm on %s for %s", metrics.TokenDaysToExpiry, ptcsecret.UpstreamGHCR)
-	} else if render(p["ComparisonOperator"]) != "LessThanThreshold" || render(p["Threshold"]) != "14" || render(p["Statistic"]) != "Minimum" {
-		t.Errorf("GHCR expiry alarm = %s %s %s, want Minimum LessThanThreshold 14",
-			render(p["Statistic"]), render(p["ComparisonOperator"]), render(p["Threshold"]))
+	// Staged mode runs on every upstream: each must page before a staged token lapses.
+	for _, up := range upstreams {
+		p, ok := alarms[key{metrics.TokenDaysToExpiry, up}]
+		if !ok {
+			t.Errorf("no alarm on %s for %s", metrics.TokenDaysToExpiry, up)
+		} else if render(p["ComparisonOperator"]) != "LessThanThreshold" || render(p["Threshold"]) != "14" || render(p["Statistic"]) != "Minimum" || render(p["TreatMissingData"]) != "ignore" {
+			t.Errorf("%s expiry alarm = %s %s %s %s, want Minimum LessThanThreshold 14, missing data ignored",
+				up, render(p["Statistic"]), render(p["ComparisonOperator"]), render(p["Threshold"]), render(p["TreatMissingData"]))
+		}
 	}
 
 	var rotatorErrors bool
@@ -586,5 +589,39 @@ func TestTemplateSetsNoEndpointOverride(t *testing.T) {
 	mapAt(doc, "Resources", "RotatorFunction", "Properties", "Environment", "Variables")["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = "https://attacker.example"
 	if probs := endpointOverrideProblems(doc); len(probs) != 1 || !strings.Contains(probs[0], "AWS_ENDPOINT_URL_SECRETS_MANAGER") {
 		t.Errorf("an endpoint override in the template was not reported; got %q", probs)
+	}
+}
+
+// The provisioner learns the two roles its protecting policy exempts and the ownership key from
+// the template, and the key is readable by the provisioner's role alone.
+func TestProvisionerKnowsTheRolesAndTheOwnerKey(t *testing.T) {
+	doc := loadRel(t, "template.yaml")
+	vars := mapAt(doc, "Resources", "ProvisionerFunction", "Properties", "Environment", "Variables")
+	for name, want := range map[string]string{
+		"ROTATOR_ROLE_ARN":     "${RotatorRole.Arn}",
+		"PROVISIONER_ROLE_ARN": "${ProvisionerRole.Arn}",
+		"OWNER_KEY_SECRET_ARN": "${OwnerKeySecret}",
+	} {
+		if got := render(vars[name]); got != want {
+			t.Errorf("ProvisionerFunction %s = %s, want %s", name, got, want)
+		}
+	}
+	if _, ok := mapAt(doc, "Resources", "RotatorFunction", "Properties", "Environment", "Variables")["OWNER_KEY_SECRET_ARN"]; ok {
+		t.Error("the rotator is given the ownership key; only the provisioner may have it")
+	}
+	pol := mapAt(doc, "Resources", "OwnerKeySecretPolicy", "Properties")
+	if render(pol["SecretId"]) != "${OwnerKeySecret}" || pol["BlockPublicPolicy"] != true {
+		t.Errorf("OwnerKeySecretPolicy must protect OwnerKeySecret with BlockPublicPolicy, got %v", pol)
+	}
+	sts := list(get(pol, "ResourcePolicy", "Statement"))
+	if len(sts) != 1 || get(sts[0], "Effect") != "Deny" || get(sts[0], "Principal") != "*" ||
+		!slices.Contains(renderAll(get(sts[0], "Action")), "secretsmanager:GetSecretValue") ||
+		render(get(sts[0], "Condition", "StringNotEquals", "aws:PrincipalArn")) != "${ProvisionerRole.Arn}" {
+		t.Errorf("OwnerKeySecretPolicy must deny GetSecretValue to every principal but ProvisionerRole, got %s", render(sts))
+	}
+	// CloudFormation's generated name (OwnerKeySecret-<random>) has no "/", so it is under
+	// neither ecr-pullthroughcache/ nor any SourceSecretPrefix (which must end in "/").
+	if name, ok := mapAt(doc, "Resources", "OwnerKeySecret", "Properties")["Name"]; ok {
+		t.Errorf("OwnerKeySecret has Name %s: leave it to CloudFormation, whose generated name no prefix grant can match", render(name))
 	}
 }

@@ -8,6 +8,11 @@
 // login.microsoftonline.com, management.azure.com and <registry>.azurecr.io so a test needs one
 // URL.
 //
+// Long-running answers follow ARM's rules for asynchronous POST actions: 202 with Location (and,
+// with AsyncOperation, Azure-AsyncOperation) and Retry-After; the operation resource answers 200
+// with status InProgress, then Succeeded, Failed or Canceled (with ARM's error detail); Location
+// answers 202 while running, then the result, or the failure as an error response.
+//
 // Two behaviours of ACR matter to rotation and are modelled on the injectable clock: an ACR
 // token has exactly two password slots and regenerating a slot invalidates its old password at
 // once; and a new password is refused by the registry until it has replicated (about a minute
@@ -80,6 +85,17 @@ type Options struct {
 	AsyncPolls int
 	// RetryAfter is the Retry-After (seconds) sent with 202 answers; zero means 1.
 	RetryAfter int
+	// AsyncOutcome is how a long-running generateCredentials ends: "" (or "Succeeded"),
+	// "Failed" or "Canceled". A failed or canceled operation changes no password; its
+	// Azure-AsyncOperation document carries status and ARM's {"error":{"code","message"}}, and its
+	// Location answers that error as an error response (400 Failed, 409 Canceled), as ARM's
+	// "202 Accepted and Location Headers" rules say a failed operation's Location answers.
+	AsyncOutcome string
+	// RegistryLocation puts the Location under the registry, as the REST spec's example does
+	// (…/registries/{reg}/operationStatuses/registries-<guid>), instead of the subscription's
+	// locations/{region}/operationResults/{id}. It behaves the same: 202 while running, then the
+	// result.
+	RegistryLocation bool
 	// AADTokenLifetime is the lifetime of Entra ID access tokens; zero means 3599 s, as Entra ID.
 	AADTokenLifetime time.Duration
 	// Forbidden makes ARM refuse generateCredentials with 403 AuthorizationFailed, as when the
@@ -114,6 +130,7 @@ type operation struct {
 	token     string
 	result    map[string]any
 	pollsLeft int
+	outcome   string // Succeeded, Failed or Canceled
 }
 
 // Call is one request the emulator answered.
@@ -351,6 +368,9 @@ func (s *Server) arm(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.generate(w, r)
+	// /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{reg}/operationStatuses/{id} (RegistryLocation)
+	case len(seg) == 10 && eq(seg[2], "resourceGroups") && eq(seg[4], "providers") && eq(seg[5], "Microsoft.ContainerRegistry") && eq(seg[6], "registries") && eq(seg[8], "operationStatuses") && r.Method == http.MethodGet:
+		s.operationResult(w, r, seg[9])
 	// /subscriptions/{sub}/providers/Microsoft.ContainerRegistry/locations/{loc}/operationResults|operationStatuses/{id}
 	case len(seg) == 8 && eq(seg[2], "providers") && eq(seg[3], "Microsoft.ContainerRegistry") && eq(seg[4], "locations") && r.Method == http.MethodGet:
 		switch {
@@ -410,29 +430,48 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request) {
 		armError(w, http.StatusNotFound, "ResourceNotFound", "The token given by tokenId was not found in registry '"+s.opts.Registry+"'.")
 		return
 	}
+	outcome := "Succeeded"
+	if s.opts.Async != Sync && s.opts.AsyncOutcome != "" {
+		outcome = s.opts.AsyncOutcome
+	}
 	var passwords []map[string]any
+	var fresh []Password
 	for _, slot := range slots {
 		p := Password{Name: slot, Value: newPassword(), CreationTime: now, Expiry: expiry}
-		tok.passwords[slot] = p // the old value of this slot stops working now
-		s.issued = append(s.issued, p.Value)
+		fresh = append(fresh, p)
 		m := map[string]any{"name": slot, "value": p.Value, "creationTime": now.Format(time.RFC3339Nano)}
 		if !expiry.IsZero() {
 			m["expiry"] = expiry.Format(time.RFC3339Nano)
 		}
 		passwords = append(passwords, m)
 	}
-	g := Generation{Token: tok.name, Expiry: expiry, At: now}
-	if len(slots) == 1 {
-		g.Slot = slots[0]
+	apply := func() {
+		for _, p := range fresh {
+			tok.passwords[p.Name] = p // the old value of this slot stops working now
+			s.issued = append(s.issued, p.Value)
+		}
+		g := Generation{Token: tok.name, Expiry: expiry, At: now}
+		if len(slots) == 1 {
+			g.Slot = slots[0]
+		}
+		s.generations = append(s.generations, g)
 	}
-	s.generations = append(s.generations, g)
 	result := map[string]any{"username": tok.name, "passwords": passwords}
 	if s.opts.Async == Sync {
+		apply()
 		emukit.WriteJSON(w, http.StatusOK, result)
 		return
 	}
+	if outcome == "Succeeded" {
+		// ARM regenerates at once and reports later; the emulator does the same, so the old
+		// value of the slot stops working when the 202 is sent.
+		apply()
+	}
 	opID := emukit.RandHex(16)
-	s.ops[opID] = &operation{token: tok.name, result: result, pollsLeft: s.opts.AsyncPolls}
+	if s.opts.RegistryLocation {
+		opID = "registries-" + opID
+	}
+	s.ops[opID] = &operation{token: tok.name, result: result, pollsLeft: s.opts.AsyncPolls, outcome: outcome}
 	s.setLROHeaders(w, r, opID)
 	w.WriteHeader(http.StatusAccepted)
 }
@@ -440,7 +479,12 @@ func (s *Server) generate(w http.ResponseWriter, r *http.Request) {
 // setLROHeaders needs s.mu held.
 func (s *Server) setLROHeaders(w http.ResponseWriter, r *http.Request, opID string) {
 	base := fmt.Sprintf("%s://%s/subscriptions/%s/providers/Microsoft.ContainerRegistry/locations/%s/", scheme(r), r.Host, s.opts.SubscriptionID, Location)
-	w.Header().Set("Location", base+"operationResults/"+opID+"?api-version="+APIVersion)
+	if s.opts.RegistryLocation {
+		w.Header().Set("Location", fmt.Sprintf("%s://%s/subscriptions/%s/resourceGroups/%s/providers/Microsoft.ContainerRegistry/registries/%s/operationStatuses/%s?api-version=%s",
+			scheme(r), r.Host, s.opts.SubscriptionID, s.opts.ResourceGroup, s.opts.Registry, opID, APIVersion))
+	} else {
+		w.Header().Set("Location", base+"operationResults/"+opID+"?api-version="+APIVersion)
+	}
 	if s.opts.Async == AsyncOperation {
 		w.Header().Set("Azure-AsyncOperation", base+"operationStatuses/"+opID+"?api-version="+APIVersion)
 	}
@@ -462,7 +506,23 @@ func (s *Server) operationStatus(w http.ResponseWriter, r *http.Request, id stri
 		emukit.WriteJSON(w, http.StatusOK, map[string]any{"id": r.URL.Path, "status": "InProgress"})
 		return
 	}
-	emukit.WriteJSON(w, http.StatusOK, map[string]any{"id": r.URL.Path, "status": "Succeeded"})
+	doc := map[string]any{"id": r.URL.Path, "name": id, "status": op.outcome}
+	if e := op.failure(); e != nil {
+		doc["error"] = e
+	}
+	emukit.WriteJSON(w, http.StatusOK, doc)
+}
+
+// failure is ARM's error detail for an operation that did not succeed, nil for one that did.
+func (op *operation) failure() map[string]any {
+	switch op.outcome {
+	case "Failed":
+		return map[string]any{"code": "TokenCredentialGenerationFailed", "message": "Generating credentials for token '" + op.token + "' failed. Please retry the operation.",
+			"details": []map[string]any{{"code": "InternalServerError", "message": "An internal error occurred while regenerating the password."}}}
+	case "Canceled":
+		return map[string]any{"code": "OperationCanceled", "message": "The operation generating credentials for token '" + op.token + "' was canceled."}
+	}
+	return nil
 }
 
 // operationResult is the Location URL: 202 while running, then 200 with the credentials.
@@ -480,6 +540,14 @@ func (s *Server) operationResult(w http.ResponseWriter, r *http.Request, id stri
 		}
 		s.setLROHeaders(w, r, id)
 		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	if e := op.failure(); e != nil {
+		status := http.StatusBadRequest
+		if op.outcome == "Canceled" {
+			status = http.StatusConflict
+		}
+		emukit.WriteJSON(w, status, map[string]any{"error": e})
 		return
 	}
 	emukit.WriteJSON(w, http.StatusOK, op.result)

@@ -466,3 +466,64 @@ func TestInjectAndCalls(t *testing.T) {
 		t.Fatal("ResetCalls")
 	}
 }
+
+// TestLongRunningFailureForms: a failed or canceled operation ends its Azure-AsyncOperation
+// document with that status and ARM's error detail, answers its Location with an error response,
+// and changes no password; the REST spec's registry-scoped operationStatuses Location behaves as
+// a Location: 202 while running, then the result.
+func TestLongRunningFailureForms(t *testing.T) {
+	for _, tc := range []struct {
+		outcome string
+		status  int
+		code    string
+	}{{"Failed", 400, "TokenCredentialGenerationFailed"}, {"Canceled", 409, "OperationCanceled"}} {
+		t.Run(tc.outcome, func(t *testing.T) {
+			e := newEnv(t, Options{Async: AsyncOperation, AsyncOutcome: tc.outcome})
+			tok := e.aadToken()
+			before := e.s.Passwords("ptc-pull")
+			a := e.generate(tok, map[string]any{"tokenId": e.s.TokenID("ptc-pull"), "name": "password1"})
+			status, loc := a.header.Get("Azure-AsyncOperation"), a.header.Get("Location")
+			if a.status != 202 || status == "" || loc == "" {
+				t.Fatalf("initial answer %d %v", a.status, a.header)
+			}
+			bearer := http.Header{"Authorization": {"Bearer " + tok}}
+			if a := e.do(http.MethodGet, status, bearer, nil); a.status != 200 || a.body["status"] != "InProgress" {
+				t.Fatalf("first status %d %v", a.status, a.body)
+			}
+			a = e.do(http.MethodGet, status, bearer, nil)
+			errBody, _ := a.body["error"].(map[string]any)
+			if a.status != 200 || a.body["status"] != tc.outcome || errBody["code"] != tc.code || errBody["message"] == "" {
+				t.Fatalf("final status %d %v", a.status, a.body)
+			}
+			a = e.do(http.MethodGet, loc, bearer, nil)
+			errBody, _ = a.body["error"].(map[string]any)
+			if a.status != tc.status || errBody["code"] != tc.code {
+				t.Fatalf("Location after the failure: %d %v", a.status, a.body)
+			}
+			if _, has := a.body["passwords"]; has {
+				t.Fatal("a failed operation answered passwords")
+			}
+			if after := e.s.Passwords("ptc-pull"); len(after) != len(before) || len(e.s.Generations()) != 0 {
+				t.Fatalf("a failed operation changed passwords: %v -> %v", before, after)
+			}
+		})
+	}
+	t.Run("registry-scoped Location", func(t *testing.T) {
+		e := newEnv(t, Options{Async: AsyncLocation, RegistryLocation: true})
+		tok := e.aadToken()
+		a := e.generate(tok, map[string]any{"tokenId": e.s.TokenID("ptc-pull"), "name": "password2"})
+		loc := a.header.Get("Location")
+		want := e.srv.URL + "/subscriptions/" + sub + "/resourceGroups/"
+		if a.status != 202 || !strings.HasPrefix(loc, want) || !strings.Contains(loc, "/registries/") || !strings.Contains(loc, "/operationStatuses/registries-") {
+			t.Fatalf("initial answer %d Location %q", a.status, loc)
+		}
+		bearer := http.Header{"Authorization": {"Bearer " + tok}}
+		if a := e.do(http.MethodGet, loc, bearer, nil); a.status != 202 {
+			t.Fatalf("poll: %d", a.status)
+		}
+		a = e.do(http.MethodGet, loc, bearer, nil)
+		if a.status != 200 || a.body["username"] != "ptc-pull" || len(a.body["passwords"].([]any)) != 1 {
+			t.Fatalf("result %d %v", a.status, a.body)
+		}
+	})
+}

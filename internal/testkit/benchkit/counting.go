@@ -191,3 +191,21 @@ func (c CountingECR) ValidatePullThroughCacheRule(ctx context.Context, in *ecr.V
 	c.Counts.Add("ValidatePullThroughCacheRule", 1)
 	return c.Inner.ValidatePullThroughCacheRule(ctx, in, o...)
 }
+
+// GetResourcePolicy implements provision.SecretsManager.
+func (c CountingProvisionSM) GetResourcePolicy(ctx context.Context, in *secretsmanager.GetResourcePolicyInput, o ...func(*secretsmanager.Options)) (*secretsmanager.GetResourcePolicyOutput, error) {
+	c.Counts.Add("GetResourcePolicy", 1)
+	return c.Inner.GetResourcePolicy(ctx, in, o...)
+}
+
+// ValidateResourcePolicy implements provision.SecretsManager.
+func (c CountingProvisionSM) ValidateResourcePolicy(ctx context.Context, in *secretsmanager.ValidateResourcePolicyInput, o ...func(*secretsmanager.Options)) (*secretsmanager.ValidateResourcePolicyOutput, error) {
+	c.Counts.Add("ValidateResourcePolicy", 1)
+	return c.Inner.ValidateResourcePolicy(ctx, in, o...)
+}
+
+// PutResourcePolicy implements provision.SecretsManager.
+func (c CountingProvisionSM) PutResourcePolicy(ctx context.Context, in *secretsmanager.PutResourcePolicyInput, o ...func(*secretsmanager.Options)) (*secretsmanager.PutResourcePolicyOutput, error) {
+	c.Counts.Add("PutResourcePolicy", 1)
+	return c.Inner.PutResourcePolicy(ctx, in, o...)
+}

@@ -97,6 +97,13 @@ type Options struct {
 	// (the real API lists SecretNotFoundException, UnableToAccessSecretException and
 	// UnableToDecryptSecretValueException for both, so it reads the secret there too).
 	SkipSecretCheckOnWrite bool
+	// SecretLagReads plays Secrets Manager's eventual consistency as ECR's control plane meets
+	// it: a secret just created is not found at once (CreatePullThroughCacheRule right after
+	// CreateSecret fails now and then with SecretNotFoundException in the wild). The first
+	// SecretLagReads reads of each secret ARN answer Secrets Manager's ResourceNotFoundException
+	// without asking SecretsManager, whatever it holds; later reads are real. Negative: the
+	// secret never becomes visible. Zero: no lag.
+	SecretLagReads int
 	// Verify is the upstream login check Validate runs. Nil: Validate checks only that the
 	// secret exists and has the right syntax.
 	Verify VerifyFunc
@@ -146,6 +153,7 @@ type Server struct {
 	rules    map[string]*Rule // keyed by normalised prefix (trailing "/" dropped)
 	calls    []string
 	failNext map[string][]*Error
+	reads    map[string]int // secret ARN -> reads so far (for SecretLagReads)
 }
 
 // New returns an emulator with no rules.
@@ -162,7 +170,7 @@ func New(opts Options) *Server {
 	if opts.MaxRules <= 0 {
 		opts.MaxRules = DefaultMaxRules
 	}
-	return &Server{opts: opts, rules: map[string]*Rule{}, failNext: map[string][]*Error{}}
+	return &Server{opts: opts, rules: map[string]*Rule{}, failNext: map[string][]*Error{}, reads: map[string]int{}}
 }
 
 // Rules returns a copy of every rule, sorted by prefix.

@@ -221,11 +221,29 @@ func (s *Server) checkSecret(ctx context.Context, arn string) *Error {
 }
 
 func (s *Server) readSecret(ctx context.Context, arn string) (*secretsmanager.GetSecretValueOutput, error) {
+	if lag := s.opts.SecretLagReads; lag != 0 {
+		s.mu.Lock()
+		s.reads[arn]++
+		n := s.reads[arn]
+		s.mu.Unlock()
+		if lag < 0 || n <= lag {
+			return nil, notVisibleYet{}
+		}
+	}
 	return s.opts.SecretsManager.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
 		SecretId:     aws.String(arn),
 		VersionStage: aws.String(ptcsecret.StageCurrent),
 	})
 }
+
+// notVisibleYet is the answer of a read SecretLagReads holds back: Secrets Manager's error code
+// for a secret it does not know.
+type notVisibleYet struct{}
+
+func (notVisibleYet) Error() string {
+	return "ResourceNotFoundException: Secrets Manager can't find the specified secret."
+}
+func (notVisibleYet) ErrorCode() string { return "ResourceNotFoundException" }
 
 // apiError is the part of smithy.APIError used here: every aws-sdk-go-v2 service error has it.
 type apiError interface{ ErrorCode() string }
@@ -240,7 +258,7 @@ func classifySecretError(arn string, err error) (string, string) {
 	}
 	switch code {
 	case "ResourceNotFoundException":
-		return "SecretNotFoundException", fmt.Sprintf("The secret %s was not found (Secrets Manager: %s)", arn, code)
+		return "SecretNotFoundException", fmt.Sprintf("The ARN of the secret specified in the pull through cache rule was not found: %s (Secrets Manager: %s)", arn, code)
 	case "AccessDeniedException", "InvalidRequestException":
 		// InvalidRequestException: e.g. the secret is scheduled for deletion.
 		return "UnableToAccessSecretException", fmt.Sprintf("ECR is unable to access the secret %s (Secrets Manager: %s)", arn, code)

@@ -208,3 +208,78 @@ func rawCall(t *testing.T, endpoint, op, body string) ([]byte, int) {
 	}
 	return b, resp.StatusCode
 }
+
+// TestSecretLag: with SecretLagReads, a new secret is not found by ECR for its first reads —
+// Create answers SecretNotFoundException and Validate isValid=false with it — and is the real
+// one afterwards; a negative lag never lets it through.
+func TestSecretLag(t *testing.T) {
+	t.Run("create sees the secret after the lag", func(t *testing.T) {
+		sm := newSecrets(t)
+		arn := sm.put(nameDocker, goodSecret)
+		e := start(t, Options{SecretsManager: sm, SecretLagReads: 2})
+		in := &ecr.CreatePullThroughCacheRuleInput{
+			EcrRepositoryPrefix: aws.String("docker-hub"), UpstreamRegistryUrl: aws.String("registry-1.docker.io"),
+			UpstreamRegistry: types.UpstreamRegistryDockerHub, CredentialArn: aws.String(arn),
+		}
+		for i := 1; i <= 2; i++ {
+			_, err := e.ecr.CreatePullThroughCacheRule(ctx(t), in)
+			var nf *types.SecretNotFoundException
+			if !errors.As(err, &nf) {
+				t.Fatalf("create #%d: %v, want SecretNotFoundException", i, err)
+			}
+			if !strings.Contains(err.Error(), arn) {
+				t.Errorf("create #%d: error %q does not name the secret", i, err)
+			}
+		}
+		if len(e.srv.Rules()) != 0 {
+			t.Fatal("a refused create stored a rule")
+		}
+		if _, err := e.ecr.CreatePullThroughCacheRule(ctx(t), in); err != nil {
+			t.Fatalf("create after the lag: %v", err)
+		}
+		if len(sm.recorded()) != 1 {
+			t.Errorf("Secrets Manager was read %d times, want only the read after the lag", len(sm.recorded()))
+		}
+		v, err := e.ecr.ValidatePullThroughCacheRule(ctx(t), &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("docker-hub")})
+		if err != nil || !v.IsValid {
+			t.Fatalf("validate after the lag: %v %v", err, v)
+		}
+	})
+	t.Run("validate sees the secret after the lag", func(t *testing.T) {
+		sm := newSecrets(t)
+		arn := sm.put(nameDocker, goodSecret)
+		e := start(t, Options{SecretsManager: sm, SecretLagReads: 1, SkipSecretCheckOnWrite: true})
+		if _, err := e.ecr.CreatePullThroughCacheRule(ctx(t), &ecr.CreatePullThroughCacheRuleInput{
+			EcrRepositoryPrefix: aws.String("docker-hub"), UpstreamRegistryUrl: aws.String("registry-1.docker.io"),
+			UpstreamRegistry: types.UpstreamRegistryDockerHub, CredentialArn: aws.String(arn),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		in := &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("docker-hub")}
+		v, err := e.ecr.ValidatePullThroughCacheRule(ctx(t), in)
+		if err != nil || v.IsValid || !strings.Contains(aws.ToString(v.Failure), "SecretNotFoundException") {
+			t.Fatalf("first validate: %v isValid=%v failure=%q, want SecretNotFoundException", err, v.IsValid, aws.ToString(v.Failure))
+		}
+		if v, err = e.ecr.ValidatePullThroughCacheRule(ctx(t), in); err != nil || !v.IsValid {
+			t.Fatalf("second validate: %v isValid=%v failure=%q", err, v.IsValid, aws.ToString(v.Failure))
+		}
+	})
+	t.Run("never visible", func(t *testing.T) {
+		sm := newSecrets(t)
+		arn := sm.put(nameDocker, goodSecret)
+		e := start(t, Options{SecretsManager: sm, SecretLagReads: -1})
+		for range 5 {
+			_, err := e.ecr.CreatePullThroughCacheRule(ctx(t), &ecr.CreatePullThroughCacheRuleInput{
+				EcrRepositoryPrefix: aws.String("docker-hub"), UpstreamRegistryUrl: aws.String("registry-1.docker.io"),
+				UpstreamRegistry: types.UpstreamRegistryDockerHub, CredentialArn: aws.String(arn),
+			})
+			var nf *types.SecretNotFoundException
+			if !errors.As(err, &nf) {
+				t.Fatalf("create: %v, want SecretNotFoundException", err)
+			}
+		}
+		if len(sm.recorded()) != 0 {
+			t.Errorf("Secrets Manager was read %d times while the secret was held back", len(sm.recorded()))
+		}
+	})
+}

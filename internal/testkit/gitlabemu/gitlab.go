@@ -24,6 +24,12 @@
 //     without that right still gets 200 and a token whose "access" claim is empty, as
 //     ContainerRegistryAuthenticationService does.
 //
+// Also GET /api/v4/user (the token's own user, API::Entities::UserPublic): a group or project
+// access token answers as its bot user — "bot": true and a username GitLab generates as
+// group_<id>_bot_<hex> / project_<id>_bot_<hex> (ResourceAccessTokens::CreateService); a
+// service account is "bot": true too, under its own username; a person is "bot": false. It needs
+// the api, read_api or read_user scope (403 insufficient_scope otherwise).
+//
 // Not modelled: GraphQL, OAuth, CI job tokens, deploy tokens, token-family reuse detection.
 package gitlabemu
 
@@ -74,9 +80,15 @@ type Options struct {
 	RegistryTokenLifetime time.Duration
 }
 
-// User is a human GitLab account with one personal access token.
+// User is a GitLab account (a person, or a service account) with one personal access token.
 type User struct {
+	// ID is the user id GET /user reports; zero means one is assigned.
+	ID       int
 	Username string
+	// ServiceAccount marks a service account: GitLab renders it with "bot": true (user type
+	// service_account is one of its BOT_USER_TYPES), yet its personal access tokens may manage
+	// group and project access tokens like a person's.
+	ServiceAccount bool
 	// Token is the personal access token the user authenticates with.
 	Token string
 	// Scopes of Token; nil means ["api"].
@@ -145,13 +157,14 @@ type Server struct {
 	opts   Options
 	jwtKey []byte
 
-	mu       sync.Mutex
-	users    map[string]*User // by username
-	groups   []*Group
-	projects []*Project
-	tokens   []*Token // creation order
-	nextID   int
-	nextUser int
+	mu        sync.Mutex
+	users     map[string]*User // by username
+	groups    []*Group
+	projects  []*Project
+	tokens    []*Token // creation order
+	nextID    int
+	nextUser  int
+	nextHuman int
 }
 
 // New returns an empty emulator; add users, groups and projects before use.
@@ -168,6 +181,10 @@ func (s *Server) AddUser(u User) {
 	cp := u
 	if cp.Scopes == nil {
 		cp.Scopes = []string{"api"}
+	}
+	if cp.ID == 0 {
+		s.nextHuman++
+		cp.ID = s.nextHuman
 	}
 	s.users[u.Username] = &cp
 }
@@ -262,6 +279,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	p := r.URL.EscapedPath()
 	switch {
+	case p == "/api/v4/user":
+		s.currentUser(w, r)
 	case strings.HasPrefix(p, "/api/v4/groups/"):
 		s.resourceAPI(w, r, "groups", strings.TrimPrefix(p, "/api/v4/groups/"))
 	case strings.HasPrefix(p, "/api/v4/projects/"):
@@ -282,6 +301,7 @@ type principal struct {
 	username string
 	scopes   []string
 	bot      *Token // set for a group/project access token
+	user     *User  // set for a personal access token
 }
 
 // authenticate needs s.mu held. It finds the owner of a token value, or nil.
@@ -291,7 +311,7 @@ func (s *Server) authenticate(secret string) *principal {
 	}
 	for _, u := range s.users {
 		if u.Token == secret {
-			return &principal{username: u.Username, scopes: u.Scopes}
+			return &principal{username: u.Username, scopes: u.Scopes, user: u}
 		}
 	}
 	now := s.Now()
@@ -730,4 +750,41 @@ func (s *Server) render(t *Token, withSecret bool) map[string]any {
 		m["token"] = t.Secret
 	}
 	return m
+}
+
+// currentUser serves GET /api/v4/user: who the token belongs to.
+func (s *Server) currentUser(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		emukit.WriteJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "405 Method Not Allowed"})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	secret := r.Header.Get("PRIVATE-TOKEN")
+	if secret == "" {
+		if a := r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
+			secret = strings.TrimPrefix(a, "Bearer ")
+		}
+	}
+	p := s.authenticate(secret)
+	if p == nil {
+		emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"message": "401 Unauthorized"})
+		return
+	}
+	if !hasScope(p.scopes, "api", "read_api", "read_user") {
+		emukit.WriteJSON(w, http.StatusForbidden, map[string]any{"error": "insufficient_scope",
+			"error_description": "The request requires higher privileges than provided by the access token.", "scope": "api read_api read_user"})
+		return
+	}
+	var id int
+	var bot bool
+	if p.bot != nil {
+		id, bot = p.bot.BotUserID, true
+	} else {
+		id, bot = p.user.ID, p.user.ServiceAccount
+	}
+	emukit.WriteJSON(w, http.StatusOK, map[string]any{
+		"id": id, "username": p.username, "name": p.username, "state": "active", "locked": false,
+		"bot": bot, "web_url": "https://gitlab.com/" + p.username,
+	})
 }

@@ -477,3 +477,59 @@ func TestInjectedFaultsAndRecordedCalls(t *testing.T) {
 		t.Fatal("ResetCalls kept calls")
 	}
 }
+
+// TestCurrentUserTellsTokenKinds: GET /api/v4/user answers who a token belongs to, the signal
+// the product uses to refuse a group or project access token as the minting credential: a
+// person is "bot": false; a group or project token is its bot user, "bot": true under a
+// generated group_<id>_bot_… / project_<id>_bot_… name, and cannot create tokens; a service
+// account is "bot": true under its own name and can.
+func TestCurrentUserTellsTokenKinds(t *testing.T) {
+	e := newEnv(t, gitlabemu.Options{})
+	const svcToken = "glpat-PLANTED-service-acct-6"
+	e.emu.AddUser(gitlabemu.User{Username: "service_account_group_11_0f3a", Token: svcToken, ServiceAccount: true})
+	e.emu.SetMember("acme", "service_account_group_11_0f3a", gitlabemu.Owner)
+	groupTok := e.mustCreate("groups", "11", map[string]any{"name": "gat", "scopes": []string{"api"}, "access_level": gitlabemu.Owner})
+	projTok := e.mustCreate("projects", "31", map[string]any{"name": "pat", "scopes": []string{"api"}, "access_level": gitlabemu.Maintainer})
+	readOnly := e.mustCreate("groups", "11", map[string]any{"name": "ro", "scopes": []string{"read_registry"}})
+
+	for _, tc := range []struct {
+		name, token string
+		status      int
+		bot         bool
+		username    string // prefix
+	}{
+		{"person", ownerToken, 200, false, "olivia"},
+		{"read_api person", readToken, 200, false, "reader"},
+		{"service account", svcToken, 200, true, "service_account_group_11_"},
+		{"group access token", groupTok["token"].(string), 200, true, "group_11_bot_"},
+		{"project access token", projTok["token"].(string), 200, true, "project_31_bot_"},
+		{"token without a user scope", readOnly["token"].(string), 403, false, ""},
+		{"unknown token", "glpat-nope", 401, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := e.api("GET", "/api/v4/user", tc.token, nil)
+			if a.status != tc.status {
+				t.Fatalf("HTTP %d %s, want %d", a.status, a.body, tc.status)
+			}
+			if tc.status != 200 {
+				return
+			}
+			u := a.obj()
+			name, _ := u["username"].(string)
+			if u["bot"] != tc.bot || !strings.HasPrefix(name, tc.username) || u["id"] == nil {
+				t.Fatalf("user %v, want bot=%v username %s…", u, tc.bot, tc.username)
+			}
+		})
+	}
+	// What the signal stands for: the group token cannot create tokens, the service account can.
+	body := map[string]any{"name": "x", "scopes": []string{"read_registry"}, "access_level": 20}
+	if a := e.api("POST", "/api/v4/groups/11/access_tokens", groupTok["token"].(string), body); a.status != 400 {
+		t.Fatalf("group token created a token: HTTP %d %s", a.status, a.body)
+	}
+	if a := e.api("POST", "/api/v4/groups/11/access_tokens", svcToken, body); a.status != 201 {
+		t.Fatalf("service account could not create a token: HTTP %d %s", a.status, a.body)
+	}
+	if a := e.api("POST", "/api/v4/user", ownerToken, nil); a.status != 405 {
+		t.Fatalf("POST /user: HTTP %d", a.status)
+	}
+}

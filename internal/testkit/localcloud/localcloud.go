@@ -37,6 +37,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/cfnemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
 // The emulated account and Region (localsm's and ecrptc's defaults, so ARNs agree).
@@ -45,11 +46,21 @@ const (
 	AccountID = localsm.DefaultAccountID
 )
 
-// Credentials the functions and clients sign with: static, fake, never checked.
+// Credentials the functions and clients sign with: static and fake. Each function signs with
+// its own key id, which localsm maps to the function's role (its resource policies are
+// enforced against them); the cloud's own clients (SM, ECR's reads) sign with accessKeyID,
+// which is not mapped, like an administrator outside the test's story.
 const (
-	accessKeyID     = "AKIDLOCALCLOUD"
-	secretAccessKey = "localcloud-fake-secret-key"
+	accessKeyID      = "AKIDLOCALCLOUD"
+	rotatorKeyID     = "AKIDLOCALROTATOR"
+	provisionerKeyID = "AKIDLOCALPROVISIONER"
+	otherTeamKeyID   = "AKIDANOTHERTEAM"
+	secretAccessKey  = "localcloud-fake-secret-key"
 )
+
+// OwnerKeySecretName is the secret holding the provisioner's ownership-proof key, as the
+// template's OwnerKeySecret holds it.
+const OwnerKeySecretName = "ptc-credentials/localcloud/owner-key"
 
 // Options configure Start. The zero value builds everything from the repository around the
 // working directory.
@@ -85,6 +96,9 @@ type Cloud struct {
 	ECR *ecr.Client
 	// SecretsManager and ECRServer are the emulators behind them, for their recorded state.
 	SecretsManager *localsm.Server
+	// OtherTeamSM is a Secrets Manager client signed as testenv.OtherTeamRoleARN: a principal
+	// of the account that is neither function role (the trust-model attacker).
+	OtherTeamSM *secretsmanager.Client
 	ECRServer      *ecremu.Server
 	// CloudFormation answers the provisioner's DescribeStackResource / DescribeStacks: it shows
 	// each custom resource in the state CloudFormation would while a request is out.
@@ -176,11 +190,20 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 			return fmt.Errorf("no Lambda function %s in the local cloud", arn)
 		}
 		return localsm.HTTPInvoker{Endpoints: map[string]string{arn: url.(string)}}.Invoke(ctx, arn, payload)
+	}, Principals: map[string]string{
+		rotatorKeyID: testenv.RotatorRoleARN, provisionerKeyID: testenv.ProvisionerRoleARN, otherTeamKeyID: testenv.OtherTeamRoleARN,
 	}})
 	if c.SecretsManagerURL, err = c.serve(c.SecretsManager); err != nil {
 		return c, err
 	}
 	c.SM = secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(c.SecretsManagerURL) })
+	other := cfg.Copy()
+	other.Credentials = credentials.NewStaticCredentialsProvider(otherTeamKeyID, secretAccessKey, "")
+	c.OtherTeamSM = secretsmanager.NewFromConfig(other, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(c.SecretsManagerURL) })
+	ownerKey, err := c.SM.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(OwnerKeySecretName), SecretString: aws.String(testenv.OwnerKey)})
+	if err != nil {
+		return c, fmt.Errorf("creating the ownership key secret: %w", err)
+	}
 
 	// The registries.
 	if err := c.startRegistries(opts); err != nil {
@@ -203,16 +226,16 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 	if c.cfnURL, err = c.serve(c.cfn); err != nil {
 		return c, err
 	}
-	c.CloudFormation = cfnemu.New(cfnemu.Options{Region: Region, Credentials: map[string]string{accessKeyID: secretAccessKey}})
+	c.CloudFormation = cfnemu.New(cfnemu.Options{Region: Region, Credentials: map[string]string{accessKeyID: secretAccessKey, provisionerKeyID: secretAccessKey}})
 	if c.CloudFormationURL, err = c.serve(c.CloudFormation); err != nil {
 		return c, err
 	}
 
 	// The functions, each with the environment Lambda gives it and nothing of this process's.
 	for _, fn := range []struct {
-		name, arn string
-		into      **Function
-	}{{FnRotator, rotatorARN, &c.Rotator}, {FnProvisioner, provisionerARN, &c.Provisioner}} {
+		name, arn, keyID string
+		into             **Function
+	}{{FnRotator, rotatorARN, rotatorKeyID, &c.Rotator}, {FnProvisioner, provisionerARN, provisionerKeyID, &c.Provisioner}} {
 		home := filepath.Join(c.workDir, "home-"+fn.name)
 		if err := os.MkdirAll(home, 0o700); err != nil {
 			return c, fmt.Errorf("creating %s: %w", home, err)
@@ -224,7 +247,7 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 			"AWS_SHARED_CREDENTIALS_FILE":      filepath.Join(home, "aws-credentials-none"),
 			"AWS_EC2_METADATA_DISABLED":        "true",
 			"AWS_REGION":                       Region,
-			"AWS_ACCESS_KEY_ID":                accessKeyID,
+			"AWS_ACCESS_KEY_ID":                fn.keyID,
 			"AWS_SECRET_ACCESS_KEY":            secretAccessKey,
 			"AWS_LAMBDA_FUNCTION_NAME":         "ptc-" + fn.name,
 			"AWS_LAMBDA_FUNCTION_TIMEOUT":      strconv.Itoa(int(opts.FunctionTimeout / time.Second)),
@@ -238,6 +261,9 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 		env[awsenv.LoopbackStandinsVar] = c.Standins(false).String()
 		if fn.name == FnProvisioner {
 			env["ROTATION_LAMBDA_ARN"] = rotatorARN
+			env["ROTATOR_ROLE_ARN"] = testenv.RotatorRoleARN
+			env["PROVISIONER_ROLE_ARN"] = testenv.ProvisionerRoleARN
+			env["OWNER_KEY_SECRET_ARN"] = aws.ToString(ownerKey.ARN)
 			env["AWS_ENDPOINT_URL_CLOUDFORMATION"] = c.CloudFormationURL
 			env[awsenv.LoopbackStandinsVar] = c.Standins(true).String()
 		}

@@ -8,7 +8,9 @@
 // timestamps as epoch-seconds numbers, blobs as base64. Errors are HTTP 400 (500 for
 // InternalServiceError) with {"__type": "<Exception>", "message": "..."} and an
 // X-Amzn-Errortype header. A request without an Authorization header is refused: a real client
-// always signs, so a missing one is a bug in the caller's setup. Signatures are not checked.
+// always signs, so a missing one is a bug in the caller's setup. Signatures are not checked;
+// the access key id names the caller when Options.Principals lists it, and such a caller is
+// held to the Deny statements of a secret's resource policy (policy.go).
 //
 // Where the service model's constraints (lengths, ranges) are broken the answer is
 // InvalidParameterException, as Secrets Manager (and moto) answer them, not a generic
@@ -83,6 +85,10 @@ type Options struct {
 	// first and rotates afterwards (the default here too; see WaitRotation); tests and the demo
 	// may prefer to have the outcome when the call returns. A failed step never fails the call.
 	Synchronous bool
+	// Principals maps SigV4 access key ids to the principal ARN (aws:PrincipalArn) whose
+	// requests they sign. A request signed with a key listed here is held to the Deny
+	// statements of the secret's resource policy (policy.go); other keys are not checked.
+	Principals map[string]string
 }
 
 // Server is the emulator, an http.Handler. It is safe for concurrent use; create it with New.
@@ -169,6 +175,10 @@ var handlers = map[string]handler{
 	"TagResource":              (*Server).tagResource,
 	"UntagResource":            (*Server).untagResource,
 	"ListSecretVersionIds":     (*Server).listSecretVersionIds,
+	"PutResourcePolicy":        (*Server).putResourcePolicy,
+	"GetResourcePolicy":        (*Server).getResourcePolicy,
+	"DeleteResourcePolicy":     (*Server).deleteResourcePolicy,
+	"ValidateResourcePolicy":   (*Server).validateResourcePolicy,
 }
 
 // ServeHTTP answers one awsJson1.1 request.
@@ -213,6 +223,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
+	}
+	if e := s.enforce(r, op, body); e != nil {
+		writeError(w, e)
+		return
 	}
 	out, e := h(s, r.Context(), body)
 	if e != nil {

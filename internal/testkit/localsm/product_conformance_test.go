@@ -9,6 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/provision"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
 // productScript replays, against localsm and moto, every Secrets Manager call the product makes
@@ -65,6 +68,13 @@ import (
 //	  for deletion)
 //	DeleteSecret | provisioner Delete: SecretId=ARN, RecoveryWindowInDays=N | none |
 //	  ResourceNotFound = already gone | 52, 54 (retried: InvalidRequestException, see the step)
+//	GetResourcePolicy | provisioner protect and the legacy check: SecretId=ARN | ResourcePolicy
+//	  (absent = none) | none (wrapped) | the last steps of the script
+//	PutResourcePolicy | provisioner protect: SecretId=ARN, ResourcePolicy, BlockPublicPolicy=true
+//	  | none | none | the last steps
+//	ValidateResourcePolicy | provisioner protect: SecretId=ARN, ResourcePolicy |
+//	  PolicyValidationPassed, ValidationErrors | none | not compared: moto 5.2.1 lacks it
+//	  (localsm's own tests: policy_test.go)
 //
 // Secrets Manager's own part (staging and dropping the tested copy, a person's edits) is played
 // by the script too, in the calls a harness makes (testenv.BeginRotation,
@@ -247,8 +257,59 @@ func productScript() []cstep {
 			return c.pdelete("window", true, 0)
 		}},
 		{name: "DescribeSecret by name after it", run: func(c *conf) string { return c.pdescribe(confWindow) }},
+
+		// --- the protecting resource policy (ValidateResourcePolicy is not here: moto 5.2.1 does
+		// not implement it, and the moto gate answers it with localsm's checks) ---
+		{name: "setup: CreateSecret a third managed secret", run: func(c *conf) string {
+			return c.pcreate("guarded", confGuarded, 60, `{"username":"u","accessToken":"g-1"}`, prodTags[2:3])
+		}},
+		{name: "Create/Update: GetResourcePolicy by ARN before any policy", run: func(c *conf) string { return c.pgetpolicy("guarded") }},
+		{name: "Create: PutResourcePolicy by ARN, the protecting policy, BlockPublicPolicy", run: func(c *conf) string { return c.pputpolicy("guarded") }},
+		{name: "Update: GetResourcePolicy by ARN reads it back", run: func(c *conf) string { return c.pgetpolicy("guarded") }},
+		{name: "Update: PutResourcePolicy again (drift repaired, or an SDK retry)", run: func(c *conf) string { return c.pputpolicy("guarded") }},
+		{name: "GetResourcePolicy of a secret that does not exist", run: func(c *conf) string { return c.pgetpolicy("ecr-pullthroughcache/conformance-none") }},
 	}
 }
+
+// confGuarded is the product script's secret for the resource-policy calls.
+const confGuarded = "ecr-pullthroughcache/conformance-guarded"
+
+// pgetpolicy is GetResourcePolicy as the provisioner calls it (SecretId=ARN), reading
+// ResourcePolicy.
+func (c *conf) pgetpolicy(key string) string {
+	out, err := c.sm.GetResourcePolicy(c.ctx, &secretsmanager.GetResourcePolicyInput{SecretId: aws.String(c.id(key))})
+	if err != nil {
+		return okOr(err)
+	}
+	pol := "none"
+	switch p := aws.ToString(out.ResourcePolicy); {
+	case p == confPolicy:
+		pol = "protecting"
+	case p != "":
+		pol = "other: " + p
+	}
+	return fmt.Sprintf("ok name=%s arn-shape=%v policy=%s", aws.ToString(out.Name), c.arnShape(aws.ToString(out.Name), aws.ToString(out.ARN)), pol)
+}
+
+// pputpolicy is PutResourcePolicy as the provisioner calls it.
+func (c *conf) pputpolicy(key string) string {
+	out, err := c.sm.PutResourcePolicy(c.ctx, &secretsmanager.PutResourcePolicyInput{
+		SecretId: aws.String(c.id(key)), ResourcePolicy: aws.String(confPolicy), BlockPublicPolicy: aws.Bool(true),
+	})
+	if err != nil {
+		return okOr(err)
+	}
+	return fmt.Sprintf("ok name=%s arn-shape=%v", aws.ToString(out.Name), c.arnShape(aws.ToString(out.Name), aws.ToString(out.ARN)))
+}
+
+// confPolicy is the protecting policy for the test world's roles.
+var confPolicy = func() string {
+	p, err := provision.ProtectingPolicy(testenv.RotatorRoleARN, testenv.ProvisionerRoleARN)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
 
 // The product script's secrets, named as the product names them.
 const (

@@ -12,6 +12,7 @@ import (
 type secret struct {
 	arn, name, description, kmsKeyID string
 	tags                             []tag
+	policy                           string // resource policy; "" is none
 	versions                         map[string]*version
 	order                            []string // version ids in creation order
 	created, changed, accessed       time.Time

@@ -145,6 +145,9 @@ type Descriptor struct {
 	// IsAPI reports whether a request path is the registry's token or identity API rather than
 	// its OCI registry (the login check).
 	IsAPI func(path string) bool
+
+	// minting is the minting-mode descriptor a Staged one derives from (nil otherwise).
+	minting *Descriptor
 }
 
 // Credential is one credential the emulator has on record. Secret is secret: never print it.
@@ -234,7 +237,8 @@ type Emulator struct {
 
 	mu      sync.Mutex
 	sources map[int]map[string]any
-	staged  int // credentials made by SourceFor and Stage on registries that cannot mint
+	staged  int              // credentials made by SourceFor and Stage on registries that cannot mint
+	made    []madeCredential // credentials a person made for staged mode (staged.go)
 	close   func()
 }
 

@@ -99,3 +99,15 @@ func ValueOf(ctx context.Context, sm *secretsmanager.Client, secretID, versionID
 	}
 	return aws.ToString(out.SecretString), nil
 }
+
+// The two function roles and the ownership key the test worlds give the provisioner
+// (provision.Provisioner.RotatorRoleARN, ProvisionerRoleARN, OwnerKey), in the emulated
+// account. OtherTeamRoleARN is a principal of the same account that is neither: the attacker
+// of the trust-model tests.
+const (
+	RotatorRoleARN     = "arn:aws:iam::123456789012:role/ptc-rotator-role"
+	ProvisionerRoleARN = "arn:aws:iam::123456789012:role/ptc-provisioner-role"
+	OtherTeamRoleARN   = "arn:aws:iam::123456789012:role/another-team"
+	// OwnerKey is the ownership-proof key: 64 characters, as the template generates it.
+	OwnerKey = "test-owner-key-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+)

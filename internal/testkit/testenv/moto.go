@@ -6,6 +6,7 @@ package testenv
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
 )
 
 // Region and account moto answers for.
@@ -145,6 +148,10 @@ func startGate(direct string) (*http.Server, string, error) {
 	}
 	one := make(chan struct{}, 1)
 	gate := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Amz-Target") == "secretsmanager.ValidateResourcePolicy" {
+			answerValidateResourcePolicy(w, r)
+			return
+		}
 		select {
 		case one <- struct{}{}:
 		case <-r.Context().Done():
@@ -160,6 +167,20 @@ func startGate(direct string) (*http.Server, string, error) {
 	})}
 	go func() { _ = gate.Serve(l) }()
 	return gate, "http://" + l.Addr().String(), nil
+}
+
+// answerValidateResourcePolicy answers the one Secrets Manager operation the provisioner
+// calls that moto 5.2.1 does not implement (it has Put/Get/DeleteResourcePolicy but no
+// ValidateResourcePolicy), with localsm's checks of the document. It needs no state of moto's:
+// the SecretId is not looked up.
+func answerValidateResourcePolicy(w http.ResponseWriter, r *http.Request) {
+	var in struct{ ResourcePolicy string }
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil || json.Unmarshal(body, &in) != nil {
+		http.Error(w, "moto gate: unreadable ValidateResourcePolicy request", http.StatusBadRequest)
+		return
+	}
+	localsm.WriteValidateResponse(w, in.ResourcePolicy)
 }
 
 func (m *Moto) wait(limit time.Duration) error {

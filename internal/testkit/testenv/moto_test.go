@@ -160,3 +160,43 @@ func TestConcurrentClientsThroughTheGate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// The gate answers ValidateResourcePolicy, which moto lacks, with localsm's checks, without
+// passing it to the backend; every other call goes through.
+func TestGateAnswersValidateResourcePolicy(t *testing.T) {
+	var reached atomic.Int32
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		http.Error(w, "not moto", http.StatusTeapot)
+	}))
+	defer backend.Close()
+	gate, url, err := startGate(backend.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gate.Close()
+	sm := secretsmanager.NewFromConfig(AWSConfig(), func(o *secretsmanager.Options) {
+		o.BaseEndpoint = aws.String(url)
+		o.RetryMaxAttempts = 1
+	})
+	ctx := context.Background()
+	for doc, pass := range map[string]bool{
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"secretsmanager:PutSecretValue","Resource":"*"}]}`: true,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}`: false,
+		`{"Statement":`: false,
+	} {
+		out, err := sm.ValidateResourcePolicy(ctx, &secretsmanager.ValidateResourcePolicyInput{SecretId: aws.String("ecr-pullthroughcache/x"), ResourcePolicy: aws.String(doc)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.PolicyValidationPassed != pass || (pass == (len(out.ValidationErrors) > 0)) {
+			t.Errorf("%s: passed=%v errors=%+v, want passed=%v", doc, out.PolicyValidationPassed, out.ValidationErrors, pass)
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("ValidateResourcePolicy reached the backend %d times", n)
+	}
+	if _, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("x")}); err == nil || reached.Load() != 1 {
+		t.Fatalf("other calls must reach the backend: %v, %d", err, reached.Load())
+	}
+}

@@ -13,6 +13,7 @@
 package upstreamtest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -562,5 +563,84 @@ func RefusedSourceLeavesCurrentWorking(f *Fixture, _ Options) {
 	}
 	if len(f.Errs) == 0 || !strings.Contains(f.Logs.String(), "rotation step failed") {
 		t.Fatal("the failure was not captured")
+	}
+}
+
+// RunStaged runs the suite with the registry in staged mode (registries.Staged: the source
+// secret holds the next token a person made; nothing is minted or revoked), plus the tests only
+// staged mode has: StagedReverifiesCurrent and StagedExpiry. Only o.Emulator and o.Provider
+// apply; the hooks are the minting mode's.
+func RunStaged(t *testing.T, moto *testenv.Moto, d *registries.Descriptor, o Options) {
+	sd := registries.Staged(d)
+	o = Options{Emulator: o.Emulator, Provider: o.Provider}
+	Run(t, moto, sd, o)
+	for _, tc := range []struct {
+		name string
+		run  func(*Fixture, Options)
+	}{
+		{"StagedReverifiesCurrent", StagedReverifiesCurrent},
+		{"StagedExpiry", StagedExpiry},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.run(New(t, moto, sd, o), o) })
+	}
+}
+
+// StagedReverifiesCurrent rotates while the source secret still holds the token already
+// current (nobody staged a new one): the rotation succeeds, AWSCURRENT holds the same token and
+// logs in, nothing was made or revoked, and TokenDaysToExpiry is reported again.
+func StagedReverifiesCurrent(f *Fixture, _ Options) {
+	t := f.T
+	_, cur := f.Current()
+	creds := f.credentials()
+	emf := len(f.EMF.String())
+	v := f.Rotate()
+	id, now := f.Current()
+	if id != v || now != cur {
+		t.Fatalf("AWSCURRENT is %s (same token: %v), want the re-verified version %s holding the same token", id, now == cur, v)
+	}
+	f.CurrentLogsIn("after re-verifying the current staged token")
+	if c := f.credentials(); c != creds {
+		t.Fatalf("re-verifying changed %s's credentials: %v then %v", f.E.Title, creds, c)
+	}
+	if !strings.Contains(f.EMF.String()[emf:], `"TokenDaysToExpiry"`) {
+		t.Error("re-verifying the current staged token reported no TokenDaysToExpiry")
+	}
+}
+
+// StagedExpiry: a staged token's days to expiry come from the registry where it tells them,
+// else from the source's "expiresAt" (TokenDaysToExpiry emitted, no warning); with neither the
+// expiry is unknown — a warning in the log, and no TokenDaysToExpiry.
+func StagedExpiry(f *Fixture, _ Options) {
+	t := f.T
+	var src map[string]any
+	if err := json.Unmarshal([]byte(f.Cfg.SourceJSON), &src); err != nil {
+		t.Fatal(err)
+	}
+	_, hasExpiresAt := src["expiresAt"]
+	vendorTells := !hasExpiresAt // the descriptor states one only where the registry tells none
+	emf, logs := len(f.EMF.String()), len(f.Logs.String())
+	f.Rotate()
+	if !strings.Contains(f.EMF.String()[emf:], `"TokenDaysToExpiry"`) {
+		t.Fatal("no TokenDaysToExpiry for a staged token whose expiry is known")
+	}
+	if strings.Contains(f.Logs.String()[logs:], "expiry is unknown") {
+		t.Fatal("an expiry warning although the expiry is known")
+	}
+	if vendorTells {
+		return
+	}
+	delete(src, "expiresAt")
+	doc, err := json.Marshal(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Stage(string(doc))
+	emf, logs = len(f.EMF.String()), len(f.Logs.String())
+	f.Rotate()
+	if strings.Contains(f.EMF.String()[emf:], `"TokenDaysToExpiry"`) {
+		t.Error("TokenDaysToExpiry emitted for a staged token whose expiry nobody knows")
+	}
+	if !strings.Contains(f.Logs.String()[logs:], "expiry is unknown") || !strings.Contains(f.Logs.String()[logs:], `"level":"WARN"`) {
+		t.Error("no warning that the staged token's expiry is unknown")
 	}
 }

@@ -412,9 +412,14 @@ func TestMintLongRunning(t *testing.T) {
 		{"location", acremu.AsyncLocation, []time.Duration{3 * time.Second, 3 * time.Second}, 4},
 		// Azure-AsyncOperation: 202, status InProgress, status Succeeded, then the result.
 		{"azure-asyncoperation", acremu.AsyncOperation, []time.Duration{3 * time.Second, 3 * time.Second}, 5},
+		// The REST spec's example Location, under the registry (…/operationStatuses/registries-…).
+		{"registry-scoped location", acremu.AsyncLocation, []time.Duration{3 * time.Second, 3 * time.Second}, 4},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
-			e := newEnv(t, func(o *acremu.Options) { o.Async, o.AsyncPolls, o.RetryAfter = mode.async, 1, 3 })
+			e := newEnv(t, func(o *acremu.Options) {
+				o.Async, o.AsyncPolls, o.RetryAfter = mode.async, 1, 3
+				o.RegistryLocation = strings.HasPrefix(mode.name, "registry")
+			})
 			m, err := e.upstream(nil).Mint(e.ctx(), upstream.MintRequest{Label: "l", CurrentStages: []string{acr.StagePassword2}})
 			if err != nil {
 				t.Fatal(e.note(err))
@@ -739,5 +744,98 @@ func TestRetireAllInvalidatesBothSlots(t *testing.T) {
 		if err := e.loginErr(m.Credential); !errors.Is(err, registryauth.ErrBadCredentials) {
 			t.Errorf("after RetireAll the %s password still logs in (err=%v)", m.Token.ID, err)
 		}
+	}
+}
+
+// TestLongRunningFailuresAreSurfaced: an operation that ends Failed or Canceled — told by its
+// Azure-AsyncOperation document, or by its Location's error answer when that is the only form —
+// fails the mint with ARM's own code and message, and no password is taken as new.
+func TestLongRunningFailuresAreSurfaced(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		async   acremu.AsyncMode
+		outcome string
+		want    []string
+	}{
+		{"azure-asyncoperation failed", acremu.AsyncOperation, "Failed", []string{"long-running operation ended Failed", "TokenCredentialGenerationFailed", "Please retry the operation", "InternalServerError"}},
+		{"azure-asyncoperation canceled", acremu.AsyncOperation, "Canceled", []string{"long-running operation ended Canceled", "OperationCanceled"}},
+		{"location failed", acremu.AsyncLocation, "Failed", []string{"the long-running operation failed", "HTTP 400", "Generating credentials for token"}},
+		{"location canceled", acremu.AsyncLocation, "Canceled", []string{"the long-running operation failed", "HTTP 409", "was canceled"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(o *acremu.Options) {
+				o.Async, o.AsyncPolls, o.RetryAfter, o.AsyncOutcome = tc.async, 1, 3, tc.outcome
+			})
+			_, err := e.upstream(nil).Mint(e.ctx(), upstream.MintRequest{Label: "l", CurrentStages: []string{acr.StagePassword2}})
+			if e.note(err) == nil {
+				t.Fatal("mint succeeded")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if len(e.emu.Generations()) != 0 {
+				t.Error("the emulator regenerated a slot on a failed operation")
+			}
+		})
+	}
+}
+
+// TestLongRunningStopsBeforeTheDeadline: a poll wait (Retry-After) that would outlast the
+// invocation is not started; the error says the operation is still running.
+func TestLongRunningStopsBeforeTheDeadline(t *testing.T) {
+	e := newEnv(t, func(o *acremu.Options) { o.Async, o.AsyncPolls, o.RetryAfter = acremu.AsyncOperation, 5, 20 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := e.upstream(nil).Mint(ctx, upstream.MintRequest{Label: "l", CurrentStages: []string{acr.StagePassword2}})
+	if e.note(err) == nil || !strings.Contains(err.Error(), "would outlast this invocation") || !strings.Contains(err.Error(), "the rotation will be retried") {
+		t.Fatalf("got %v", err)
+	}
+	if w := e.sleep.Waits(); len(w) != 0 {
+		t.Errorf("waited %v although the wait could not fit", w)
+	}
+}
+
+// TestLongRunningStatusDocumentAtLocation: a Location that answers 200 with an operation
+// resource (the spec names an …/operationStatuses/… URL as Location) is read as a status —
+// InProgress keeps polling — not taken for the result; the result then follows.
+func TestLongRunningStatusDocumentAtLocation(t *testing.T) {
+	e := newEnv(t, nil)
+	var polls int
+	var front *httptest.Server
+	front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/generateCredentials"):
+			w.Header().Set("Location", front.URL+"/subscriptions/"+subID+"/resourceGroups/"+rg+"/providers/Microsoft.ContainerRegistry/registries/"+registry+"/operationStatuses/registries-1?api-version=2023-07-01")
+			w.Header().Set("Retry-After", "4")
+			w.WriteHeader(http.StatusAccepted)
+		case strings.Contains(r.URL.Path, "/operationStatuses/"):
+			polls++
+			w.Header().Set("Content-Type", "application/json")
+			if polls == 1 {
+				_, _ = w.Write([]byte(`{"id":"x","status":"InProgress"}`))
+				return
+			}
+			_, _ = w.Write([]byte(`{"username":"` + tokenName + `","passwords":[{"name":"password1","value":"PLANTED-lro-pass-1","creationTime":"2025-01-01T00:00:00Z"}]}`))
+		default:
+			e.emu.ServeHTTP(w, r)
+		}
+	}))
+	defer front.Close()
+	a, err := acr.New(e.source(map[string]any{"authorityUrl": front.URL, "managementUrl": front.URL}), e.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := a.Mint(e.ctx(), upstream.MintRequest{Label: "l", CurrentStages: []string{acr.StagePassword2}})
+	if e.note(err) != nil {
+		t.Fatal(err)
+	}
+	if m.Credential.AccessToken != "PLANTED-lro-pass-1" || polls != 2 {
+		t.Fatalf("credential %q after %d polls", m.Credential.Username, polls)
+	}
+	// The 202's Retry-After, then the default: the status answer carried none.
+	if w := e.sleep.Waits(); !slices.Equal(w, []time.Duration{4 * time.Second, 2 * time.Second}) {
+		t.Errorf("waits %v", w)
 	}
 }

@@ -26,6 +26,9 @@ const (
 	// defaultPollWait is used when a 202 carries no Retry-After; maxPollWait caps a hint.
 	defaultPollWait = 2 * time.Second
 	maxPollWait     = 30 * time.Second
+	// pollMargin is left before ctx's deadline: a poll wait that would eat into it is not
+	// started, so the step reports the running operation instead of timing out.
+	pollMargin = 5 * time.Second
 	// mintAttempts bounds tries of generateCredentials on 5xx and network errors (httpapi
 	// retries only idempotent methods; regenerating the unused slot again is harmless).
 	mintAttempts = 3
@@ -190,11 +193,23 @@ func (a *ACR) explainARM(err error) error {
 	return err
 }
 
-// pollLRO follows a 202 answer of generateCredentials to its result, as the Azure SDK's poller
-// does with final-state-via location: with an Azure-AsyncOperation header, poll it for
-// {"status"} and then GET the Location for the result; with a Location only, GET it until it
-// stops answering 202. Retry-After is honoured. The poll URLs come from the answer, so they must
-// be on the management host: the bearer token is never sent anywhere else.
+// pollLRO follows a 202 answer of generateCredentials to its result, by ARM's rules for an
+// asynchronous POST action (Azure Resource Manager RPC, "Call Action POST Asynchronously" and
+// "Azure-AsyncOperation Resource format"; azcore's runtime poller does the same with the REST
+// spec's final-state-via: location):
+//
+//   - with an Azure-AsyncOperation header, poll it for the operation resource: 200 with
+//     {"status"} where Succeeded, Failed and Canceled are terminal and anything else (InProgress,
+//     a provider's own word) means running; a 4xx/5xx there is a failure to read the status, not
+//     of the operation. On Succeeded, GET the Location for the result (or, without one, take the
+//     resource's "properties");
+//   - with a Location only, GET it until it stops answering 202: 200 carries the result, an
+//     error answer is the operation's failure. A 200 that is itself an operation resource (the
+//     REST spec's example Location is an …/operationStatuses/… URL) is read as one.
+//
+// Retry-After is honoured (capped at maxPollWait); no wait starts that would outlast ctx's
+// deadline less pollMargin. The poll URLs come from the answer, so they must be on the
+// management host: the bearer token is never sent anywhere else.
 func (a *ACR) pollLRO(ctx context.Context, op, reqURL string, first httpapi.Response) (json.RawMessage, error) {
 	asyncURL, err := a.pollURL(reqURL, first.Header.Get("Azure-AsyncOperation"), "Azure-AsyncOperation")
 	if err != nil {
@@ -209,56 +224,61 @@ func (a *ACR) pollLRO(ctx context.Context, op, reqURL string, first httpapi.Resp
 		return nil, fmt.Errorf("Azure Resource Manager: %s: answered 202 (running) without a Location or Azure-AsyncOperation header to follow", op)
 	}
 	hint, skipWait := first.Header, false
+	var waited time.Duration
 	for poll := 1; ; poll++ {
 		if poll > maxPolls {
 			//lint:ignore ST1005 Azure Resource Manager is a proper noun
-			return nil, fmt.Errorf("Azure Resource Manager: %s: still running after %d polls; the rotation will be retried", op, maxPolls)
+			return nil, fmt.Errorf("Azure Resource Manager: %s: still running after %d polls over %s; the rotation will be retried", op, maxPolls, waited)
 		}
 		if !skipWait {
 			wait := min(httpapi.RetryAfter(hint, a.opts.Clock()()), maxPollWait)
 			if wait <= 0 {
 				wait = defaultPollWait
 			}
+			// Deadlines are on the real clock (a context timer cannot use an injected one).
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl)-pollMargin < wait {
+				//lint:ignore ST1005 Azure Resource Manager is a proper noun
+				return nil, fmt.Errorf("Azure Resource Manager: %s: still running after %d polls over %s, and the next poll (in %s) would outlast this invocation; the rotation will be retried", op, poll-1, waited, wait)
+			}
 			if err := a.opts.Wait(ctx, wait); err != nil {
 				//lint:ignore ST1005 Azure Resource Manager is a proper noun
 				return nil, fmt.Errorf("Azure Resource Manager: %s: stopped waiting for the long-running operation: %w", op, err)
 			}
+			waited += wait
 		}
 		skipWait = false
 		if asyncURL != "" {
-			var st struct {
-				Status string `json:"status"`
-				Error  struct {
-					Code    string `json:"code"`
-					Message string `json:"message"`
-				} `json:"error"`
-			}
+			var st opStatus
 			resp, err := a.arm(ctx, op+" (operation status)", httpapi.Request{Method: http.MethodGet, URL: asyncURL}, &st)
 			if err != nil {
-				return nil, a.explainARM(err)
+				return nil, a.explainPoll(err, "reading the operation's status")
 			}
 			hint = resp.Header
-			switch strings.ToLower(st.Status) {
-			case "succeeded":
-				if locURL == "" {
-					//lint:ignore ST1005 Azure Resource Manager is a proper noun
-					return nil, fmt.Errorf("Azure Resource Manager: %s: the operation succeeded but named no Location to read the new password from", op)
-				}
-				asyncURL, skipWait = "", true // read the result from Location now
-				continue
-			case "failed", "canceled", "cancelled":
-				//lint:ignore ST1005 Azure Resource Manager is a proper noun
-				return nil, fmt.Errorf("Azure Resource Manager: %s: the long-running operation ended %s: %s %s", op, st.Status, st.Error.Code, kit.Truncate(st.Error.Message, 300))
+			done, err := st.outcome(op)
+			if err != nil {
+				return nil, err
 			}
+			if !done {
+				continue
+			}
+			if locURL == "" {
+				if len(st.Properties) > 0 && string(st.Properties) != "null" {
+					return st.Properties, nil
+				}
+				//lint:ignore ST1005 Azure Resource Manager is a proper noun
+				return nil, fmt.Errorf("Azure Resource Manager: %s: the operation succeeded but named no Location to read the new password from", op)
+			}
+			asyncURL, skipWait = "", true // read the result from Location now
 			continue
 		}
 		var raw json.RawMessage
 		resp, err := a.arm(ctx, op+" (operation result)", httpapi.Request{Method: http.MethodGet, URL: locURL}, &raw)
 		if err != nil {
-			return nil, a.explainARM(err)
+			// On the Location URL an error answer is the operation's own failure.
+			return nil, a.explainPoll(err, "the long-running operation failed")
 		}
+		hint = resp.Header
 		if resp.StatusCode == http.StatusAccepted {
-			hint = resp.Header
 			if loc := resp.Header.Get("Location"); loc != "" {
 				if locURL, err = a.pollURL(reqURL, loc, "Location"); err != nil {
 					return nil, err
@@ -266,8 +286,93 @@ func (a *ACR) pollLRO(ctx context.Context, op, reqURL string, first httpapi.Resp
 			}
 			continue
 		}
+		if st, ok := asStatus(raw); ok {
+			done, err := st.outcome(op)
+			if err != nil {
+				return nil, err
+			}
+			if !done {
+				continue
+			}
+			if len(st.Properties) > 0 && string(st.Properties) != "null" {
+				return st.Properties, nil
+			}
+			//lint:ignore ST1005 Azure Resource Manager is a proper noun
+			return nil, fmt.Errorf("Azure Resource Manager: %s: the Location answered a finished operation resource without the new password", op)
+		}
 		return raw, nil
 	}
+}
+
+// opStatus is ARM's operation resource (the Azure-AsyncOperation document).
+type opStatus struct {
+	Status     string          `json:"status"`
+	Properties json.RawMessage `json:"properties"`
+	Error      *armErrorBody   `json:"error"`
+}
+
+// armErrorBody is ARM's ErrorResponse error (common-types ErrorDetail).
+type armErrorBody struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details []armErrorBody `json:"details"`
+}
+
+func (e *armErrorBody) String() string {
+	if e == nil {
+		return "no error detail"
+	}
+	out := strings.TrimSpace(e.Code + " " + kit.Truncate(e.Message, 300))
+	for i, d := range e.Details {
+		if i == 3 {
+			break
+		}
+		out += "; " + strings.TrimSpace(d.Code+" "+kit.Truncate(d.Message, 200))
+	}
+	return out
+}
+
+// outcome reads the status: done on Succeeded, an error on Failed or Canceled (with ARM's error
+// body), not done on anything else.
+func (st opStatus) outcome(op string) (bool, error) {
+	switch strings.ToLower(st.Status) {
+	case "succeeded":
+		return true, nil
+	case "failed", "canceled", "cancelled":
+		//lint:ignore ST1005 Azure Resource Manager is a proper noun
+		return false, fmt.Errorf("Azure Resource Manager: %s: the long-running operation ended %s (the rotation will be retried): %s", op, st.Status, st.Error)
+	}
+	return false, nil
+}
+
+// asStatus reports whether a 200 body is an operation resource rather than a result: it has a
+// "status" string and no "passwords".
+func asStatus(raw json.RawMessage) (opStatus, bool) {
+	var probe struct {
+		Status    *string         `json:"status"`
+		Passwords json.RawMessage `json:"passwords"`
+	}
+	if json.Unmarshal(raw, &probe) != nil || probe.Status == nil || len(probe.Passwords) > 0 {
+		return opStatus{}, false
+	}
+	var st opStatus
+	if json.Unmarshal(raw, &st) != nil {
+		return opStatus{}, false
+	}
+	return st, true
+}
+
+// explainPoll adds what to fix to a refused poll. A 403 there means the service principal may
+// start the operation but not read it (Microsoft.ContainerRegistry/registries/operationStatuses/read).
+func (a *ACR) explainPoll(err error, what string) error {
+	var se *httpapi.StatusError
+	if errors.As(err, &se) && se.StatusCode == http.StatusForbidden {
+		return fmt.Errorf(`%s: %w: the service principal of field "clientId" may not read the operation; give it Microsoft.ContainerRegistry/registries/operationStatuses/read on registry %s (Contributor has it)`, what, err, a.token.Registry)
+	}
+	if errors.As(err, &se) && se.StatusCode == http.StatusUnauthorized {
+		return a.explainARM(err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // pollURL resolves a poll URL from a response header and refuses one off the management host.

@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
@@ -275,6 +276,10 @@ type GitLab struct {
 	registry string
 	api      *httpapi.Caller
 	opts     upstream.Options
+	// whoChecked and resourceBot remember refuseResourceToken's one lookup (under whoMu).
+	whoMu       sync.Mutex
+	whoChecked  bool
+	resourceBot string
 }
 
 var _ upstream.Upstream = (*GitLab)(nil)
@@ -321,7 +326,62 @@ func (g *GitLab) Retries() int { return g.api.Retries }
 func (g *GitLab) call(ctx context.Context, op string, req httpapi.Request, out any) (httpapi.Response, error) {
 	req.Header = http.Header{"PRIVATE-TOKEN": {g.src.Token}}
 	resp, err := g.api.Do(ctx, op, req, out)
+	// Only the calls that come before a mint ask who the token is: a refused revoke has its own
+	// meaning (Revoke reads the token after GitLab's 400).
+	if op == opList || op == opCreate+g.kindName() {
+		if berr := g.refuseResourceToken(ctx, err); berr != nil {
+			return resp, berr
+		}
+	}
 	return resp, g.explain(err)
+}
+
+// Operation names of the calls made before a mint (see call).
+const (
+	opList   = "list access tokens"
+	opCreate = "create "
+)
+
+func (g *GitLab) kindName() string { return strings.TrimSuffix(g.src.Kind, "s") + " access token" }
+
+// ErrResourceToken is wrapped by the error for a source token that is itself a group or project
+// access token: GitLab documents that such a token cannot create other tokens.
+var ErrResourceToken = errors.New("this token cannot create access tokens; use a personal or service-account token with `api`")
+
+// resourceBotRE is the username GitLab generates for a group or project access token's bot user
+// (ResourceAccessTokens::CreateService: "<group|project>_<id>_bot", then a random suffix).
+var resourceBotRE = regexp.MustCompile(`^(group|project)_[0-9]+_bot`)
+
+// refuseResourceToken runs when the token API refused the source token (400, 401 or 403, which
+// is how GitLab answers a group or project access token on another token endpoint, in the same
+// words as a person who lacks the role). It asks GitLab whose token it is (GET /api/v4/user,
+// once) and returns ErrResourceToken's error when it is a group or project token's bot user —
+// "bot": true under a generated name; a service account is a bot too, under its own name, and
+// may mint. Nothing is minted before this, because the refused call is the list or the create.
+// Any other outcome (a person, a token /user refuses) returns nil and GitLab's own error stands.
+func (g *GitLab) refuseResourceToken(ctx context.Context, err error) error {
+	var se *httpapi.StatusError
+	if !errors.As(err, &se) || (se.StatusCode != http.StatusBadRequest && se.StatusCode != http.StatusUnauthorized && se.StatusCode != http.StatusForbidden) {
+		return nil
+	}
+	g.whoMu.Lock()
+	defer g.whoMu.Unlock()
+	if !g.whoChecked {
+		g.whoChecked = true
+		var who struct {
+			Username string `json:"username"`
+			Bot      bool   `json:"bot"`
+		}
+		_, werr := g.api.Do(ctx, "look up the source token's user", httpapi.Request{Method: http.MethodGet, URL: g.src.APIURL + "/api/v4/user",
+			Header: http.Header{"PRIVATE-TOKEN": {g.src.Token}}}, &who)
+		if werr == nil && who.Bot && resourceBotRE.MatchString(who.Username) {
+			g.resourceBot = who.Username
+		}
+	}
+	if g.resourceBot == "" {
+		return nil
+	}
+	return fmt.Errorf(errPrefix+`field "token" is a group or project access token (its user is the bot %s): %w; GitLab refused: %w`, g.resourceBot, ErrResourceToken, err)
 }
 
 // explain adds what to fix to GitLab's error answers. GitLab answers a token it does not know
@@ -400,7 +460,7 @@ func (g *GitLab) Mint(ctx context.Context, req upstream.MintRequest) (upstream.M
 		"expires_at":   expires.Format("2006-01-02"),
 	}
 	var out tokenJSON
-	if _, err := g.call(ctx, "create "+strings.TrimSuffix(g.src.Kind, "s")+" access token", httpapi.Request{Method: http.MethodPost, URL: g.tokens, JSON: body}, &out); err != nil {
+	if _, err := g.call(ctx, opCreate+g.kindName(), httpapi.Request{Method: http.MethodPost, URL: g.tokens, JSON: body}, &out); err != nil {
 		return upstream.Minted{}, err
 	}
 	if out.Token == "" || out.ID == 0 {
@@ -431,7 +491,7 @@ func (g *GitLab) Tokens(ctx context.Context, labelPrefix string) ([]upstream.Tok
 	}.Encode()
 	for page := 1; next != "" && page <= maxPages; page++ {
 		var out []tokenJSON
-		resp, err := g.call(ctx, "list access tokens", httpapi.Request{Method: http.MethodGet, URL: next}, &out)
+		resp, err := g.call(ctx, opList, httpapi.Request{Method: http.MethodGet, URL: next}, &out)
 		if err != nil {
 			return nil, err
 		}

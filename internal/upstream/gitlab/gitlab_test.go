@@ -559,3 +559,108 @@ func TestRotateEndpointWouldBreakOverlap(t *testing.T) {
 		t.Fatalf("the rotated-away token still logs in (%v): the emulator does not behave as GitLab documents", err)
 	}
 }
+
+// TestResourceTokenAsSourceIsRefusedClearly: a group or project access token given as the
+// source cannot create tokens (GitLab: "You cannot use group access tokens to create other
+// group, project, or personal access tokens"). Whichever token call GitLab refuses first (the
+// list before a mint, or the create), the error says what the token is and what to use
+// instead, nothing is minted, and GET /user is asked once; a service account's token — also a
+// "bot" to GitLab — still mints.
+func TestResourceTokenAsSourceIsRefusedClearly(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, gitlabemu.Options{})
+	owner := w.upstream(t, nil)
+	projTok := mint(t, w.upstream(t, map[string]any{"token": maintToken, "groupId": nil, "projectId": appRepo}), "a-project-access-token")
+	before := len(w.emu.Tokens())
+
+	// The minted ones carry read_registry only; a person would more likely paste an api one.
+	apiGroup := mint(t, w.upstream(t, map[string]any{"scopes": []string{"api"}, "accessLevel": gitlabemu.Owner}), "an-api-group-token")
+	before++
+	for _, tc := range []struct {
+		name   string
+		fields map[string]any
+		op     string
+		status int
+		bot    string
+	}{
+		{"group token with api lists", map[string]any{"token": apiGroup.Credential.AccessToken}, "list", 401, "group_11_bot_"},
+		{"group token with api mints", map[string]any{"token": apiGroup.Credential.AccessToken}, "mint", 400, "group_11_bot_"},
+		{"project token mints", map[string]any{"token": projTok.Credential.AccessToken, "scopes": nil, "groupId": nil, "projectId": appRepo}, "mint", 403, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := w.upstream(t, tc.fields)
+			w.emu.ResetCalls()
+			var err error
+			if tc.op == "list" {
+				_, err = g.Tokens(ctx, "ptc-")
+			} else {
+				_, err = g.Mint(ctx, upstream.MintRequest{SecretName: "s", VersionID: "v", Label: "ptc-bot-source"})
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if tc.bot == "" {
+				// A read_registry project token cannot even ask who it is (403 on /user):
+				// GitLab's own error, with what to fix, stands.
+				if errors.Is(err, gitlab.ErrResourceToken) || !strings.Contains(err.Error(), "needs the api scope") {
+					t.Fatalf("error %q", err)
+				}
+			} else {
+				for _, want := range []string{"this token cannot create access tokens; use a personal or service-account token with `api`", `field "token" is a group or project access token`, tc.bot} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q does not say %q", err, want)
+					}
+				}
+				if !errors.Is(err, gitlab.ErrResourceToken) || !httpapi.IsStatus(err, tc.status) {
+					t.Errorf("error %v: want ErrResourceToken and HTTP %d", err, tc.status)
+				}
+			}
+			users := 0
+			for _, c := range w.emu.Calls() {
+				if c.Path == "/api/v4/user" {
+					users++
+				}
+			}
+			if users != 1 {
+				t.Errorf("GET /api/v4/user asked %d times, want once", users)
+			}
+			noLeak(t, err.Error(), apiGroup.Credential.AccessToken, projTok.Credential.AccessToken)
+			if n := len(w.emu.Tokens()); n != before {
+				t.Errorf("%d tokens were created", n-before)
+			}
+		})
+	}
+
+	t.Run("service account mints", func(t *testing.T) {
+		const svcToken = "glpat-PLANTED-service-acct-7"
+		w.emu.AddUser(gitlabemu.User{Username: "service_account_group_11_9c1d", Token: svcToken, ServiceAccount: true})
+		w.emu.SetMember("acme", "service_account_group_11_9c1d", gitlabemu.Owner)
+		g := w.upstream(t, map[string]any{"token": svcToken})
+		if _, err := g.Tokens(ctx, "ptc-"); err != nil {
+			t.Fatal(err)
+		}
+		mint(t, g, "ptc-by-service-account")
+	})
+
+	t.Run("a person's refusal costs one lookup and keeps GitLab's words", func(t *testing.T) {
+		g := w.upstream(t, map[string]any{"token": devToken})
+		w.emu.ResetCalls()
+		_, err := g.Mint(ctx, upstream.MintRequest{SecretName: "s", VersionID: "v", Label: "ptc-dev"})
+		if err == nil || errors.Is(err, gitlab.ErrResourceToken) || !strings.Contains(err.Error(), "must be an Owner of the group") {
+			t.Fatalf("error %v", err)
+		}
+		if n := len(w.emu.Calls()); n != 2 {
+			t.Errorf("%d calls, want the create and one GET /user", n)
+		}
+	})
+
+	t.Run("the happy path asks nothing extra", func(t *testing.T) {
+		w.emu.ResetCalls()
+		mint(t, owner, "ptc-happy")
+		for _, c := range w.emu.Calls() {
+			if c.Path == "/api/v4/user" {
+				t.Fatal("GET /api/v4/user on a successful mint")
+			}
+		}
+	})
+}

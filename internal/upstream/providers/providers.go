@@ -1,16 +1,20 @@
 // Package providers lists every upstream registry this project can manage, keyed by ECR's
-// UpstreamRegistry value. It is the one place a new registry is wired in.
+// UpstreamRegistry value. It is the one place a new registry is wired in, with how it is
+// verified in staged mode (internal/upstream/staged).
 package providers
 
 import (
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/acr"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/dockerhub"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/ghcr"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/gitlab"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/staged"
 )
 
-// All returns a fresh map of every supported provider.
+// All returns a fresh map of every supported provider. Each runs staged mode when its source
+// secret says "mode": "staged", and its own mode otherwise.
 func All() map[string]upstream.Provider {
 	m := map[string]upstream.Provider{}
 	for _, p := range []upstream.Provider{
@@ -19,7 +23,33 @@ func All() map[string]upstream.Provider {
 		ghcr.Provider,
 		gitlab.Provider,
 	} {
-		m[p.Registry] = p
+		m[p.Registry] = WithStaged(p)
 	}
 	return m
+}
+
+// StagedVerifiers are how each registry verifies a staged token: its own Verify on a
+// verify-only upstream, or (Docker Hub, whose Verify is exactly that) the registry's OCI token
+// handshake.
+var StagedVerifiers = map[string]staged.NewVerifier{
+	ptcsecret.UpstreamACR: func(s staged.Source, o upstream.Options) (staged.Verifier, error) {
+		return acr.NewStagedVerifier(s.Fields, o)
+	},
+	ptcsecret.UpstreamDockerHub: staged.OCI(ptcsecret.UpstreamDockerHub, dockerhub.RegistryHosts, dockerhub.RealmHosts, dockerhub.Provider.DefaultRegistryURL, dockerhub.DefaultCheckRepository),
+	ptcsecret.UpstreamGHCR: func(s staged.Source, o upstream.Options) (staged.Verifier, error) {
+		return ghcr.NewStagedVerifier(s.Username, s.Token, s.Fields, o)
+	},
+	ptcsecret.UpstreamGitLab: func(s staged.Source, o upstream.Options) (staged.Verifier, error) {
+		return gitlab.NewStagedVerifier(s.Fields, o)
+	},
+}
+
+// WithStaged returns p with staged mode (staged.Wrap) when StagedVerifiers knows p's registry,
+// else p unchanged.
+func WithStaged(p upstream.Provider) upstream.Provider {
+	nv, ok := StagedVerifiers[p.Registry]
+	if !ok {
+		return p
+	}
+	return staged.Wrap(p, nv)
 }
