@@ -20,7 +20,7 @@ import (
 // token alone — staged tokens belong to whoever made them.
 func TestStagedSourceCreateAndDelete(t *testing.T) {
 	e := newEnv(t)
-	hub, err := dockerhub.New([]byte(`{"username":"`+hubUser+`","password":"`+hubPassword+`","apiUrl":"`+e.hubURL+`"}`), upstream.Options{RegistryURL: e.hubURL})
+	hub, err := dockerhub.New([]byte(`{"username":"`+hubUser+`","password":"`+hubPassword+`","apiUrl":"`+e.hubURL+`"}`), upstream.Options{RegistryURL: e.hubURL, Standins: e.prov.Standins})
 	if err != nil {
 		t.Fatal(err)
 	}

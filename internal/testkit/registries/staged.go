@@ -145,7 +145,7 @@ func mintAsPerson(e *Emulator, n, count int) madeCredential {
 	if err != nil {
 		panic(err)
 	}
-	up, err := e.Descriptor.mintProvider().New(src, upstream.Options{RegistryURL: e.URL, Now: e.Options.Now})
+	up, err := e.Descriptor.mintProvider().New(src, upstream.Options{RegistryURL: e.URL, Now: e.Options.Now, Standins: e.Standins()})
 	if err != nil {
 		panic(fmt.Sprintf("%s: the person's token cannot be made: %v", e.Title, err))
 	}
@@ -185,7 +185,7 @@ func acrPersonMakes(e *Emulator, count int) madeCredential {
 	if err != nil {
 		panic(err)
 	}
-	up, err := acr.Provider.New(src, upstream.Options{RegistryURL: e.URL, Now: e.Options.Now})
+	up, err := acr.Provider.New(src, upstream.Options{RegistryURL: e.URL, Now: e.Options.Now, Standins: e.Standins()})
 	if err != nil {
 		panic(fmt.Sprintf("ACR: the person's password cannot be made: %v", err))
 	}

@@ -823,7 +823,9 @@ func TestLongRunningStatusDocumentAtLocation(t *testing.T) {
 		}
 	}))
 	defer front.Close()
-	a, err := acr.New(e.source(map[string]any{"authorityUrl": front.URL, "managementUrl": front.URL}), e.opts())
+	fo := e.opts()
+	fo.Standins = pinned.NewStandins(e.srv.URL, front.URL)
+	a, err := acr.New(e.source(map[string]any{"authorityUrl": front.URL, "managementUrl": front.URL}), fo)
 	if err != nil {
 		t.Fatal(err)
 	}

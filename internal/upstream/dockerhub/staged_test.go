@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
@@ -39,7 +40,7 @@ func TestStagedPersonalAndOrganizationTokens(t *testing.T) {
 	ctx := context.Background()
 	person := func(fields string) upstream.Credential {
 		t.Helper()
-		d, err := dockerhub.New([]byte(`{"username":"`+user+`","password":"`+password+`","apiUrl":"`+srv.URL+`"`+fields+`}`), upstream.Options{RegistryURL: srv.URL})
+		d, err := dockerhub.New([]byte(`{"username":"`+user+`","password":"`+password+`","apiUrl":"`+srv.URL+`"`+fields+`}`), upstream.Options{RegistryURL: srv.URL, Standins: pinned.NewStandins(srv.URL)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +61,7 @@ func TestStagedPersonalAndOrganizationTokens(t *testing.T) {
 	}{{"personal access token", pat}, {"organization access token", oat}} {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := `{"mode":"staged","username":"` + tc.cred.Username + `","token":"` + tc.cred.AccessToken + `","expiresAt":"2030-01-02"}`
-			up, err := p.New([]byte(doc), upstream.Options{RegistryURL: srv.URL})
+			up, err := p.New([]byte(doc), upstream.Options{RegistryURL: srv.URL, Standins: pinned.NewStandins(srv.URL)})
 			if err != nil {
 				t.Fatal(err)
 			}
