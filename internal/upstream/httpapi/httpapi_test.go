@@ -400,7 +400,9 @@ func TestDoRepeatablePOSTRetried(t *testing.T) {
 		rec := newRecorder(t, answer{status: 502, body: `{"detail":"bad gateway"}`}, answer{status: 503}, answer{status: 200, body: `{"access_token":"x"}`})
 		sl := &sleeper{}
 		c := newCaller(sl)
-		var out struct{ AccessToken string `json:"access_token"` }
+		var out struct {
+			AccessToken string `json:"access_token"`
+		}
 		if _, err := c.Do(context.Background(), "log in", Request{Method: http.MethodPost, URL: rec.srv.URL, Repeatable: true, JSON: map[string]string{"secret": planted}}, &out); err != nil {
 			t.Fatalf("Do: %v", err)
 		}
