@@ -63,7 +63,7 @@ func parseRateLimit(s string) (n int, window time.Duration, ok bool) {
 	}
 	for _, p := range parts[1:] {
 		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-		if secs, err := strconv.Atoi(strings.TrimSpace(val)); strings.EqualFold(k, "w") && err == nil && secs > 0 {
+		if secs, err := strconv.Atoi(strings.TrimSpace(val)); strings.EqualFold(strings.TrimSpace(k), "w") && err == nil && secs > 0 {
 			window = time.Duration(secs) * time.Second
 		}
 	}

@@ -151,7 +151,8 @@ func (c *Caller) Do(ctx context.Context, op string, req Request, out any) (Respo
 				return Response{}, fmt.Errorf("%s: %s: %w", c.Service, op, ctx.Err())
 			}
 			lastErr = fmt.Errorf("%s: %s: %s unreachable: %w", c.Service, op, c.Service, redactURLError(err))
-			if !idempotent(req.Method) && !req.Repeatable {
+			if !idempotent(req.Method) && !req.Repeatable || errors.Is(err, kit.ErrRedirect) {
+				// A refused redirect is the answer, not a passing failure.
 				return Response{}, lastErr
 			}
 			wait = backoff

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 )
 
 // planted is a distinctive secret the leak checks scan for.
@@ -734,6 +736,22 @@ func TestDo429DoesNotUseUpAttempts(t *testing.T) {
 	for range 100 {
 		if j := (&Caller{}).jitter(); j < 0 || j >= time.Second {
 			t.Fatalf("default jitter %v", j)
+		}
+	}
+}
+
+// TestDoRedirectNotRetried: a refused redirect is the server's answer, so even an idempotent or
+// Repeatable call is not sent again.
+func TestDoRedirectNotRetried(t *testing.T) {
+	other := newRecorder(t, answer{status: 200, body: `{}`})
+	rec := newRecorder(t, answer{status: 307, header: map[string]string{"Location": other.srv.URL + "/x"}})
+	for _, req := range []Request{{Method: http.MethodGet, URL: rec.srv.URL}, {Method: http.MethodPost, URL: rec.srv.URL, Repeatable: true}} {
+		sl := &sleeper{}
+		c := newCaller(sl)
+		c.Client = kit.Client(nil, 5*time.Second)
+		_, err := c.Do(context.Background(), "op", req, nil)
+		if !errors.Is(err, kit.ErrRedirect) || len(sl.recorded()) != 0 || len(other.requests()) != 0 {
+			t.Errorf("%s: err %v, waits %v, %d requests to the other host", req.Method, err, sl.recorded(), len(other.requests()))
 		}
 	}
 }
