@@ -70,7 +70,8 @@ type Options struct {
 	// "Retry-After" (seconds) and "X-Retry-After" (a Unix time, as the Hub API reference
 	// documents). Nil means both.
 	RetryHeaders []string
-	// FaultRetryAfter is the hint an injected 429 carries; zero means one second.
+	// FaultRetryAfter is the hint an injected 429 carries (in the RetryHeaders); zero means an
+	// injected 429 carries none.
 	FaultRetryAfter time.Duration
 	// PullLimits are the pulls per PullWindow of each registry login name (a user, or an
 	// organization for its access tokens; "" for anonymous pulls). A name without an entry is
@@ -195,11 +196,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if st := s.TakeFault(r); st != 0 {
-		if st == http.StatusTooManyRequests {
-			wait := s.opts.FaultRetryAfter
-			if wait <= 0 {
-				wait = time.Second
-			}
+		if wait := s.opts.FaultRetryAfter; st == http.StatusTooManyRequests && wait > 0 {
 			s.retryHeaders(w, wait, s.now().Add(wait))
 		}
 		emukit.WriteJSON(w, st, map[string]any{"detail": "injected failure"})

@@ -785,12 +785,27 @@ func TestInject(t *testing.T) {
 	h.expect(h.registryToken(alice, alicePass), 500)
 	h.expect(h.registryToken(alice, alicePass), 200)
 
-	// Injected faults come before the rate limit and before authentication. An injected 429
-	// carries both hints: Retry-After in seconds, X-Retry-After as a Unix time.
+	// Injected faults come before the rate limit and before authentication; without
+	// FaultRetryAfter an injected 429 carries no hint.
 	h.emu.Inject("", "/v2/users/login", 429, 1)
 	r := h.expect(h.do("POST", "/v2/users/login", "", map[string]string{"username": "nobody"}), 429)
-	if r.Header.Get("Retry-After") != "1" || r.Header.Get("X-Retry-After") != strconv.FormatInt(h.clock.Now().Add(time.Second).Unix(), 10) {
+	if r.Header.Get("Retry-After") != "" || r.Header.Get("X-Retry-After") != "" {
 		t.Errorf("injected 429 hints = %v", r.Header)
+	}
+}
+
+// TestInjected429Hints: with FaultRetryAfter an injected 429 carries both hints, Retry-After in
+// seconds and X-Retry-After as a Unix time.
+func TestInjected429Hints(t *testing.T) {
+	h := newHub(t, func(o *Options) { o.FaultRetryAfter = 3 * time.Second })
+	h.emu.Inject("", "/v2/auth/token", 429, 1)
+	r := h.expect(h.do("POST", "/v2/auth/token", "", map[string]string{"identifier": alice, "secret": alicePass}), 429)
+	if r.Header.Get("Retry-After") != "3" || r.Header.Get("X-Retry-After") != strconv.FormatInt(h.clock.Now().Add(3*time.Second).Unix(), 10) {
+		t.Errorf("injected 429 hints = %v", r.Header)
+	}
+	h.emu.Inject("", "/v2/auth/token", 503, 1)
+	if r := h.expect(h.do("POST", "/v2/auth/token", "", map[string]string{"identifier": alice, "secret": alicePass}), 503); r.Header.Get("Retry-After") != "" {
+		t.Errorf("an injected 503 carries a hint: %v", r.Header)
 	}
 }
 

@@ -595,7 +595,7 @@ func TestRateLimitedThenSuccess(t *testing.T) {
 		}
 	})
 	t.Run("injected 429 without a hint", func(t *testing.T) {
-		e := newEnv(t, func(o *dockerhubemu.Options) { o.RetryHeaders = []string{} })
+		e := newEnv(t, nil)
 		d, sl := e.upstream(nil)
 		e.emu.Inject(http.MethodPost, "/v2/access-tokens", http.StatusTooManyRequests, 1)
 		e.mint(d, "v1")

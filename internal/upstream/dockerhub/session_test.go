@@ -117,7 +117,7 @@ func TestRefusalsToldApart(t *testing.T) {
 		}
 	})
 	t.Run("rate limited past the deadline", func(t *testing.T) {
-		e := newEnv(t, nil)
+		e := newEnv(t, func(o *dockerhubemu.Options) { o.FaultRetryAfter = time.Second })
 		d, _ := e.upstream(nil)
 		e.emu.Inject(http.MethodPost, "/v2/auth/token", http.StatusTooManyRequests, 1)
 		c, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond) // the 1 s hint does not fit
