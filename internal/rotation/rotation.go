@@ -386,6 +386,7 @@ func (r *Rotator) testSecret(ctx context.Context, st *stepState) error {
 		return err
 	}
 	st.outcome = "login-ok"
+	r.reportPullBudget(st, v)
 	if !v.ExpiresAt.IsZero() {
 		days := v.ExpiresAt.Sub(r.now()).Hours() / 24
 		attrs := []any{"username", pending.Username, "expires_at", v.ExpiresAt.UTC().Format(time.RFC3339), "days_to_expiry", int(days)}

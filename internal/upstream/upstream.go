@@ -59,6 +59,12 @@ type Minted struct {
 type Verification struct {
 	// ExpiresAt is when the verified token expires, zero when unknown or never.
 	ExpiresAt time.Time
+	// PullsRemaining and PullLimit are the credential's pull budget as the registry reported it
+	// (Docker Hub's ratelimit-remaining / ratelimit-limit), nil when it reported none: an
+	// unlimited plan, or a registry without such headers. Nothing is emitted then.
+	PullsRemaining, PullLimit *int
+	// PullWindow is the window the budget is counted over, zero when not reported.
+	PullWindow time.Duration
 }
 
 // Upstream is one registry's token API plus its registry login check.
