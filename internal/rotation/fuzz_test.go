@@ -509,3 +509,12 @@ func (f *fuzzUpstream) Verify(context.Context, upstream.Credential) (upstream.Ve
 	}
 	return upstream.Verification{ExpiresAt: time.Date(2025, 6, 10, 0, 0, 0, 0, time.UTC)}, nil
 }
+
+// TagResource takes the rotator's facts tags; the fuzz target checks the rotation, not them
+// (facts_test.go does).
+func (s *fuzzSM) TagResource(_ context.Context, in *secretsmanager.TagResourceInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error) {
+	if !s.isManaged(in.SecretId) {
+		return nil, fuzzNotFound("the specified secret")
+	}
+	return &secretsmanager.TagResourceOutput{}, nil
+}

@@ -57,6 +57,8 @@ type SecretsManager interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
 	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
+	// TagResource records the rotation's non-secret facts on the secret (facts.go).
+	TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error)
 }
 
 // Rotator handles rotation events. Its zero value is not usable: set SM and Providers.
@@ -88,6 +90,7 @@ type Rotator struct {
 	mu        sync.Mutex
 	values    map[string]ptcsecret.Value // by secret ARN + version id; versions never change
 	upstreams map[string]cachedUpstream  // by upstream, source, registry and version id; pruned on insert
+	expiries  expiryCache                // token expiries seen, for the facts finishSecret records
 }
 
 type cachedUpstream struct {
@@ -150,6 +153,7 @@ func (r *Rotator) handle(ctx context.Context, ev Event) (err error) {
 		default:
 			log.Info("rotation step done", append(attrs, "outcome", st.outcome)...)
 		}
+		r.recordFacts(ctx, st, err)
 	}()
 	if err := validateEvent(ev); err != nil {
 		return err
@@ -316,6 +320,7 @@ func (r *Rotator) createSecret(ctx context.Context, st *stepState) error {
 		return fmt.Errorf("storing the new token as AWSPENDING of %s: %w", st.name, err)
 	}
 	r.remember(st.arn, token, minted.Credential)
+	r.expiries.note(st.arn, token, minted.Token.ExpiresAt)
 	st.log.Info("minted token", "token_label", minted.Token.Label, "token_id", minted.Token.ID, "username", minted.Credential.Username, "expires_at", timeOrEmpty(minted.Token.ExpiresAt), "extra_stages", minted.Stages)
 	st.outcome = "minted"
 	return nil
@@ -367,6 +372,7 @@ func (r *Rotator) testSecret(ctx context.Context, st *stepState) error {
 		return fmt.Errorf("the pending token of %s cannot log in to the %s registry: %w", st.name, st.upstream, err)
 	}
 	st.outcome = "login-ok"
+	r.expiries.note(st.arn, st.ev.ClientRequestToken, v.ExpiresAt)
 	if !v.ExpiresAt.IsZero() {
 		days := v.ExpiresAt.Sub(r.now()).Hours() / 24
 		attrs := []any{"username", pending.Username, "expires_at", v.ExpiresAt.UTC().Format(time.RFC3339), "days_to_expiry", int(days)}

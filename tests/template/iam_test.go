@@ -219,6 +219,14 @@ func roleProblems(doc map[string]any, fn, roleID string) []string {
 				}
 			}
 		}
+		// The rotator tags only its facts (rotation.FactsTagKeys): the configuration tags, which
+		// say where tokens come from, stay out of its reach.
+		if fn == "RotatorFunction" && slices.Contains(st.actions, "secretsmanager:TagResource") {
+			got := renderAll(get(st.raw, "Condition", "ForAllValues:StringEquals", "aws:TagKeys"))
+			if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(rotation.FactsTagKeys))) {
+				addf("%s grants secretsmanager:TagResource without Condition ForAllValues:StringEquals aws:TagKeys = %v (got %v)", st.where, rotation.FactsTagKeys, got)
+			}
+		}
 		if wildcard {
 			if got := render(get(st.raw, "Condition", "StringEquals", "aws:RequestedRegion")); got != "${AWS::Region}" {
 				addf("%s grants on Resource \"*\" without Condition StringEquals aws:RequestedRegion = !Ref AWS::Region (got %s)", st.where, got)
@@ -354,6 +362,13 @@ func TestIAMCheckCatchesBrokenTemplates(t *testing.T) {
 		{"service-linked role without service condition", func(t *testing.T, doc map[string]any) {
 			delete(findStatement(t, doc, "ProvisionerRole", "CreatePullThroughCacheServiceLinkedRole"), "Condition")
 		}, "without Condition StringEquals iam:AWSServiceName"},
+		{"rotator tags any key", func(t *testing.T, doc map[string]any) {
+			delete(findStatement(t, doc, "RotatorRole", "RecordRotationFacts"), "Condition")
+		}, "TagResource without Condition ForAllValues:StringEquals aws:TagKeys"},
+		{"rotator tags its source", func(t *testing.T, doc map[string]any) {
+			st := findStatement(t, doc, "RotatorRole", "RecordRotationFacts")
+			st["Condition"] = map[string]any{"ForAllValues:StringEquals": map[string]any{"aws:TagKeys": []any{"ptc:last-rotation", "ptc:expires-at", "ptc:last-error", "ptc:source-secret"}}}
+		}, "TagResource without Condition ForAllValues:StringEquals aws:TagKeys"},
 		{"logs anywhere", func(t *testing.T, doc map[string]any) {
 			findStatement(t, doc, "RotatorRole", "WriteLogs")["Resource"] = "*"
 		}, "want only the function's own log group"},

@@ -97,6 +97,12 @@ func (c CountingSM) UpdateSecretVersionStage(ctx context.Context, in *secretsman
 	return c.Inner.UpdateSecretVersionStage(ctx, in, o...)
 }
 
+// TagResource implements rotation.SecretsManager.
+func (c CountingSM) TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, o ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error) {
+	c.Counts.Add("TagResource", 1)
+	return c.Inner.TagResource(ctx, in, o...)
+}
+
 // CountingProvisionSM is a provision.SecretsManager decorator that counts every call the
 // provisioner makes.
 type CountingProvisionSM struct {

@@ -51,6 +51,9 @@ import (
 //	  Description, Tags, no KmsKeyId | ARN | none | 4 49
 //	TagResource, UntagResource | provisioner Update: SecretId=ARN, Tags (a changed value and a
 //	  new key) / TagKeys | none | none | 34 35
+//	TagResource | rotator recordFacts (after finishSecret or a failed step): SecretId=ARN, Tags
+//	  ptc:last-rotation, ptc:expires-at, ptc:last-error (values with spaces and : / = + - @ _ .)
+//	  | none | none (failure logged, never fatal) | 57 58, 60 (of a gone secret)
 //	RotateSecret | provisioner enableRotation: SecretId=ARN, RotationLambdaARN,
 //	  RotationRules.ScheduleExpression, RotateImmediately=false (Create, schedule change) or true
 //	  (source changed), no ClientRequestToken (the SDK makes one) | none | none | 7 37
@@ -239,6 +242,25 @@ func productScript() []cstep {
 			return c.pdelete("window", true, 0)
 		}},
 		{name: "DescribeSecret by name after it", run: func(c *conf) string { return c.pdescribe(confWindow) }},
+
+		// --- rotator facts (internal/rotation/facts.go) ---
+		{name: "setup: CreateSecret a managed secret for the rotator's facts", run: func(c *conf) string {
+			return c.pcreate("facts", confFacts, 60, `{"username":"u","accessToken":"f-1"}`, prodTags[:1])
+		}},
+		{name: "finishSecret facts: TagResource by ARN ptc:last-rotation, ptc:expires-at, ptc:last-error", run: func(c *conf) string {
+			return c.ptag("facts", "ptc:last-rotation", "2026-12-03T17:00:00Z ok", "ptc:expires-at", "2027-03-03T17:00:00Z", "ptc:last-error", "none")
+		}},
+		{name: "failed-step facts: TagResource by ARN replaces ptc:last-rotation and ptc:last-error", run: func(c *conf) string {
+			return c.ptag("facts", "ptc:last-rotation", "2026-12-04T17:00:00Z failed testSecret", "ptc:last-error",
+				"the pending token of ecr-pullthroughcache/x cannot log in: login check at https://registry-1.docker.io: HTTP 401 = + - @ _ . : /")
+		}},
+		{name: "DescribeSecret by ARN: the facts among the tags", run: func(c *conf) string { return c.pdescribe("facts") }},
+		{name: "facts of a secret deleted meanwhile: TagResource by ARN", run: func(c *conf) string {
+			if got := c.pdelete("facts", true, 0); !strings.HasPrefix(got, "ok") {
+				return "delete: " + got
+			}
+			return c.ptag("facts", "ptc:last-rotation", "2026-12-05T17:00:00Z ok")
+		}},
 	}
 }
 
@@ -247,6 +269,7 @@ const (
 	confSource      = "ptc-source/conformance"
 	confProd        = "ecr-pullthroughcache/conformance-prod"
 	confWindow      = "ecr-pullthroughcache/conformance-window"
+	confFacts       = "ecr-pullthroughcache/conformance-facts"
 	confOtherSource = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ptc-source/other-AbCdEf"
 	confManagedBy   = "arn:aws:cloudformation:us-east-1:123456789012:stack/ptc-conformance/0f0e0d0c-0b0a-4909-8807-060504030201/Cache"
 )
