@@ -1,0 +1,127 @@
+package operator_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/operator"
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
+)
+
+// doctor runs the doctor and returns its output and verdict.
+func (w *world) doctor(target, image string) (string, bool) {
+	w.t.Helper()
+	w.out.Reset()
+	ok, err := operator.Doctor(w.ctx, w.env(), target, image)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return w.out.String(), ok
+}
+
+func wantLines(t *testing.T, out string, lines ...string) {
+	t.Helper()
+	for _, l := range lines {
+		if !strings.Contains(out, l) {
+			t.Errorf("output lacks %q:\n%s", l, out)
+		}
+	}
+}
+
+// TestDoctorHandMadeSecretWithAccessTokenKey: the public sample's "access-token" key (and an
+// extra key) is named with the fix, ECR's validation fails, and no value is printed.
+func TestDoctorHandMadeSecretWithAccessTokenKey(t *testing.T) {
+	w := newWorld(t, moto)
+	prefix := unique(t, "hand")
+	planted := "PLANTED-doctor-token-5d1c0a"
+	arn := w.secret(ptcsecret.Prefix+prefix, `{"username":"`+registries.HubUser+`","access-token":"`+planted+`","registry":"docker.io"}`, nil)
+	w.rule(prefix, arn)
+	out, ok := w.doctor(prefix, "")
+	if ok {
+		t.Errorf("doctor passed a secret with the wrong key:\n%s", out)
+	}
+	wantLines(t, out,
+		"✔ rule: "+prefix+" → docker-hub",
+		"✔ credential ARN: "+ptcsecret.Prefix+prefix+", in this account and Region",
+		"✔ secret: "+ptcsecret.Prefix+prefix+" exists, hand-made",
+		"✔ encryption key: the default aws/secretsmanager key",
+		`✘ secret value: key "access-token" where ECR expects "accessToken"; extra key "registry"; no key "accessToken"`,
+		`fix: rename "access-token" to "accessToken"; remove "registry"`,
+		"– upstream login: no usable credential",
+		"✘ ECR validation: InvalidSecretFormat",
+		"– rotation: off: a hand-made secret; ptc adopt "+prefix,
+	)
+	// The same diagnosis by secret name, and by ARN.
+	byName, _ := w.doctor(ptcsecret.Prefix+prefix, "")
+	byARN, _ := w.doctor(arn, "")
+	if byName != out || byARN != out {
+		t.Errorf("doctor by secret differs from doctor by prefix:\n%s\n---\n%s", byName, byARN)
+	}
+	w.assertNoLeak(planted)
+}
+
+// TestDoctorDockerHubOfficialImageWithoutLibrary: a working credential and an image pulled as
+// "alpine": the login passes (for library/alpine) and the image path check names library/.
+func TestDoctorDockerHubOfficialImageWithoutLibrary(t *testing.T) {
+	w := newWorld(t, moto)
+	prefix := unique(t, "lib")
+	w.rule(prefix, w.secret(ptcsecret.Prefix+prefix, w.hubValue(), nil))
+	out, ok := w.doctor(prefix, "alpine:3.20")
+	if ok {
+		t.Errorf("doctor passed an official image without library/:\n%s", out)
+	}
+	wantLines(t, out,
+		`✘ image path: "alpine" is a Docker Hub official image: its upstream path is "library/alpine"`,
+		"fix: pull 123456789012.dkr.ecr.us-east-1.amazonaws.com/"+prefix+"/library/alpine:3.20",
+		"✔ upstream login: "+w.hub.URL+` gave username "`+registries.HubUser+`" a pull token for library/alpine`,
+		"✔ ECR validation: IsValid",
+	)
+	// The right path, given as the ECR path, passes everything but rotation (hand-made: skipped).
+	out, ok = w.doctor(prefix, prefix+"/library/alpine:3.20")
+	if !ok {
+		t.Errorf("doctor failed a good rule:\n%s", out)
+	}
+	wantLines(t, out, "✔ image path: pull it as 123456789012.dkr.ecr.us-east-1.amazonaws.com/"+prefix+"/library/alpine:3.20", "no problem found")
+	w.assertNoLeak()
+}
+
+// TestDoctorFindsEachBreakage: a missing rule, a wrong token, a value that is not JSON, a
+// customer managed key and a managed secret with rotation off are each a ✘ with its fix.
+func TestDoctorFindsEachBreakage(t *testing.T) {
+	w := newWorld(t, moto)
+	out, ok := w.doctor("no-such-prefix", "")
+	if ok || !strings.Contains(out, `✘ rule: no pull-through cache rule with prefix "no-such-prefix"`) {
+		t.Errorf("missing rule:\n%s", out)
+	}
+
+	wrong := unique(t, "wrong")
+	planted := "PLANTED-wrong-token-9e8d7c"
+	w.rule(wrong, w.secret(ptcsecret.Prefix+wrong, `{"username":"`+registries.HubUser+`","accessToken":"`+planted+`"}`, map[string]string{
+		ptcsecret.TagUpstream: "docker-hub", ptcsecret.TagSourceSecret: "arn:aws:secretsmanager:us-east-1:123456789012:secret:ptc-source/x-AbCdEf"}))
+	out, ok = w.doctor(wrong, "library/nginx")
+	if ok {
+		t.Errorf("wrong token passed:\n%s", out)
+	}
+	wantLines(t, out, "✘ upstream login: login check at "+w.hub.URL+": the registry refused the credential", "fix: the token is wrong, expired or revoked: rotate (ptc rotate "+ptcsecret.Prefix+wrong+")",
+		"✘ rotation: off for a managed secret")
+
+	notJSON := unique(t, "notjson")
+	w.rule(notJSON, w.secret(ptcsecret.Prefix+notJSON, "username="+registries.HubUser+" token="+planted, nil))
+	out, _ = w.doctor(notJSON, "")
+	wantLines(t, out, "✘ secret value: the value is not a JSON object")
+
+	cmk := unique(t, "cmk")
+	in := &secretsmanager.CreateSecretInput{Name: aws.String(ptcsecret.Prefix + cmk), SecretString: aws.String(w.hubValue()), KmsKeyId: aws.String("alias/team-key")}
+	o, err := w.sm.CreateSecret(w.ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.rule(cmk, aws.ToString(o.ARN))
+	out, _ = w.doctor(cmk, "")
+	wantLines(t, out, "✘ encryption key: the secret uses customer managed key alias/team-key", "--kms-key-id alias/aws/secretsmanager")
+	w.assertNoLeak(planted)
+}
