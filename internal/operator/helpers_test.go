@@ -33,7 +33,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.RunWithMoto(m, &moto)) }
 // world is one test's cloud: Secrets Manager (moto or localsm), the ECR pull-through cache
 // emulator reading its secrets, and the Docker Hub emulator ECR's validation logs in to.
 type world struct {
-	t   *testing.T
+	t   testing.TB
 	ctx context.Context
 	sm  *secretsmanager.Client
 	ecr *ecr.Client
@@ -67,7 +67,7 @@ func (s *syncBuf) Reset() {
 	s.b.Reset()
 }
 
-func newWorld(t *testing.T, srv testenv.SecretsManagerServer) *world {
+func newWorld(t testing.TB, srv testenv.SecretsManagerServer) *world {
 	t.Helper()
 	w := &world{t: t, ctx: testenv.Context(t), sm: srv.SecretsManager(), hub: registries.DockerHub.MustStart(t, registries.Options{}),
 		now: time.Now().Add(time.Hour)}

@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -78,6 +79,14 @@ func (r *Rotator) recordFacts(ctx context.Context, st *stepState, stepErr error)
 	if st.arn == "" || st.upstream == "" {
 		return
 	}
+	// It runs in Handle's deferred function, after its recover: a panic here must not escape
+	// (nor change the step's outcome) either.
+	defer func() {
+		if p := recover(); p != nil {
+			st.log.Error("internal error recording the rotation's facts", "panic", fmt.Sprint(p))
+			r.Metrics.Emit(FactsNotRecorded, 1, metrics.Count, st.upstream, map[string]any{"secret": st.name})
+		}
+	}()
 	var tags []smtypes.Tag
 	now := r.now().UTC().Format(time.RFC3339)
 	switch {
