@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 10*time.Minute, "rotate, adopt: how long to follow the rotation")
 	source := fs.String("source-secret", "", "adopt: ARN of the source secret holding the minting credential")
 	upstream := fs.String("upstream", "", "adopt: the upstream (default: the rule's)")
-	rotator := fs.String("rotator-arn", "", "adopt: ARN of the rotation function (the stack's RotatorFunctionArn output)")
+	rotator := fs.String("rotator-arn", "", "adopt: ARN of the rotation function (the stack's RotatorArn output)")
 	schedule := fs.String("schedule", "rate(30 days)", "adopt: rotation schedule")
 	apply := fs.Bool("apply", false, "adopt: act; without it adopt only says what it would do")
 	// Flags may come after the positional argument: ptc doctor docker-hub --image alpine.

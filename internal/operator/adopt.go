@@ -30,7 +30,7 @@ type AdoptOptions struct {
 	SourceSecret string
 	// Upstream must equal the rule's upstream when set.
 	Upstream string
-	// RotatorARN is the rotation function (the stack's RotatorFunctionArn output); required
+	// RotatorARN is the rotation function (the stack's RotatorArn output); required
 	// with Apply unless the secret already names one.
 	RotatorARN string
 	// Schedule is the rotation schedule, e.g. "rate(30 days)".
@@ -107,7 +107,7 @@ func Adopt(ctx context.Context, env *Env, opts AdoptOptions) (bool, error) {
 		}
 	}
 	if opts.Apply && rotator == "" {
-		refuse("--rotator-arn is required: the rotation function's ARN (aws cloudformation describe-stacks --stack-name <stack> --query \"Stacks[0].Outputs\")")
+		refuse("--rotator-arn is required: the rotation function's ARN (the stack's RotatorArn output: aws cloudformation describe-stacks --stack-name <stack> --query \"Stacks[0].Outputs[?OutputKey=='RotatorArn'].OutputValue\" --output text)")
 	}
 	if rotator != "" {
 		m := lambdaARNRE.FindStringSubmatch(rotator)
