@@ -53,6 +53,10 @@ type doctor struct {
 	secret *secretsmanager.DescribeSecretOutput
 	tags   map[string]string
 	value  *ptcsecret.Value // the current value, when it has exactly the right shape
+	// hidden are the secret's string values (but the username) and the key names not shown:
+	// whatever a check prints (an ECR failure, a registry's error) passes through a redactor
+	// of them, so a value the service echoes never reaches the output.
+	hidden []string
 }
 
 func (d *doctor) add(c Check) { d.checks = append(d.checks, c) }
@@ -77,7 +81,9 @@ func Doctor(ctx context.Context, env *Env, target, image string) (bool, error) {
 	d := &doctor{env: env}
 	d.run(ctx, target, image)
 	ok := true
+	red := kit.NewRedactor(d.hidden...)
 	for _, c := range d.checks {
+		c.Detail, c.Fix = red.Redact(c.Detail), red.Redact(c.Fix)
 		fmt.Fprintf(env.out(), "%s %s: %s\n", c.State.mark(), c.Name, c.Detail)
 		if c.State == Fail {
 			ok = false
@@ -282,6 +288,15 @@ func (d *doctor) checkValue(ctx context.Context) {
 	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &raw); err != nil {
 		d.fail(name, `put the value as a JSON object: {"username": "<user>", "accessToken": "<token>"} (the console's "Plaintext" tab shows it)`, "the value is not a JSON object")
 		return
+	}
+	for k, r := range raw {
+		var s string
+		if json.Unmarshal(r, &s) == nil && k != "username" {
+			d.hidden = append(d.hidden, s)
+		}
+		if showKey(k)[0] != '"' {
+			d.hidden = append(d.hidden, k)
+		}
 	}
 	var problems, fixes []string
 	for _, k := range slices.Sorted(func(yield func(string) bool) {

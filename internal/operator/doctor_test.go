@@ -1,15 +1,19 @@
 package operator_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/operator"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
 // doctor runs the doctor and returns its output and verdict.
@@ -124,4 +128,80 @@ func TestDoctorFindsEachBreakage(t *testing.T) {
 	out, _ = w.doctor(cmk, "")
 	wantLines(t, out, "✘ encryption key: the secret uses customer managed key alias/team-key", "--kms-key-id alias/aws/secretsmanager")
 	w.assertNoLeak(planted)
+}
+
+// rewriteECR stands for a rule whose CredentialArn ECR holds differently from the secret the
+// test made (another Region or account): ECR's own checks refuse to create such a rule, but a
+// rule can outlive a secret moved or re-created elsewhere.
+type rewriteECR struct {
+	operator.ECR
+	arn string
+}
+
+func (r rewriteECR) DescribePullThroughCacheRules(ctx context.Context, in *ecr.DescribePullThroughCacheRulesInput, o ...func(*ecr.Options)) (*ecr.DescribePullThroughCacheRulesOutput, error) {
+	out, err := r.ECR.DescribePullThroughCacheRules(ctx, in, o...)
+	if err == nil {
+		for i := range out.PullThroughCacheRules {
+			out.PullThroughCacheRules[i].CredentialArn = aws.String(r.arn)
+		}
+	}
+	return out, err
+}
+
+// TestDoctorCredentialOfAnotherRegionOrAccount: a credential ARN in another Region or account,
+// or outside ecr-pullthroughcache/, stops the doctor at check 2 with the fix.
+func TestDoctorCredentialOfAnotherRegionOrAccount(t *testing.T) {
+	w := newWorld(t, moto)
+	prefix := unique(t, "arn")
+	w.rule(prefix, w.secret(ptcsecret.Prefix+prefix, w.hubValue(), nil))
+	for arn, want := range map[string]string{
+		"arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthroughcache/x-AbCdEf": "✘ credential ARN: the secret is in eu-west-1, the rule in us-east-1",
+		"arn:aws:secretsmanager:us-east-1:210987654321:secret:ecr-pullthroughcache/x-AbCdEf": "✘ credential ARN: the secret is in account 210987654321, the registry is 123456789012",
+		"arn:aws:secretsmanager:us-east-1:123456789012:secret:team/x-AbCdEf":                 "✘ credential ARN: secret team/x is not under ecr-pullthroughcache/",
+	} {
+		env := w.env()
+		env.ECR = rewriteECR{ECR: w.ecr, arn: arn}
+		w.out.Reset()
+		ok, err := operator.Doctor(w.ctx, env, prefix, "")
+		out := w.out.String()
+		if err != nil || ok || !strings.Contains(out, want) || strings.Contains(out, "✔ secret:") {
+			t.Errorf("credential %s: ok=%v err=%v, want %q and no later check:\n%s", arn, ok, err, want, out)
+		}
+	}
+}
+
+// TestDoctorNeverShowsAKeyThatLooksLikeAValue: a token pasted as a key name (a broken edit of
+// the JSON) is reported without being shown.
+func TestDoctorNeverShowsAKeyThatLooksLikeAValue(t *testing.T) {
+	w := newWorld(t, moto)
+	prefix := unique(t, "keyval")
+	planted := "ghp_PLANTEDkeyname0123456789abcdefABCD"
+	long := "PLANTED-a-very-long-key-that-is-really-a-password-0f9e"
+	w.rule(prefix, w.secret(ptcsecret.Prefix+prefix, `{"username":"u","`+planted+`":"","`+long+`":1}`, nil))
+	out, ok := w.doctor(prefix, "")
+	if ok || !strings.Contains(out, "(a key not shown: it does not look like a name and may be a value)") {
+		t.Errorf("doctor:\n%s", out)
+	}
+	w.assertNoLeak(planted, long)
+}
+
+// TestDoctorStuckRotation: a pending version older than StuckAfter is a ✘ naming the version,
+// since when, and the error the rotator recorded.
+func TestDoctorStuckRotation(t *testing.T) {
+	w := newWorld(t, moto)
+	prefix := unique(t, "stuck")
+	arn := w.secret(ptcsecret.Prefix+prefix, w.hubValue(), map[string]string{
+		ptcsecret.TagUpstream: "docker-hub", ptcsecret.TagSourceSecret: "arn:aws:secretsmanager:us-east-1:123456789012:secret:ptc-source/x-AbCdEf",
+		rotation.TagLastRotation: "2026-12-02T10:00:00Z failed testSecret", rotation.TagLastError: "the pending token cannot log in: HTTP 401"})
+	w.enableRotation(arn)
+	w.rule(prefix, arn)
+	if err := testenv.BeginRotation(w.ctx, w.sm, arn, "22222222-3333-4444-8555-666666666666", true); err != nil {
+		t.Fatal(err)
+	}
+	out, ok := w.doctor(prefix, "")
+	if ok {
+		t.Errorf("doctor passed a stuck rotation:\n%s", out)
+	}
+	wantLines(t, out, "✘ rotation: version 22222222-3333-4444-8555-666666666666 has been AWSPENDING since 20",
+		"the rotator's last error: the pending token cannot log in: HTTP 401", "fix: read the rotator's log for version 22222222")
 }
