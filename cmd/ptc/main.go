@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/operator"
@@ -140,7 +141,7 @@ func newEnv(ctx context.Context, region, profile string, stdout, stderr io.Write
 		return nil, errors.New("no AWS Region: pass --region or set AWS_REGION (or region in the profile)")
 	}
 	return &operator.Env{
-		ECR: ecr.NewFromConfig(cfg), SM: secretsmanager.NewFromConfig(cfg),
+		ECR: ecr.NewFromConfig(cfg), SM: secretsmanager.NewFromConfig(cfg), Lambda: lambda.NewFromConfig(cfg),
 		Region: cfg.Region, Out: stdout, Err: stderr,
 	}, nil
 }

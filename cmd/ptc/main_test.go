@@ -21,6 +21,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/lambdaemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
@@ -30,8 +31,8 @@ import (
 
 // TestCommandsThroughTheStandardChain runs the ptc commands as an operator would, the clients
 // configured only by the environment (AWS_REGION, AWS_ENDPOINT_URL_ECR,
-// AWS_ENDPOINT_URL_SECRETS_MANAGER, static keys), against a local Secrets Manager that runs the
-// real rotator, the ECR emulator and the Docker Hub emulator: adopt a hand-made secret, status,
+// AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_LAMBDA, static keys), against a local
+// Secrets Manager that runs the real rotator, the ECR, Lambda and Docker Hub emulators: adopt a hand-made secret, status,
 // doctor of a broken hand-made secret and of an image without library/, rotate — with the exit
 // status of each, and no secret value in any output. PTC_SAMPLES=<file> writes the outputs
 // (docs/operations.md quotes them).
@@ -57,12 +58,14 @@ func TestCommandsThroughTheStandardChain(t *testing.T) {
 		return registryauth.Check(ctx, nil, registryauth.Target{Registry: url, Repository: hub.CheckRepository}, registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
 	}}))
 	t.Cleanup(ecrSrv.Close)
+	lambdaSrv := httptest.NewServer(lambdaemu.New("us-east-1", "123456789012", "ptc-rotator"))
+	t.Cleanup(lambdaSrv.Close)
 	ecrc := ecr.NewFromConfig(testenv.AWSConfig(), func(o *ecr.Options) { o.BaseEndpoint = aws.String(ecrSrv.URL) })
 
 	for k, v := range map[string]string{
 		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDPTCCLITEST", "AWS_SECRET_ACCESS_KEY": "ptc-cli-test-fake", "AWS_SESSION_TOKEN": "",
 		"AWS_PROFILE": "", "AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
-		"AWS_ENDPOINT_URL_ECR": ecrSrv.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER": smSrv.URL, "AWS_EC2_METADATA_DISABLED": "true",
+		"AWS_ENDPOINT_URL_ECR": ecrSrv.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER": smSrv.URL, "AWS_ENDPOINT_URL_LAMBDA": lambdaSrv.URL, "AWS_EC2_METADATA_DISABLED": "true",
 	} {
 		t.Setenv(k, v)
 	}
@@ -126,7 +129,7 @@ func TestCommandsThroughTheStandardChain(t *testing.T) {
 		t.Errorf("doctor hand-made:\n%s", out)
 	}
 	out = runCmd(1, "doctor", "docker-hub", "--image", "alpine:3.20")
-	if !strings.Contains(out, "library/alpine") {
+	if !strings.Contains(out, "library/alpine") || !strings.Contains(out, "the function exists") {
 		t.Errorf("doctor --image alpine:\n%s", out)
 	}
 	out = runCmd(0, "rotate", ptcsecret.Prefix+"docker-hub", "--timeout", "1m")

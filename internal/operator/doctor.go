@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
@@ -480,6 +482,21 @@ func (d *doctor) checkRotation(ctx context.Context) {
 	sched := ""
 	if rr := s.RotationRules; rr != nil && aws.ToString(rr.ScheduleExpression) != "" {
 		sched = ", " + aws.ToString(rr.ScheduleExpression)
+	}
+	fn := aws.ToString(s.RotationLambdaARN)
+	if d.env.Lambda != nil && fn != "" {
+		_, err := d.env.Lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(fn)})
+		var nf *lambdatypes.ResourceNotFoundException
+		switch {
+		case errors.As(err, &nf):
+			d.fail(name, "point the secret at a rotator that exists: aws secretsmanager rotate-secret --secret-id "+secretName+" --rotation-lambda-arn <the stack's RotatorArn output> (or redeploy the stack that had it)",
+				"on, but the rotation function %s does not exist: every rotation fails", fn)
+			return
+		case err != nil:
+			sched += "; function not checked: " + kit.Truncate(err.Error(), 120)
+		default:
+			sched += "; the function exists"
+		}
 	}
 	now := d.env.now()
 	if p := stuckPending(s.VersionIdsToStages); p != "" {

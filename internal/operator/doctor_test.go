@@ -205,3 +205,25 @@ func TestDoctorStuckRotation(t *testing.T) {
 	wantLines(t, out, "✘ rotation: version 22222222-3333-4444-8555-666666666666 has been AWSPENDING since 20",
 		"the rotator's last error: the pending token cannot log in: HTTP 401", "fix: read the rotator's log for version 22222222")
 }
+
+// TestDoctorRotatorGone: rotation is on but its function was deleted (its stack went): every
+// rotation fails, and the doctor says so with the fix.
+func TestDoctorRotatorGone(t *testing.T) {
+	w := newWorld(t, moto)
+	prefix := unique(t, "gone")
+	arn := w.secret(ptcsecret.Prefix+prefix, w.hubValue(), map[string]string{
+		ptcsecret.TagUpstream: "docker-hub", ptcsecret.TagSourceSecret: "arn:aws:secretsmanager:us-east-1:123456789012:secret:ptc-source/x-AbCdEf"})
+	w.enableRotation(arn)
+	w.rule(prefix, arn)
+	out, ok := w.doctor(prefix, "")
+	if !ok || !strings.Contains(out, "the function exists") {
+		t.Errorf("doctor with the rotator present:\n%s", out)
+	}
+	w.lambda.Delete("ptc-rotator-under-test")
+	out, ok = w.doctor(prefix, "")
+	if ok {
+		t.Errorf("doctor passed a rotation whose function is gone:\n%s", out)
+	}
+	wantLines(t, out, "✘ rotation: on, but the rotation function "+testenv.FakeRotationLambdaARN+" does not exist: every rotation fails",
+		"--rotation-lambda-arn <the stack's RotatorArn output>")
+}

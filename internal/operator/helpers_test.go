@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/lambdaemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
@@ -38,6 +40,10 @@ type world struct {
 	sm  *secretsmanager.Client
 	ecr *ecr.Client
 	hub *registries.Emulator
+	// lambda has the rotation functions the tests name (testenv.FakeRotationLambdaARN's
+	// function and the rotator of the rotating Secrets Manager).
+	lambda    *lambdaemu.Server
+	lambdaAPI *lambda.Client
 	// out and errw capture what the commands print.
 	out, errw syncBuf
 	now       time.Time
@@ -82,12 +88,16 @@ func newWorld(t testing.TB, srv testenv.SecretsManagerServer) *world {
 	hs := httptest.NewServer(emu)
 	t.Cleanup(hs.Close)
 	w.ecr = ecr.NewFromConfig(testenv.AWSConfig(), func(o *ecr.Options) { o.BaseEndpoint = aws.String(hs.URL) })
+	w.lambda = lambdaemu.New(testenv.Region, testenv.AccountID, "ptc-rotator-under-test", "ptc-rotator")
+	ls := httptest.NewServer(w.lambda)
+	t.Cleanup(ls.Close)
+	w.lambdaAPI = lambda.NewFromConfig(testenv.AWSConfig(), func(o *lambda.Options) { o.BaseEndpoint = aws.String(ls.URL) })
 	return w
 }
 
 func (w *world) env() *operator.Env {
 	return &operator.Env{
-		ECR: w.ecr, SM: w.sm, Region: testenv.Region, Out: &w.out, Err: &w.errw,
+		ECR: w.ecr, SM: w.sm, Lambda: w.lambdaAPI, Region: testenv.Region, Out: &w.out, Err: &w.errw,
 		Now: func() time.Time { return w.now.Add(w.slept) },
 		Sleep: func(_ context.Context, d time.Duration) error {
 			w.slept += d

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
@@ -42,10 +43,17 @@ type SecretsManager interface {
 	TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error)
 }
 
+// Lambda is the one Lambda call the doctor makes: does the rotation function exist?
+type Lambda interface {
+	GetFunction(ctx context.Context, in *lambda.GetFunctionInput, optFns ...func(*lambda.Options)) (*lambda.GetFunctionOutput, error)
+}
+
 // Env is what every command runs with. ECR, SM and Region are required.
 type Env struct {
 	ECR ECR
 	SM  SecretsManager
+	// Lambda, when set, lets the doctor check that the rotation function exists.
+	Lambda Lambda
 	// Region is the Region the clients talk to (credential ARNs must be in it).
 	Region string
 	// Out receives the result (table, JSON, check list); Err progress and warnings.

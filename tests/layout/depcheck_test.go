@@ -40,8 +40,9 @@ var rules = []rule{
 	{"a shipped package must not link the test kit (emulators, moto harness, local cloud)", product, under("internal/testkit")},
 	{"a shipped package must not depend on the developer commands", product, under("tools")},
 	{"a shipped package must not depend on the tests", product, under("tests")},
-	{"the Lambda bootstraps must not link the SDK's config chain (1.9 MB, docs/dependencies.md) nor a command", under("functions"), func(p string) bool {
-		return under("cmd")(p) || p == "github.com/aws/aws-sdk-go-v2/config" || strings.HasPrefix(p, "github.com/aws/aws-sdk-go-v2/config/")
+	{"the Lambda bootstraps must not link the CLI's SDK config chain (1.9 MB, docs/dependencies.md) or Lambda client, nor a command", under("functions"), func(p string) bool {
+		return under("cmd")(p) || p == "github.com/aws/aws-sdk-go-v2/config" || strings.HasPrefix(p, "github.com/aws/aws-sdk-go-v2/config/") ||
+			p == "github.com/aws/aws-sdk-go-v2/service/lambda"
 	}},
 	{"only the ptc command links the operator CLI's logic", func(p string) bool { return product(p) && !under("cmd")(p) && !under("internal/operator")(p) }, under("internal/operator")},
 	{"upstreams are registry clients: they must not know the rotation engine", under("internal/upstream"), under("internal/rotation")},
