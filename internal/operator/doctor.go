@@ -513,17 +513,21 @@ func (d *doctor) checkRotation(ctx context.Context) {
 			return
 		}
 	}
-	last := d.tags[rotation.TagLastRotation]
-	if when, rest, ok := strings.Cut(last, " "); ok && strings.HasPrefix(rest, rotation.OutcomeFailed) {
+	f := readFacts(s)
+	if !f.failedAt.IsZero() {
 		d.fail(name, "fix what the error names, then ptc rotate "+secretName,
-			"on (%s%s), but the last rotation (%s) %s: %s", aws.ToString(s.RotationLambdaARN), sched, when, rest, d.tags[rotation.TagLastError])
+			"on (%s%s), but the last rotation failed at %s (%s): %s", aws.ToString(s.RotationLambdaARN), sched, f.failedStep, f.failedAt.UTC().Format(time.RFC3339), f.lastError)
 		return
 	}
 	detail := fmt.Sprintf("on (%s%s)", aws.ToString(s.RotationLambdaARN), sched)
-	if last != "" {
-		detail += "; last rotation " + last
+	if s.LastRotatedDate != nil {
+		detail += "; last rotated " + s.LastRotatedDate.UTC().Format(time.RFC3339)
 	}
-	if t, err := time.Parse(time.RFC3339, d.tags[rotation.TagExpiresAt]); err == nil {
+	if f.ok {
+		detail += ", the current version passed the rotator's test"
+	}
+	if f.expires != nil {
+		t := *f.expires
 		days := int(t.Sub(now).Hours() / 24)
 		if days < rotation.ExpiryWarningDays {
 			d.fail(name, "rotate now: ptc rotate "+secretName, "%s; the current token expires in %d days (%s)", detail, days, t.Format(time.RFC3339))

@@ -192,7 +192,7 @@ func TestDoctorStuckRotation(t *testing.T) {
 	prefix := unique(t, "stuck")
 	arn := w.secret(ptcsecret.Prefix+prefix, w.hubValue(), map[string]string{
 		ptcsecret.TagUpstream: "docker-hub", ptcsecret.TagSourceSecret: "arn:aws:secretsmanager:us-east-1:123456789012:secret:ptc-source/x-AbCdEf",
-		rotation.TagLastRotation: "2026-12-02T10:00:00Z failed testSecret", rotation.TagLastError: "the pending token cannot log in: HTTP 401"})
+		rotation.TagLastFailure: "2026-12-02T10:00:00Z testSecret", rotation.TagLastError: "the pending token cannot log in: HTTP 401"})
 	w.enableRotation(arn)
 	w.rule(prefix, arn)
 	if err := testenv.BeginRotation(w.ctx, w.sm, arn, "22222222-3333-4444-8555-666666666666", true); err != nil {

@@ -136,6 +136,30 @@ func (w *world) enableRotation(arn string) {
 	}
 }
 
+// markTested puts testSecret's mark on the current version, as the rotator leaves it after a
+// rotation, with the token's expiry.
+func (w *world) markTested(arn string, expires time.Time) {
+	w.t.Helper()
+	d, err := w.sm.DescribeSecret(w.ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	current := ""
+	for id, st := range d.VersionIdsToStages {
+		for _, s := range st {
+			if s == ptcsecret.StageCurrent {
+				current = id
+			}
+		}
+	}
+	if _, err := w.sm.TagResource(w.ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(arn), Tags: []smtypes.Tag{
+		{Key: aws.String(ptcsecret.TagTestedVersion), Value: aws.String(current)},
+		{Key: aws.String(ptcsecret.TagTestedExpiry), Value: aws.String(expires.UTC().Format(time.RFC3339))},
+	}}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
 func newID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)

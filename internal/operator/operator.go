@@ -26,6 +26,7 @@ import (
 
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 )
 
 // ECR is the part of the ECR API the CLI calls.
@@ -201,4 +202,36 @@ func since(now, t time.Time) string {
 		return fmt.Sprintf("%dh ago", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+}
+
+// facts is what the rotator recorded on a secret (internal/rotation/facts.go and testSecret's
+// mark), read for status, doctor and rotate.
+type facts struct {
+	// failedAt and failedStep are the last failed step, zero when none is recorded or a
+	// rotation promoted a version after it.
+	failedAt   time.Time
+	failedStep string
+	lastError  string
+	// ok: the current version is the one the rotator last proved.
+	ok bool
+	// expires is the current token's expiry, when the rotator recorded it.
+	expires *time.Time
+}
+
+func readFacts(d *secretsmanager.DescribeSecretOutput) facts {
+	tags := tagMap(d)
+	var f facts
+	if when, step, ok := strings.Cut(tags[rotation.TagLastFailure], " "); ok {
+		if t, err := time.Parse(time.RFC3339, when); err == nil && (d.LastRotatedDate == nil || t.After(*d.LastRotatedDate)) {
+			f.failedAt, f.failedStep, f.lastError = t, step, tags[rotation.TagLastError]
+		}
+	}
+	current := versionWith(d.VersionIdsToStages, ptcsecret.StageCurrent)
+	if current != "" && tags[ptcsecret.TagTestedVersion] == current {
+		f.ok = f.failedAt.IsZero()
+		if t, err := time.Parse(time.RFC3339, tags[ptcsecret.TagTestedExpiry]); err == nil {
+			f.expires = &t
+		}
+	}
+	return f
 }

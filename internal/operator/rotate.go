@@ -60,8 +60,8 @@ func (e *Env) follow(ctx context.Context, arn, name, version, oldCurrent string,
 		switch {
 		case slices.Contains(stages, ptcsecret.StageCurrent):
 			detail := ""
-			if exp := tags[rotation.TagExpiresAt]; exp != "" && exp != "unknown" {
-				detail = "; the new token expires " + exp
+			if f := readFacts(d); f.expires != nil {
+				detail = "; the new token expires " + f.expires.UTC().Format(time.RFC3339)
 			}
 			e.line("finishSecret: AWSCURRENT moved to %s (AWSPREVIOUS is %s)%s", version, orNone(oldCurrent), detail)
 			return true, nil
@@ -69,12 +69,11 @@ func (e *Env) follow(ctx context.Context, arn, name, version, oldCurrent string,
 			pendingSeen = true
 			e.line("version %s is AWSPENDING: the rotator mints, checks and tests the new token", version)
 		}
-		if f := tags[rotation.TagLastRotation]; f != lastFacts {
+		if f := tags[rotation.TagLastFailure]; f != lastFacts {
 			lastFacts = f
-			when, rest, _ := strings.Cut(f, " ")
+			when, step, _ := strings.Cut(f, " ")
 			t, perr := time.Parse(time.RFC3339, when)
-			if perr == nil && !t.Before(start.Truncate(time.Second)) && strings.HasPrefix(rest, rotation.OutcomeFailed) {
-				step := strings.TrimSpace(strings.TrimPrefix(rest, rotation.OutcomeFailed))
+			if perr == nil && !t.Before(start.Truncate(time.Second)) {
 				e.line("%s failed: %s", step, tags[rotation.TagLastError])
 				e.line("AWSCURRENT is still %s and still works; Secrets Manager retries the rotation. Fix the cause (ptc doctor %s), then ptc rotate again", orNone(oldCurrent), name)
 				return false, nil

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -167,15 +166,16 @@ func (env *Env) secretStatus(ctx context.Context, s *RuleStatus, d *secretsmanag
 	if !isDefaultKey(aws.ToString(d.KmsKeyId)) {
 		problem("secret %s is encrypted with a customer managed key: ECR can read only secrets under aws/secretsmanager", s.Secret)
 	}
-	if when, rest, ok := strings.Cut(tags[rotation.TagLastRotation], " "); ok {
-		outcome, step, _ := strings.Cut(rest, " ")
-		s.LastOutcome = outcome
-		if outcome == rotation.OutcomeFailed {
-			s.LastError = tags[rotation.TagLastError]
-			problem("the last rotation (%s) failed at %s: %s", when, step, s.LastError)
-		}
+	f := readFacts(d)
+	switch {
+	case !f.failedAt.IsZero():
+		s.LastOutcome, s.LastError = "failed", f.lastError
+		problem("the last rotation failed at %s (%s): %s", f.failedStep, f.failedAt.UTC().Format(time.RFC3339), s.LastError)
+	case f.ok:
+		s.LastOutcome = "ok"
 	}
-	if t, err := time.Parse(time.RFC3339, tags[rotation.TagExpiresAt]); err == nil {
+	if f.expires != nil {
+		t := *f.expires
 		s.ExpiresAt = &t
 		days := int(t.Sub(now).Hours() / 24)
 		s.DaysToExpiry = &days

@@ -29,10 +29,10 @@ func TestStatusReportsEveryRule(t *testing.T) {
 		return m
 	}
 	goodARN := w.secret(ptcsecret.Prefix+good, w.hubValue(), managed(map[string]string{
-		rotation.TagLastRotation: "2026-12-01T10:00:00Z ok", rotation.TagExpiresAt: exp.Format(time.RFC3339), rotation.TagLastError: "none",
-		operator.TagPullsRemaining: "98",
+		rotation.TagLastFailure: "none", rotation.TagLastError: "none", operator.TagPullsRemaining: "98",
 	}))
 	w.enableRotation(goodARN)
+	w.markTested(goodARN, exp)
 	w.rule(good, goodARN)
 	w.rule(hand, w.secret(ptcsecret.Prefix+hand, `{"username":"`+"ptc-demo"+`","access-token":"`+w.hub.SourceSecret+`"}`, nil))
 	stuckARN := w.secret(ptcsecret.Prefix+stuck, w.hubValue(), managed(nil))
@@ -41,7 +41,7 @@ func TestStatusReportsEveryRule(t *testing.T) {
 		t.Fatal(err)
 	}
 	failedARN := w.secret(ptcsecret.Prefix+failed, w.hubValue(), managed(map[string]string{
-		rotation.TagLastRotation: "2026-12-02T10:00:00Z failed createSecret", rotation.TagLastError: "minting a docker-hub token: HTTP 401",
+		rotation.TagLastFailure: w.now.UTC().Format(time.RFC3339) + " createSecret", rotation.TagLastError: "minting a docker-hub token: HTTP 401",
 	}))
 	w.enableRotation(failedARN)
 	w.rule(failed, failedARN)
@@ -67,7 +67,7 @@ func TestStatusReportsEveryRule(t *testing.T) {
 		t.Errorf("stuck rule: %+v", s)
 	}
 	f := by[failed]
-	if f.Healthy() || f.LastOutcome != "failed" || !strings.Contains(strings.Join(f.Problems, " "), "failed at createSecret: minting") {
+	if f.Healthy() || f.LastOutcome != "failed" || !strings.Contains(strings.Join(f.Problems, " "), "failed at createSecret (") || !strings.Contains(strings.Join(f.Problems, " "), "): minting a docker-hub token") {
 		t.Errorf("failed rule: %+v", f)
 	}
 	if rep.Unhealthy < 3 {

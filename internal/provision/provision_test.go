@@ -351,6 +351,11 @@ func TestCreateRotateUpdateDelete(t *testing.T) {
 	if tags["owner"] != "sre" || tags["team"] != "" || tags[ptcsecret.TagSourceSecret] != aws.ToString(src2.ARN) {
 		t.Fatalf("tags after update %v", tags)
 	}
+	// The rotator's facts are not this resource's configuration: Update keeps them (the tested
+	// mark in particular, which the next finishSecret needs).
+	if tags[ptcsecret.TagTestedVersion] == "" {
+		t.Fatalf("Update removed the rotator's %s tag: %v", ptcsecret.TagTestedVersion, tags)
+	}
 	if after := e.current(name); after.AccessToken == before.AccessToken {
 		t.Fatal("a new source secret did not trigger a rotation")
 	}

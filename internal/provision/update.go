@@ -67,7 +67,9 @@ func (p *Provisioner) Update(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 	for k := range current {
-		if _, keep := want[k]; !keep && !strings.HasPrefix(k, "aws:") {
+		// aws:* tags are the service's; ptc:rotator:* are facts the rotator records (the mark
+		// finishSecret requires), not configuration this resource sets.
+		if _, keep := want[k]; !keep && !strings.HasPrefix(k, "aws:") && !strings.HasPrefix(k, ptcsecret.RotatorTagPrefix) {
 			remove = append(remove, k)
 		}
 	}

@@ -29,7 +29,37 @@ const (
 	TagManagedBy = "ptc:managed-by"
 	// TagRegistryURL holds the registry the rule pulls from; the login check goes there.
 	TagRegistryURL = "ptc:registry-url"
+
+	// RotatorTagPrefix starts the tags the rotator itself writes: facts about the versions it
+	// tested, never configuration. The provisioner's Update leaves them alone, and the rotator's
+	// role may write no other tag.
+	RotatorTagPrefix = "ptc:rotator:"
+	// TagTestedVersion holds the id of the last version whose login testSecret proved; only that
+	// version may be promoted by finishSecret (a direct invoke cannot skip the test).
+	TagTestedVersion = RotatorTagPrefix + "tested-version"
+	// TagTestedUsername holds the username of that version, so the next setSecret can compare a
+	// pending identity with the current one without reading the current value again.
+	TagTestedUsername = RotatorTagPrefix + "tested-username"
+	// TagTestedExpiry holds when that version's token expires (RFC 3339), when the upstream says.
+	TagTestedExpiry = RotatorTagPrefix + "tested-expires-at"
 )
+
+// TagValueOK reports whether v may be a Secrets Manager tag value: at most 256 characters of
+// letters, digits, spaces and _ . : / = + - @ (the service refuses anything else).
+func TagValueOK(v string) bool {
+	if len(v) > 256 {
+		return false
+	}
+	for _, r := range v {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune(" _.:/=+-@", r):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // ECR UpstreamRegistry values that need credentials and that this project manages.
 const (

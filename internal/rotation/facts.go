@@ -13,41 +13,36 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 )
 
-// Tags the rotator records on the managed secret after a rotation: facts for operators (`ptc
-// status`, `ptc doctor`), never configuration the functions act on, and never a secret. The
-// rotator's IAM lets it write only these keys (template.yaml, RecordRotationFacts).
+// Tags the rotator records on the managed secret for operators (`ptc status`, `ptc doctor`),
+// beside testSecret's mark (ptcsecret.TagTestedVersion, with the tested token's expiry): facts,
+// never configuration the functions act on, never a secret. They are ptc:rotator:* tags, the
+// only ones the rotator's role may write, and the provisioner's Update keeps them.
+//
+// A successful rotation costs no call of its own: its time is the secret's LastRotatedDate and
+// its token's expiry is in the mark. Only a failed step writes (TagLastFailure, TagLastError),
+// and the first promotion after a failure clears them.
 const (
-	// TagLastRotation is "<RFC3339> ok" after a promotion, or "<RFC3339> failed <step>" after
-	// a failed step.
-	TagLastRotation = "ptc:last-rotation"
-	// TagExpiresAt is the RFC3339 expiry of the AWSCURRENT token when the upstream reported one
-	// in this environment (at mint or login), "unknown" when it did not.
-	TagExpiresAt = "ptc:expires-at"
-	// TagLastError is the last failed step's error, shortened to what a tag value allows;
-	// "none" after a successful rotation.
-	TagLastError = "ptc:last-error"
+	// TagLastFailure is "<RFC3339> <step>" of the last failed step, "none" once a rotation
+	// promoted a version after it.
+	TagLastFailure = ptcsecret.RotatorTagPrefix + "last-failure"
+	// TagLastError is that step's error, redacted and shortened to what a tag value allows;
+	// "none" once cleared.
+	TagLastError = ptcsecret.RotatorTagPrefix + "last-error"
 )
 
-// FactsTagKeys are the keys the rotator may write (the template's aws:TagKeys condition).
-var FactsTagKeys = []string{TagLastRotation, TagExpiresAt, TagLastError}
-
-// FactsNotRecorded is the metric counting rotations whose facts could not be tagged.
+// FactsNotRecorded is the metric counting failed steps whose facts could not be tagged.
 const FactsNotRecorded = "FactsNotRecorded"
-
-// Outcomes TagLastRotation records.
-const (
-	OutcomeOK     = "ok"
-	OutcomeFailed = "failed"
-)
 
 // maxTagValue is Secrets Manager's limit on a tag value, in characters.
 const maxTagValue = 256
 
 // expiryCache remembers, per secret ARN + version id, the token expiry an upstream reported at
-// createSecret or testSecret, so that finishSecret can record it. The steps of one rotation
-// usually share a warm environment; when they do not, the expiry is recorded as "unknown".
+// createSecret, so that testSecret's mark can carry it (ptcsecret.TagTestedExpiry) when the
+// login check reports none. The steps of one rotation usually share a warm environment; when
+// they do not, the mark says "unknown".
 type expiryCache struct {
 	mu sync.Mutex
 	m  map[string]time.Time
@@ -72,9 +67,10 @@ func (c *expiryCache) get(arn, version string) (time.Time, bool) {
 	return t, ok
 }
 
-// recordFacts tags the secret with the outcome of a finished rotation or a failed step. It is
-// best effort: a failure is logged and counted (FactsNotRecorded), never returned. Nothing is
-// recorded for a step that did not get as far as knowing the secret is a managed one.
+// recordFacts tags the secret with a failed step's facts, or clears them at the first
+// promotion after a failure. It is best effort: a failure is logged and counted
+// (FactsNotRecorded), never returned. Nothing is recorded for a step that did not get as far as
+// knowing the secret is a managed one.
 func (r *Rotator) recordFacts(ctx context.Context, st *stepState, stepErr error) {
 	if st.arn == "" || st.upstream == "" {
 		return
@@ -88,19 +84,14 @@ func (r *Rotator) recordFacts(ctx context.Context, st *stepState, stepErr error)
 		}
 	}()
 	var tags []smtypes.Tag
-	now := r.now().UTC().Format(time.RFC3339)
 	switch {
 	case stepErr != nil:
 		tags = []smtypes.Tag{
-			tag(TagLastRotation, now+" "+OutcomeFailed+" "+string(st.ev.Step)),
+			tag(TagLastFailure, r.now().UTC().Format(time.RFC3339)+" "+string(st.ev.Step)),
 			tag(TagLastError, TagValue(r.Secrets.Redact(stepErr.Error()))),
 		}
-	case st.ev.Step == FinishSecret && strings.HasPrefix(st.outcome, "promoted"):
-		exp := "unknown"
-		if t, ok := r.expiries.get(st.arn, st.ev.ClientRequestToken); ok {
-			exp = t.UTC().Format(time.RFC3339)
-		}
-		tags = []smtypes.Tag{tag(TagLastRotation, now+" "+OutcomeOK), tag(TagExpiresAt, exp), tag(TagLastError, "none")}
+	case st.ev.Step == FinishSecret && strings.HasPrefix(st.outcome, "promoted") && st.tags[TagLastFailure] != "" && st.tags[TagLastFailure] != "none":
+		tags = []smtypes.Tag{tag(TagLastFailure, "none"), tag(TagLastError, "none")}
 	default:
 		return
 	}

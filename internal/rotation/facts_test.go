@@ -13,8 +13,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/logging"
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/rotationtest"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -32,16 +34,17 @@ func (f *fixture) factTags() map[string]string {
 	}
 	out := map[string]string{}
 	for _, t := range d.Tags {
-		if k := aws.ToString(t.Key); k == rotation.TagLastRotation || k == rotation.TagExpiresAt || k == rotation.TagLastError {
+		if k := aws.ToString(t.Key); strings.HasPrefix(k, ptcsecret.RotatorTagPrefix) {
 			out[k] = aws.ToString(t.Value)
 		}
 	}
 	return out
 }
 
-// TestFactsRecordedAfterRotation: a rotation whose four steps share an environment records
-// when it finished, that it went well, and the expiry Docker Hub gave the minted token.
-func TestFactsRecordedAfterRotation(t *testing.T) {
+// TestMarkCarriesTheMintedExpiry: a rotation whose steps share an environment puts the expiry
+// Docker Hub gave the minted token into testSecret's mark, for ptc status; one whose steps ran
+// in four environments says "unknown" rather than leave the previous token's expiry.
+func TestMarkCarriesTheMintedExpiry(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	r := f.Rotator()
 	token := f.Begin()
@@ -51,29 +54,24 @@ func TestFactsRecordedAfterRotation(t *testing.T) {
 		}
 	}
 	facts := f.factTags()
-	when, outcome, _ := strings.Cut(facts[rotation.TagLastRotation], " ")
-	if _, err := time.Parse(time.RFC3339, when); err != nil || outcome != rotation.OutcomeOK {
-		t.Errorf("%s = %q, want \"<RFC3339> ok\"", rotation.TagLastRotation, facts[rotation.TagLastRotation])
-	}
-	exp, err := time.Parse(time.RFC3339, facts[rotation.TagExpiresAt])
+	exp, err := time.Parse(time.RFC3339, facts[ptcsecret.TagTestedExpiry])
 	if err != nil {
-		t.Fatalf("%s = %q, want the minted token's RFC3339 expiry", rotation.TagExpiresAt, facts[rotation.TagExpiresAt])
+		t.Fatalf("%s = %q, want the minted token's RFC3339 expiry", ptcsecret.TagTestedExpiry, facts[ptcsecret.TagTestedExpiry])
 	}
-	if tok := f.tokens()[token]; !tok.ExpiresAt.IsZero() && !tok.ExpiresAt.Truncate(time.Second).Equal(exp) {
-		t.Errorf("%s = %s, the token expires at %s", rotation.TagExpiresAt, exp, tok.ExpiresAt)
+	if tok := f.tokens()[token]; tok.ExpiresAt.IsZero() || !tok.ExpiresAt.Truncate(time.Second).Equal(exp) {
+		t.Errorf("%s = %s, the token expires at %s", ptcsecret.TagTestedExpiry, exp, tok.ExpiresAt)
 	}
-	if facts[rotation.TagLastError] != "none" {
-		t.Errorf("%s = %q after a good rotation, want none", rotation.TagLastError, facts[rotation.TagLastError])
+	if _, ok := facts[rotation.TagLastFailure]; ok {
+		t.Errorf("a good rotation wrote %s: %v", rotation.TagLastFailure, facts)
 	}
-	// Four environments: the expiry seen at createSecret is not known at finishSecret.
 	token = f.Begin()
 	for _, step := range rotationtest.Steps {
 		if err := f.Step(step, token); err != nil {
 			t.Fatalf("%s: %v", step, err)
 		}
 	}
-	if got := f.factTags()[rotation.TagExpiresAt]; got != "unknown" {
-		t.Errorf("cold finishSecret: %s = %q, want unknown (not the previous token's expiry)", rotation.TagExpiresAt, got)
+	if got := f.factTags()[ptcsecret.TagTestedExpiry]; got != "unknown" {
+		t.Errorf("cold rotation: %s = %q, want unknown (not the previous token's expiry)", ptcsecret.TagTestedExpiry, got)
 	}
 }
 
@@ -85,10 +83,9 @@ func (leakyMintUpstream) Mint(context.Context, upstream.MintRequest) (upstream.M
 	return upstream.Minted{}, fmt.Errorf("careless upstream: login as %q refused {\"detail\": \"bad\"}", hubPassword)
 }
 
-// TestFactsRecordFailedStepRedacted: a failed step records "failed <step>" and a short error
-// that is a valid tag value and carries no secret, even when the upstream's error quotes one.
-func TestFactsRecordFailedStepRedacted(t *testing.T) {
-	f := newFixture(t, fixtureOpts{})
+// leakyRotator is a rotator whose upstream fails createSecret with leakyMintUpstream, under
+// the redacting logger the function uses.
+func (f *fixture) leakyRotator() *rotation.Rotator {
 	r := f.Rotator()
 	secrets := &logging.Secrets{}
 	r.Logger = slog.New(logging.Redacting(slog.NewJSONHandler(f.Logs, nil), secrets))
@@ -103,19 +100,28 @@ func TestFactsRecordFailedStepRedacted(t *testing.T) {
 		return leakyMintUpstream{up}, nil
 	}
 	r.Providers = map[string]upstream.Provider{prov.Registry: prov}
+	return r
+}
+
+// TestFactsRecordFailedStepRedactedAndClearIt: a failed step records "<time> <step>" and a short
+// error that is a valid tag value and carries no secret, even when the upstream's error quotes
+// one; the next promotion clears both.
+func TestFactsRecordFailedStepRedactedAndClearIt(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
 	token := f.Begin()
-	if err := f.StepWith(r, rotation.CreateSecret, token); err == nil {
+	if err := f.StepWith(f.leakyRotator(), rotation.CreateSecret, token); err == nil {
 		t.Fatal("createSecret passed with a failing mint")
 	}
 	facts := f.factTags()
-	if !strings.HasSuffix(facts[rotation.TagLastRotation], " failed createSecret") {
-		t.Errorf("%s = %q, want \"<RFC3339> failed createSecret\"", rotation.TagLastRotation, facts[rotation.TagLastRotation])
+	when, step, _ := strings.Cut(facts[rotation.TagLastFailure], " ")
+	if _, err := time.Parse(time.RFC3339, when); err != nil || step != "createSecret" {
+		t.Errorf("%s = %q, want \"<RFC3339> createSecret\"", rotation.TagLastFailure, facts[rotation.TagLastFailure])
 	}
 	msg := facts[rotation.TagLastError]
 	if !strings.Contains(msg, "careless upstream") || !strings.Contains(msg, "REDACTED") {
 		t.Errorf("%s = %q, want the redacted error", rotation.TagLastError, msg)
 	}
-	if !tagValueRE.MatchString(msg) || utf8.RuneCountInString(msg) > 256 {
+	if !tagValueRE.MatchString(msg) || utf8.RuneCountInString(msg) > 256 || !ptcsecret.TagValueOK(msg) {
 		t.Errorf("%s = %q is not a valid tag value", rotation.TagLastError, msg)
 	}
 	for k, v := range facts {
@@ -126,22 +132,47 @@ func TestFactsRecordFailedStepRedacted(t *testing.T) {
 	if strings.Contains(f.logsText(), hubPassword) {
 		t.Error("the source password reached the log")
 	}
-}
-
-// noTagSM refuses TagResource, as an older rotator role without the grant would.
-type noTagSM struct{ rotation.SecretsManager }
-
-func (noTagSM) TagResource(context.Context, *secretsmanager.TagResourceInput, ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error) {
-	return nil, errors.New("AccessDeniedException: not authorized to perform secretsmanager:TagResource")
-}
-
-// TestFactsFailureNeverFailsTheRotation: a TagResource that fails is logged and counted; the
-// rotation still promotes its token.
-func TestFactsFailureNeverFailsTheRotation(t *testing.T) {
-	f := newFixture(t, fixtureOpts{})
+	// Secrets Manager retries the rotation; this time it works, and the failure is cleared.
 	r := f.Rotator()
-	r.SM = noTagSM{r.SM}
+	for _, step := range rotationtest.Steps {
+		if err := f.StepWith(r, step, token); err != nil {
+			t.Fatalf("retry %s: %v", step, err)
+		}
+	}
+	facts = f.factTags()
+	if facts[rotation.TagLastFailure] != "none" || facts[rotation.TagLastError] != "none" {
+		t.Errorf("after a promotion the failure is not cleared: %v", facts)
+	}
+}
+
+// noFactsSM refuses TagResource of the facts keys (a role that lost the grant, a throttle).
+type noFactsSM struct{ rotation.SecretsManager }
+
+func (s noFactsSM) TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, o ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error) {
+	for _, t := range in.Tags {
+		if k := aws.ToString(t.Key); k == rotation.TagLastFailure || k == rotation.TagLastError {
+			return nil, errors.New("ThrottlingException: rate exceeded")
+		}
+	}
+	return s.SecretsManager.TagResource(ctx, in, o...)
+}
+
+// TestFactsFailureNeverChangesTheOutcome: when the facts cannot be tagged, the failed step
+// still reports its own error and the clearing promotion still promotes; both are logged and
+// counted.
+func TestFactsFailureNeverChangesTheOutcome(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
 	token := f.Begin()
+	leaky := f.leakyRotator()
+	if err := f.StepWith(leaky, rotation.CreateSecret, token); err == nil || !strings.Contains(err.Error(), "careless upstream") {
+		t.Fatalf("createSecret: %v, want the mint's error", err)
+	}
+	r := f.Rotator()
+	r.SM = noFactsSM{r.SM}
+	if _, err := f.sm.TagResource(f.ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(f.arn), Tags: []smtypes.Tag{
+		{Key: aws.String(rotation.TagLastFailure), Value: aws.String("2026-12-01T00:00:00Z createSecret")}}}); err != nil {
+		t.Fatal(err)
+	}
 	for _, step := range rotationtest.Steps {
 		if err := f.StepWith(r, step, token); err != nil {
 			t.Fatalf("%s: %v", step, err)

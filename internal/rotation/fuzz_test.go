@@ -52,6 +52,7 @@ func FuzzHandle(f *testing.F) {
 			Now:       func() time.Time { return time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC) },
 		}
 		before := sm.current()
+		markedBefore := sm.tag(ptcsecret.TagTestedVersion)
 		err := r.Handle(context.Background(), ev)
 		after := sm.current()
 
@@ -67,6 +68,27 @@ func FuzzHandle(f *testing.F) {
 		}
 		if err == nil && ev.Step == rotation.FinishSecret && after != ev.ClientRequestToken {
 			t.Fatalf("finishSecret succeeded but AWSCURRENT is on %q, not %q", after, ev.ClientRequestToken)
+		}
+		if after != before && markedBefore != ev.ClientRequestToken {
+			t.Fatalf("finishSecret promoted version %q, which testSecret had not marked (mark: %q)", after, markedBefore)
+		}
+		for _, k := range sm.taggedKeys {
+			// testSecret writes its mark; a failed step (or finishSecret, clearing one) its facts.
+			facts := k == rotation.TagLastFailure || k == rotation.TagLastError
+			if !facts && ev.Step != rotation.TestSecret {
+				t.Fatalf("step %q wrote tag %q", ev.Step, k)
+			}
+			if facts && err == nil && ev.Step != rotation.FinishSecret {
+				t.Fatalf("step %q succeeded but wrote the failure fact %q", ev.Step, k)
+			}
+		}
+		for _, k := range sm.taggedKeys {
+			if !strings.HasPrefix(k, ptcsecret.RotatorTagPrefix) {
+				t.Fatalf("the rotator wrote tag %q, outside %s*", k, ptcsecret.RotatorTagPrefix)
+			}
+		}
+		if ev.Step == rotation.TestSecret && err == nil && before != ev.ClientRequestToken && sm.tag(ptcsecret.TagTestedVersion) != ev.ClientRequestToken {
+			t.Fatalf("testSecret passed without marking version %q", ev.ClientRequestToken)
 		}
 		if sm.putCurrent {
 			t.Fatal("PutSecretValue was asked to attach AWSCURRENT")
@@ -170,6 +192,7 @@ const (
 	fuzzFailPut         = 1 << 13
 	fuzzFailUpdate      = 1 << 14
 	fuzzFlagSourceBin   = 1 << 15 // the source secret has a binary value only
+	fuzzFailTag         = 1 << 16
 )
 
 type fuzzVersion struct {
@@ -189,8 +212,9 @@ type fuzzSM struct {
 	source              string
 	flags               uint32
 
-	puts, updates int
-	putCurrent    bool
+	puts, updates, tagCalls int
+	taggedKeys              []string
+	putCurrent              bool
 }
 
 func fuzzNewSM(ev rotation.Event, tagsJSON, stagesJSON []byte, source, pendingValue string, flags uint32) *fuzzSM {
@@ -409,6 +433,31 @@ func (s *fuzzSM) UpdateSecretVersionStage(_ context.Context, in *secretsmanager.
 	return &secretsmanager.UpdateSecretVersionStageOutput{ARN: aws.String(s.arn)}, nil
 }
 
+func (s *fuzzSM) TagResource(_ context.Context, in *secretsmanager.TagResourceInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error) {
+	s.tagCalls++
+	if s.flags&fuzzFailTag != 0 {
+		return nil, errors.New("fuzz: TagResource: InternalServiceError")
+	}
+	if !s.isManaged(in.SecretId) {
+		return nil, fuzzNotFound("the specified secret")
+	}
+	for _, t := range in.Tags {
+		s.taggedKeys = append(s.taggedKeys, aws.ToString(t.Key))
+		s.tags = slices.DeleteFunc(s.tags, func(o smtypes.Tag) bool { return aws.ToString(o.Key) == aws.ToString(t.Key) })
+		s.tags = append(s.tags, t)
+	}
+	return &secretsmanager.TagResourceOutput{}, nil
+}
+
+func (s *fuzzSM) tag(key string) string {
+	for _, t := range s.tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
+}
+
 // fuzzSource is the fake upstream's source secret: switches for each failure it can show.
 type fuzzSource struct {
 	Username    string   `json:"username"`
@@ -508,13 +557,4 @@ func (f *fuzzUpstream) Verify(context.Context, upstream.Credential) (upstream.Ve
 		return upstream.Verification{}, errors.New("fuzz upstream: login refused")
 	}
 	return upstream.Verification{ExpiresAt: time.Date(2025, 6, 10, 0, 0, 0, 0, time.UTC)}, nil
-}
-
-// TagResource takes the rotator's facts tags; the fuzz target checks the rotation, not them
-// (facts_test.go does).
-func (s *fuzzSM) TagResource(_ context.Context, in *secretsmanager.TagResourceInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error) {
-	if !s.isManaged(in.SecretId) {
-		return nil, fuzzNotFound("the specified secret")
-	}
-	return &secretsmanager.TagResourceOutput{}, nil
 }

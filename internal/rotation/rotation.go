@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -57,7 +58,8 @@ type SecretsManager interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
 	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
-	// TagResource records the rotation's non-secret facts on the secret (facts.go).
+	// TagResource writes the ptc:rotator:* tags: testSecret's mark on the version it proved,
+	// and the facts of a failed step (facts.go).
 	TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error)
 }
 
@@ -186,6 +188,7 @@ type stepState struct {
 	upstream  string
 	source    string // source secret ARN
 	registry  string // ptc:registry-url, may be empty
+	tags      map[string]string
 	stages    map[string][]string
 	current   string // version id carrying AWSCURRENT
 	previous  string // version id carrying AWSPREVIOUS
@@ -227,6 +230,7 @@ func (r *Rotator) prepare(ctx context.Context, st *stepState) error {
 	for _, t := range out.Tags {
 		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
+	st.tags = tags
 	st.upstream = tags[ptcsecret.TagUpstream]
 	if st.upstream == "" {
 		return fmt.Errorf("secret %s has no tag %s: set it to one of %s", st.name, ptcsecret.TagUpstream, r.providerNames())
@@ -346,12 +350,23 @@ func (r *Rotator) setSecret(ctx context.Context, st *stepState) error {
 		st.outcome = "ok"
 		return nil
 	}
-	current, err := r.value(ctx, st, st.current, ptcsecret.StageCurrent)
-	if err != nil {
-		return err
+	// testSecret recorded the username of the version it proved. That is the current username
+	// when the proved version is AWSCURRENT, and also when it is gone: the copy of the current
+	// value that RotateSecret(RotateImmediately=false) tests and then drops. (Secrets Manager
+	// runs setSecret before testSecret, so a tested version with another username is never
+	// left behind by a rotation it drives.) Otherwise read the current value.
+	currentUser := st.tags[ptcsecret.TagTestedUsername]
+	tested := st.tags[ptcsecret.TagTestedVersion]
+	testedLive := len(st.stages[tested]) > 0 // a version without labels is deprecated, as good as gone
+	if (tested != st.current && testedLive) || currentUser == "" {
+		current, err := r.value(ctx, st, st.current, ptcsecret.StageCurrent)
+		if err != nil {
+			return err
+		}
+		currentUser = current.Username
 	}
-	if pending.Username != current.Username {
-		return fmt.Errorf("secret %s: the pending token logs in as %q but AWSCURRENT as %q; %s tokens keep one username, so check the source secret's account before rotating again", st.name, pending.Username, current.Username, st.upstream)
+	if pending.Username != currentUser {
+		return fmt.Errorf("secret %s: the pending token logs in as %q but AWSCURRENT as %q; %s tokens keep one username, so check the source secret's account before rotating again", st.name, pending.Username, currentUser, st.upstream)
 	}
 	st.outcome = "identity-unchanged"
 	return nil
@@ -371,8 +386,10 @@ func (r *Rotator) testSecret(ctx context.Context, st *stepState) error {
 		r.Metrics.Emit(metrics.VerificationFailed, 1, metrics.Count, st.upstream, map[string]any{"secret": st.name})
 		return fmt.Errorf("the pending token of %s cannot log in to the %s registry: %w", st.name, st.upstream, err)
 	}
+	if err := r.markTested(ctx, st, pending, v); err != nil {
+		return err
+	}
 	st.outcome = "login-ok"
-	r.expiries.note(st.arn, st.ev.ClientRequestToken, v.ExpiresAt)
 	if !v.ExpiresAt.IsZero() {
 		days := v.ExpiresAt.Sub(r.now()).Hours() / 24
 		attrs := []any{"username", pending.Username, "expires_at", v.ExpiresAt.UTC().Format(time.RFC3339), "days_to_expiry", int(days)}
@@ -386,6 +403,40 @@ func (r *Rotator) testSecret(ctx context.Context, st *stepState) error {
 	return nil
 }
 
+// markTested records on the secret that this version passed testSecret (TagTestedVersion, with
+// its username and expiry), so that finishSecret — a separate invocation, perhaps in another
+// environment — promotes only a version this rotator proved. A retry that finds the mark in place
+// writes nothing.
+func (r *Rotator) markTested(ctx context.Context, st *stepState, pending ptcsecret.Value, v upstream.Verification) error {
+	want := map[string]string{ptcsecret.TagTestedVersion: st.ev.ClientRequestToken}
+	if ptcsecret.TagValueOK(pending.Username) {
+		want[ptcsecret.TagTestedUsername] = pending.Username
+	}
+	exp := v.ExpiresAt
+	if exp.IsZero() { // the expiry the upstream gave at mint, when createSecret ran here (facts.go)
+		exp, _ = r.expiries.get(st.arn, st.ev.ClientRequestToken)
+	}
+	switch {
+	case !exp.IsZero():
+		want[ptcsecret.TagTestedExpiry] = exp.UTC().Format(time.RFC3339)
+	case st.tags[ptcsecret.TagTestedExpiry] != "": // not an earlier version's expiry
+		want[ptcsecret.TagTestedExpiry] = "unknown"
+	}
+	var tags []smtypes.Tag
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if st.tags[k] != want[k] {
+			tags = append(tags, smtypes.Tag{Key: aws.String(k), Value: aws.String(want[k])})
+		}
+	}
+	if len(tags) == 0 {
+		return nil
+	}
+	if _, err := r.SM.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(st.arn), Tags: tags}); err != nil {
+		return fmt.Errorf("the pending token of %s logs in, but recording that it passed (tag %s) failed, so finishSecret would refuse it: %w", st.name, ptcsecret.TagTestedVersion, err)
+	}
+	return nil
+}
+
 // ExpiryWarningDays is how close to its expiry a verified token makes testSecret warn (and the
 // template's TokenDaysToExpiry alarm fire): time enough for a person to stage a successor where
 // nothing can mint one (GHCR).
@@ -393,6 +444,12 @@ const ExpiryWarningDays = 14
 
 func (r *Rotator) finishSecret(ctx context.Context, st *stepState) error {
 	token := st.ev.ClientRequestToken
+	if got := st.tags[ptcsecret.TagTestedVersion]; got != token {
+		if got == "" {
+			got = "absent"
+		}
+		return fmt.Errorf("secret %s version %s has not passed this rotator's testSecret (tag %s is %s), so it is not promoted; AWSCURRENT still works. Secrets Manager retries the whole rotation, which tests it", st.name, token, ptcsecret.TagTestedVersion, kit.Truncate(got, 70))
+	}
 	in := &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String(st.arn), VersionStage: aws.String(ptcsecret.StageCurrent), MoveToVersionId: aws.String(token),
 	}

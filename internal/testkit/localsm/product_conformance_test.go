@@ -23,49 +23,51 @@ import (
 // steps, by the numbers TestConformanceWithMoto/product prints):
 //
 //	DescribeSecret | rotator prepare: SecretId=ARN (the event's) | ARN, Name, Tags,
-//	  RotationEnabled, VersionIdsToStages | none (wrapped) | 8 9 14 21 23 28 30 38 40, 46 (gone)
+//	  RotationEnabled, VersionIdsToStages | none (wrapped) | 8 9 15 23 25 30 32 40 42, 48 (gone)
 //	DescribeSecret | provisioner Create/Update/Delete/undo: SecretId=name | ARN, Name, Tags,
 //	  DeletedDate, RotationEnabled, RotationLambdaARN, VersionIdsToStages | ResourceNotFound =
-//	  absent | 2 (absent) 6 33 36 41, 45 55 (absent), 51 (DeletedDate)
+//	  absent | 2 (absent) 6 35 38 43, 47 57 (absent), 53 (DeletedDate)
 //	GetSecretValue | rotator createSecret: SecretId=ARN, VersionId, VersionStage=AWSPENDING |
-//	  whether it exists | ResourceNotFound = no value yet, mint | 15 26 (no value yet), 19 (exists)
+//	  whether it exists | ResourceNotFound = no value yet, mint | 16 28 (no value yet), 20 (exists)
 //	GetSecretValue | rotator setSecret/testSecret: SecretId=ARN, VersionId,
-//	  VersionStage=AWSPENDING|AWSCURRENT | SecretString | none | 10 19 20
+//	  VersionStage=AWSPENDING|AWSCURRENT | SecretString | none | 10 20 21
 //	GetSecretValue | rotator upstreamFor, provisioner upstream/revokeAll: SecretId=source ARN, no
 //	  VersionId or VersionStage | SecretString (nil is refused) | revokeAll: ResourceNotFound =
-//	  source gone, skip revocation | 3 11 16 42, 32 (after a person's PutSecretValue), 48 (gone)
+//	  source gone, skip revocation | 3 11 17 44, 34 (after a person's PutSecretValue), 50 (gone)
 //	GetSecretValue | ECR (ecremu reads the rule's secret): SecretId=ARN, VersionStage=AWSCURRENT |
-//	  SecretString | ResourceNotFound, InvalidRequest (scheduled for deletion) | 24 53
+//	  SecretString | ResourceNotFound, InvalidRequest (scheduled for deletion) | 26 55
 //	PutSecretValue | rotator createSecret: SecretId=ARN, ClientRequestToken=the pending version
 //	  RotateSecret staged without a value, SecretString, VersionStages=[AWSPENDING, plus
-//	  ptc-acr-passwordN for ACR], RotationToken | none | none | 17, 18 (SDK retry, same data), 27
-//	  (the slot label leaves the version holding it), 39 (AWSPENDING only)
+//	  ptc-acr-passwordN for ACR], RotationToken | none | none | 18, 19 (SDK retry, same data), 29
+//	  (the slot label leaves the version holding it), 41 (AWSPENDING only)
 //	PutSecretValue | a person staging the next GHCR token in the source: SecretId=ARN,
-//	  SecretString | - | - | 31
+//	  SecretString | - | - | 33
 //	UpdateSecretVersionStage | rotator finishSecret: SecretId=ARN, VersionStage=AWSCURRENT,
 //	  MoveToVersionId, RemoveFromVersionId=the old current (AWSPREVIOUS follows; omitted when
-//	  no version is current, which a secret created with a value never is) | none | none | 22 29
+//	  no version is current, which a secret created with a value never is) | none | none | 24 31
 //	UpdateSecretVersionStage | provisioner createSecret: SecretId=ARN, VersionStage=the ACR slot
 //	  label, MoveToVersionId=the first version (no version holds the label) | none | none | 5
 //	CreateSecret | provisioner createSecret: Name, ClientRequestToken, SecretString,
-//	  Description, Tags, no KmsKeyId | ARN | none | 4 49
+//	  Description, Tags, no KmsKeyId | ARN | none | 4 51
+//	TagResource | rotator testSecret (the tested mark): SecretId=ARN, Tags=ptc:rotator:* keys
+//	  whose values are a version id, a username, an RFC 3339 time | none | none | 12 22
 //	TagResource, UntagResource | provisioner Update: SecretId=ARN, Tags (a changed value and a
-//	  new key) / TagKeys | none | none | 34 35
-//	TagResource | rotator recordFacts (after finishSecret or a failed step): SecretId=ARN, Tags
-//	  ptc:last-rotation, ptc:expires-at, ptc:last-error (values with spaces and : / = + - @ _ .)
-//	  | none | none (failure logged, never fatal) | 57 58, 60 (of a gone secret)
+//	  new key) / TagKeys | none | none | 36 37
+//	TagResource | rotator recordFacts (after a failed step, and clearing it after the next
+//	  promotion): SecretId=ARN, Tags ptc:rotator:last-failure, ptc:rotator:last-error (values with
+//	  spaces and : / = + - @ _ .) | none | none (failure logged, never fatal) | 59 60, 62 (of a gone secret)
 //	RotateSecret | provisioner enableRotation: SecretId=ARN, RotationLambdaARN,
 //	  RotationRules.ScheduleExpression, RotateImmediately=false (Create, schedule change) or true
-//	  (source changed), no ClientRequestToken (the SDK makes one) | none | none | 7 37
+//	  (source changed), no ClientRequestToken (the SDK makes one) | none | none | 7 39
 //	RotateSecret | Secrets Manager starting a rotation, as the harnesses play it
 //	  (testenv.BeginRotation): ClientRequestToken, RotationLambdaARN, RotateImmediately=true |
-//	  - | - | 13 25
+//	  - | - | 14 27
 //	DeleteSecret | provisioner Delete and Create's undo: SecretId=ARN,
-//	  ForceDeleteWithoutRecovery=true | none | ResourceNotFound = already gone | 43, 44 (of a
-//	  secret already gone: AWS answers success, not ResourceNotFound), 54 (of a secret scheduled
+//	  ForceDeleteWithoutRecovery=true | none | ResourceNotFound = already gone | 45, 46 (of a
+//	  secret already gone: AWS answers success, not ResourceNotFound), 56 (of a secret scheduled
 //	  for deletion)
 //	DeleteSecret | provisioner Delete: SecretId=ARN, RecoveryWindowInDays=N | none |
-//	  ResourceNotFound = already gone | 50, 52 (retried: InvalidRequestException, see the step)
+//	  ResourceNotFound = already gone | 52, 54 (retried: InvalidRequestException, see the step)
 //
 // Secrets Manager's own part (staging and dropping the tested copy, a person's edits) is played
 // by the script too, in the calls a harness makes (testenv.BeginRotation,
@@ -118,6 +120,9 @@ func productScript() []cstep {
 			return c.pget("prod", "x1", "AWSPENDING")
 		}},
 		{name: "testSecret: GetSecretValue of the source by ARN", run: func(c *conf) string { return c.pget("source", "", "") }},
+		{name: "testSecret of the copy: TagResource by ARN, the tested mark (ptc:rotator:tested-version x1, -username)", run: func(c *conf) string {
+			return c.ptag("prod", "ptc:rotator:tested-version", c.vid("x1"), "ptc:rotator:tested-username", "ptc-pull")
+		}},
 		{name: "Secrets Manager drops the tested copy: UpdateSecretVersionStage remove AWSPENDING from x1", run: func(c *conf) string {
 			return c.pstage("prod", "AWSPENDING", "", "x1")
 		}},
@@ -145,6 +150,9 @@ func productScript() []cstep {
 			return c.pget("prod", "v2", "AWSPENDING")
 		}},
 		{name: "setSecret: GetSecretValue v1 + AWSCURRENT", run: func(c *conf) string { return c.pget("prod", "v1", "AWSCURRENT") }},
+		{name: "testSecret: TagResource by ARN, the tested mark (ptc:rotator:tested-version v2, -username, -expires-at)", run: func(c *conf) string {
+			return c.ptag("prod", "ptc:rotator:tested-version", tok(2), "ptc:rotator:tested-username", "ptc-pull", "ptc:rotator:tested-expires-at", "2027-01-02T03:04:05Z")
+		}},
 		{name: "finishSecret: DescribeSecret by ARN", run: func(c *conf) string { return c.pdescribe("prod") }},
 		{name: "finishSecret: UpdateSecretVersionStage AWSCURRENT to v2, RemoveFromVersionId v1", run: func(c *conf) string {
 			return c.pstage("prod", "AWSCURRENT", "v2", "v1")
@@ -247,19 +255,19 @@ func productScript() []cstep {
 		{name: "setup: CreateSecret a managed secret for the rotator's facts", run: func(c *conf) string {
 			return c.pcreate("facts", confFacts, 60, `{"username":"u","accessToken":"f-1"}`, prodTags[:1])
 		}},
-		{name: "finishSecret facts: TagResource by ARN ptc:last-rotation, ptc:expires-at, ptc:last-error", run: func(c *conf) string {
-			return c.ptag("facts", "ptc:last-rotation", "2026-12-03T17:00:00Z ok", "ptc:expires-at", "2027-03-03T17:00:00Z", "ptc:last-error", "none")
-		}},
-		{name: "failed-step facts: TagResource by ARN replaces ptc:last-rotation and ptc:last-error", run: func(c *conf) string {
-			return c.ptag("facts", "ptc:last-rotation", "2026-12-04T17:00:00Z failed testSecret", "ptc:last-error",
+		{name: "failed-step facts: TagResource by ARN ptc:rotator:last-failure, ptc:rotator:last-error", run: func(c *conf) string {
+			return c.ptag("facts", "ptc:rotator:last-failure", "2026-12-04T17:00:00Z testSecret", "ptc:rotator:last-error",
 				"the pending token of ecr-pullthroughcache/x cannot log in: login check at https://registry-1.docker.io: HTTP 401 = + - @ _ . : /")
+		}},
+		{name: "the next promotion clears them: TagResource by ARN, both none", run: func(c *conf) string {
+			return c.ptag("facts", "ptc:rotator:last-failure", "none", "ptc:rotator:last-error", "none")
 		}},
 		{name: "DescribeSecret by ARN: the facts among the tags", run: func(c *conf) string { return c.pdescribe("facts") }},
 		{name: "facts of a secret deleted meanwhile: TagResource by ARN", run: func(c *conf) string {
 			if got := c.pdelete("facts", true, 0); !strings.HasPrefix(got, "ok") {
 				return "delete: " + got
 			}
-			return c.ptag("facts", "ptc:last-rotation", "2026-12-05T17:00:00Z ok")
+			return c.ptag("facts", "ptc:rotator:last-failure", "2026-12-05T17:00:00Z createSecret")
 		}},
 	}
 }
@@ -343,7 +351,11 @@ func (c *conf) pdescribe(keyOrName string) string {
 	}
 	var tags []string
 	for _, t := range d.Tags {
-		tags = append(tags, aws.ToString(t.Key)+"="+c.norm(aws.ToString(t.Value)))
+		v := c.norm(aws.ToString(t.Value))
+		if n := c.vname(aws.ToString(t.Value)); n != "?" {
+			v = n // the tested mark names a version: by its step-local name
+		}
+		tags = append(tags, aws.ToString(t.Key)+"="+v)
 	}
 	slices.Sort(tags)
 	return fmt.Sprintf("ok name=%s arn-shape=%v kms=%s tags={%s} stages=%s rotation=%v lambda=%s deleted=%v",
