@@ -58,7 +58,8 @@ type SecretsManager interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
 	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
-	// TagResource writes the ptc:rotator:* tags: testSecret's mark on the version it proved.
+	// TagResource writes the ptc:rotator:* tags: testSecret's mark on the version it proved,
+	// and the facts of a failed step (facts.go).
 	TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error)
 }
 
@@ -91,6 +92,7 @@ type Rotator struct {
 	mu        sync.Mutex
 	values    map[string]ptcsecret.Value // by secret ARN + version id; versions never change
 	upstreams map[string]cachedUpstream  // by upstream, source, registry and version id; pruned on insert
+	expiries  expiryCache                // token expiries seen, for the facts finishSecret records
 }
 
 type cachedUpstream struct {
@@ -153,6 +155,7 @@ func (r *Rotator) handle(ctx context.Context, ev Event) (err error) {
 		default:
 			log.Info("rotation step done", append(attrs, "outcome", st.outcome)...)
 		}
+		r.recordFacts(ctx, st, err)
 	}()
 	if err := validateEvent(ev); err != nil {
 		return err
@@ -321,6 +324,7 @@ func (r *Rotator) createSecret(ctx context.Context, st *stepState) error {
 		return fmt.Errorf("storing the new token as AWSPENDING of %s: %w", st.name, err)
 	}
 	r.remember(st.arn, token, minted.Credential)
+	r.expiries.note(st.arn, token, minted.Token.ExpiresAt)
 	st.log.Info("minted token", "token_label", minted.Token.Label, "token_id", minted.Token.ID, "username", minted.Credential.Username, "expires_at", timeOrEmpty(minted.Token.ExpiresAt), "extra_stages", minted.Stages)
 	st.outcome = "minted"
 	return nil
@@ -409,8 +413,15 @@ func (r *Rotator) markTested(ctx context.Context, st *stepState, pending ptcsecr
 	if ptcsecret.TagValueOK(pending.Username) {
 		want[ptcsecret.TagTestedUsername] = pending.Username
 	}
-	if !v.ExpiresAt.IsZero() {
-		want[ptcsecret.TagTestedExpiry] = v.ExpiresAt.UTC().Format(time.RFC3339)
+	exp := v.ExpiresAt
+	if exp.IsZero() { // the expiry the upstream gave at mint, when createSecret ran here (facts.go)
+		exp, _ = r.expiries.get(st.arn, st.ev.ClientRequestToken)
+	}
+	switch {
+	case !exp.IsZero():
+		want[ptcsecret.TagTestedExpiry] = exp.UTC().Format(time.RFC3339)
+	case st.tags[ptcsecret.TagTestedExpiry] != "": // not an earlier version's expiry
+		want[ptcsecret.TagTestedExpiry] = "unknown"
 	}
 	var tags []smtypes.Tag
 	for _, k := range slices.Sorted(maps.Keys(want)) {
