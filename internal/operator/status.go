@@ -18,9 +18,9 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 )
 
-// TagPullsRemaining is where a pull budget reading (Docker Hub's ratelimit-remaining) is shown
-// from when something records it on the secret; status shows it, nothing here writes it.
-const TagPullsRemaining = "ptc:pulls-remaining"
+// TagPullsRemaining is where the rotator records the pull budget the registry reported when it
+// last tested a credential (Docker Hub's ratelimit-remaining); ptc shows it as last recorded.
+const TagPullsRemaining = ptcsecret.TagTestedPulls
 
 // StuckAfter is how long a pending version distinct from AWSCURRENT may exist before status
 // calls the rotation stuck (a healthy rotation takes seconds; ACR's replication up to minutes).

@@ -48,6 +48,10 @@ func TestPullsRemainingEmitted(t *testing.T) {
 	if left, _ := f.hub.PullsLeft(hubUser); left != 200 {
 		t.Errorf("%d pulls left after the rotation, want 200 (a HEAD is not a pull)", left)
 	}
+	// ptc status and doctor read the budget from the tested mark.
+	if got := f.tag(ptcsecret.TagTestedPulls); got != "200" {
+		t.Errorf("tag %s = %q, want 200", ptcsecret.TagTestedPulls, got)
+	}
 	f.assertNoLeak()
 }
 
@@ -61,6 +65,9 @@ func TestPullsRemainingAbsentWhenNotReported(t *testing.T) {
 	}
 	if strings.Contains(f.logsText(), "pulls_remaining") {
 		t.Errorf("a budget was logged")
+	}
+	if got := f.tag(ptcsecret.TagTestedPulls); got != "" {
+		t.Errorf("tag %s = %q without a reported budget", ptcsecret.TagTestedPulls, got)
 	}
 	if !strings.Contains(f.emfText(), `"RotationSucceeded":1`) {
 		t.Errorf("the rotation did not succeed")

@@ -17,6 +17,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -422,6 +423,12 @@ func (r *Rotator) markTested(ctx context.Context, st *stepState, pending ptcsecr
 		want[ptcsecret.TagTestedExpiry] = exp.UTC().Format(time.RFC3339)
 	case st.tags[ptcsecret.TagTestedExpiry] != "": // not an earlier version's expiry
 		want[ptcsecret.TagTestedExpiry] = "unknown"
+	}
+	switch {
+	case v.PullsRemaining != nil:
+		want[ptcsecret.TagTestedPulls] = strconv.Itoa(*v.PullsRemaining)
+	case st.tags[ptcsecret.TagTestedPulls] != "": // not an earlier credential's budget
+		want[ptcsecret.TagTestedPulls] = "unknown"
 	}
 	var tags []smtypes.Tag
 	for _, k := range slices.Sorted(maps.Keys(want)) {
