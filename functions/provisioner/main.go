@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/awsenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/cfnauth"
@@ -22,6 +23,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
+	"github.com/ptc-credentials/ptc-credentials/internal/webidentity"
 )
 
 func main() {
@@ -39,7 +41,7 @@ func main() {
 		fail(err)
 	}
 	ep := map[string]*string{}
-	for _, svc := range []string{"SECRETS_MANAGER", "ECR", "CLOUDFORMATION"} {
+	for _, svc := range []string{"SECRETS_MANAGER", "ECR", "CLOUDFORMATION", "STS"} {
 		v, err := awsenv.Endpoint(os.Getenv, svc)
 		if err != nil {
 			fail(err)
@@ -62,9 +64,11 @@ func main() {
 		AllowLoopbackResponse: awsenv.LoopbackStandins(os.Getenv),
 	}
 	p := &provision.Provisioner{
-		SM:                secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = ep["SECRETS_MANAGER"] }),
-		ECR:               ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = ep["ECR"] }),
-		Providers:         providers.All(),
+		SM:        secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = ep["SECRETS_MANAGER"] }),
+		ECR:       ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = ep["ECR"] }),
+		Providers: providers.All(),
+		// Federated upstreams get the role's web identity token from the Region's STS endpoint.
+		WebIdentity:       &webidentity.STS{API: sts.NewFromConfig(cfg, func(o *sts.Options) { o.BaseEndpoint = ep["STS"] })},
 		RotationLambdaARN: rotator,
 		Logger:            log,
 		OnSecret: func(ctx context.Context, values ...string) {

@@ -27,6 +27,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
+	"github.com/ptc-credentials/ptc-credentials/internal/webidentity"
 )
 
 // ResourceType is the CloudFormation type this provisioner serves; a request for any other
@@ -82,6 +83,8 @@ type Provisioner struct {
 	RotationLambdaARN string
 	// HTTPClient is handed to upstreams; nil means their default.
 	HTTPClient *http.Client
+	// WebIdentity is handed to upstreams in federated mode (upstream.Options.WebIdentity).
+	WebIdentity webidentity.Source
 	// Logger receives progress; nil discards. Never a secret value.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -169,7 +172,7 @@ func (p *Provisioner) fromSource(ctx context.Context, name, registry, sourceARN,
 }
 
 func (p *Provisioner) upstreamOptions(registryURL string) upstream.Options {
-	return upstream.Options{HTTPClient: p.HTTPClient, Now: p.Now, Logger: p.log(), RegistryURL: registryURL, Sleep: p.Sleep}
+	return upstream.Options{HTTPClient: p.HTTPClient, Now: p.Now, Logger: p.log(), RegistryURL: registryURL, Sleep: p.Sleep, WebIdentity: p.WebIdentity}
 }
 
 func (p *Provisioner) enableRotation(ctx context.Context, arn, schedule string, immediately bool) error {
