@@ -81,6 +81,7 @@ type Server struct {
 	mu      sync.Mutex
 	enabled bool
 	issued  []Issued
+	values  []string
 }
 
 // New returns an emulator with fresh signing keys.
@@ -108,6 +109,13 @@ func (s *Server) Issued() []Issued {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Issued(nil), s.issued...)
+}
+
+// Tokens returns every token value the emulator handed out, for leak scans of logs and errors.
+func (s *Server) Tokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.values...)
 }
 
 // KeySet is the issuer's JWKS (what /.well-known/jwks.json serves).
@@ -281,6 +289,7 @@ func (s *Server) getWebIdentityToken(w http.ResponseWriter, r *http.Request, for
 	}
 	s.mu.Lock()
 	s.issued = append(s.issued, Issued{Subject: role, Audience: aud, Algorithm: alg, Duration: time.Duration(dur) * time.Second, ID: jti})
+	s.values = append(s.values, tok)
 	s.mu.Unlock()
 	type result struct {
 		WebIdentityToken string `xml:"WebIdentityToken"`
