@@ -42,7 +42,7 @@ var prefixRE = regexp.MustCompile(`^((?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+
 var secretARNRE = regexp.MustCompile(`^arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[a-zA-Z0-9/_+=.@-]+$`)
 
 // ECR's other UpstreamRegistry values: real, but either credential-free or not minted here.
-var otherECRUpstreams = []string{"ecr", "ecr-public", "quay", "k8s", "chainguard"}
+var otherECRUpstreams = []string{"ecr", "ecr-public", "quay", "k8s"}
 
 // cloudFormationProps are the properties CloudFormation itself adds to every custom resource.
 var cloudFormationProps = []string{"ServiceToken", "ServiceTimeout"}
