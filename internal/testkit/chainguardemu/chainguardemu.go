@@ -348,8 +348,6 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, capability st
 	return false
 }
 
-func (s *Server) inGroup(id string) bool { return strings.HasPrefix(id, s.opts.Group+"/") }
-
 func (s *Server) roles(w http.ResponseWriter, r *http.Request) {
 	if !s.authorize(w, r, CapRolesList) {
 		return

@@ -17,6 +17,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -160,11 +161,12 @@ func (k Key) Public() JWK {
 	case *rsa.PublicKey:
 		return JWK{Kty: "RSA", Kid: k.ID, Alg: k.Alg, Use: "sig", N: b64(p.N.Bytes()), E: b64(big.NewInt(int64(p.E)).Bytes())}
 	case *ecdsa.PublicKey:
-		_, size := hashFor(k.Alg)
-		x, y := make([]byte, size), make([]byte, size)
-		p.X.FillBytes(x)
-		p.Y.FillBytes(y)
-		return JWK{Kty: "EC", Kid: k.ID, Alg: k.Alg, Use: "sig", Crv: p.Curve.Params().Name, X: b64(x), Y: b64(y)}
+		raw, err := p.Bytes() // 0x04 || X || Y, each coordinate the curve's size
+		if err != nil {
+			return JWK{}
+		}
+		size := (len(raw) - 1) / 2
+		return JWK{Kty: "EC", Kid: k.ID, Alg: k.Alg, Use: "sig", Crv: p.Curve.Params().Name, X: b64(raw[1 : 1+size]), Y: b64(raw[1+size:])}
 	}
 	return JWK{}
 }
@@ -320,13 +322,24 @@ func verifySig(alg string, k JWK, input, sig []byte) error {
 		if curve == nil || curve.Params().BitSize/8 != size || len(sig) != 2*size {
 			return ErrSignature
 		}
-		pub := &ecdsa.PublicKey{Curve: curve, X: dec(k.X), Y: dec(k.Y)}
-		if !ecdsa.Verify(pub, d, new(big.Int).SetBytes(sig[:size]), new(big.Int).SetBytes(sig[size:])) {
+		x, _ := base64.RawURLEncoding.DecodeString(k.X)
+		y, _ := base64.RawURLEncoding.DecodeString(k.Y)
+		if len(x) != size || len(y) != size {
+			return ErrSignature
+		}
+		pub, err := ecdsa.ParseUncompressedPublicKey(curve, append(append([]byte{4}, x...), y...))
+		if err != nil || !ecdsa.VerifyASN1(pub, d, asn1Sig(sig[:size], sig[size:])) {
 			return ErrSignature
 		}
 		return nil
 	}
 	return fmt.Errorf("%w: key %q is %s, token says %s", ErrSignature, k.Kid, k.Kty, alg)
+}
+
+// asn1Sig encodes a JWS (r, s) pair as the ASN.1 signature ecdsa.VerifyASN1 takes.
+func asn1Sig(r, s []byte) []byte {
+	b, _ := asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(r), new(big.Int).SetBytes(s)})
+	return b
 }
 
 // Discover fetches an issuer's key set as a relying party does: GET
