@@ -22,7 +22,7 @@ import (
 )
 
 // TestChainguardCreateRotateDelete: the custom resource for chainguard, whose source secret
-// holds no secret, creates the secret with a pull token minted through the role's web identity
+// holds no secret, refuses a schedule longer than half the pull tokens' lifetime, then creates the secret with a pull token minted through the role's web identity
 // token, the rotator rotates it twice keeping one generation, ECR validates the rule, and
 // Delete removes the secret, the rule and every identity ever minted for it — leaving another
 // secret's identity alone. Nothing the emulators issued appears in logs or errors.
@@ -84,6 +84,19 @@ func TestChainguardCreateRotateDelete(t *testing.T) {
 	if _, err := other.Mint(ctx, upstream.MintRequest{Label: ptcsecret.Label(otherKey, "v1")}); err != nil {
 		t.Fatal(err)
 	}
+
+	// A schedule that lets a pull token lapse before the next rotation is refused before
+	// anything is minted.
+	props["RotationSchedule"] = "rate(16 days)"
+	_, err = p.Handle(ctx, provision.Request{Type: "Create", StackID: stack, LogicalID: "Chainguard", Properties: props})
+	if err == nil || !strings.Contains(err.Error(), "RotationSchedule") || !strings.Contains(err.Error(), "at most every 360h0m0s") {
+		t.Fatalf("rate(16 days) with 720-hour pull tokens: %v", err)
+	}
+	errs = append(errs, err)
+	if n := len(mine()); n != 0 {
+		t.Fatalf("the refused Create minted %d pull tokens", n)
+	}
+	props["RotationSchedule"] = "rate(15 days)"
 
 	res := do("Create", "")
 	if n := len(mine()); n != 1 {

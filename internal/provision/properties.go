@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
@@ -315,6 +316,20 @@ var (
 	// minuteRE is one minute, 0-59.
 	minuteRE = regexp.MustCompile(`^[0-5]?[0-9]$`)
 )
+
+// RateInterval is the interval of a valid rate(N hours|days) schedule; ok is false for cron
+// expressions and anything ValidateSchedule refuses.
+func RateInterval(s string) (every time.Duration, ok bool) {
+	m := rateRE.FindStringSubmatch(s)
+	if m == nil || ValidateSchedule(s) != nil {
+		return 0, false
+	}
+	n, _ := strconv.Atoi(m[1])
+	if strings.HasPrefix(m[2], "day") {
+		return time.Duration(n) * 24 * time.Hour, true
+	}
+	return time.Duration(n) * time.Hour, true
+}
 
 // ValidateSchedule checks a Secrets Manager rotation schedule: rate(N hours|days) at least 4
 // hours and at most 1000 days apart, or a six-field cron(...) expression (UTC) that does not

@@ -154,8 +154,22 @@ func (p *Provisioner) log() *slog.Logger {
 
 // upstream builds the upstream the properties name, for minting into props.SecretName: the
 // source secret must allow that managed secret (its BindingField).
+//
+// An upstream whose credentials live a fixed time (upstream.RotationBounded) also needs a
+// RotationSchedule that rotates at least twice per lifetime; a rate() schedule that does not is
+// refused before anything is minted (a cron schedule is not measured).
 func (p *Provisioner) upstream(ctx context.Context, props Properties) (upstream.Upstream, error) {
-	return p.fromSource(ctx, "SourceSecretArn", props.UpstreamRegistry, props.SourceSecretArn, props.UpstreamRegistryURL, props.SecretName)
+	up, err := p.fromSource(ctx, "SourceSecretArn", props.UpstreamRegistry, props.SourceSecretArn, props.UpstreamRegistryURL, props.SecretName)
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := up.(upstream.RotationBounded); ok {
+		if every, ok := RateInterval(props.RotationSchedule); ok && every > b.MaxRotationInterval() {
+			return nil, fmt.Errorf("RotationSchedule %q rotates every %s, but %s credentials from this source secret live %s: rotate at least twice per lifetime (at most every %s), or raise the source secret's lifetime",
+				props.RotationSchedule, every, props.UpstreamRegistry, 2*b.MaxRotationInterval(), b.MaxRotationInterval())
+		}
+	}
+	return up, nil
 }
 
 // fromSource builds an upstream with upstream.FromSource, telling OnSecret every value of the

@@ -86,6 +86,16 @@ type Retirer interface {
 	RetireAll(ctx context.Context) error
 }
 
+// RotationBounded is implemented by upstreams whose credentials live a fixed time the source
+// secret sets (Chainguard's pull tokens), so that the provisioner can refuse a rotation schedule
+// that lets AWSCURRENT lapse.
+type RotationBounded interface {
+	// MaxRotationInterval is the longest interval between rotations that keeps AWSPREVIOUS live
+	// until its successor replaces it and leaves a retry before AWSCURRENT lapses: half the
+	// lifetime.
+	MaxRotationInterval() time.Duration
+}
+
 // Provider describes one registry kind: how to build its Upstream from the source secret, and
 // the facts about it the rotation engine needs without building one.
 type Provider struct {

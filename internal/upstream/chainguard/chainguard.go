@@ -211,6 +211,13 @@ var Provider = upstream.Provider{
 // Registry implements upstream.Upstream.
 func (c *Chainguard) Registry() string { return Registry }
 
+// MaxRotationInterval implements upstream.RotationBounded: half the pull tokens' lifetime.
+func (c *Chainguard) MaxRotationInterval() time.Duration {
+	return time.Duration(c.src.TokenLifetimeHours) * time.Hour / 2
+}
+
+var _ upstream.RotationBounded = (*Chainguard)(nil)
+
 // Retries reports how many API calls were retried.
 func (c *Chainguard) Retries() int { return c.sts.Retries + c.iam.Retries }
 
