@@ -113,7 +113,7 @@ var ACRFederated = func() *Descriptor {
 		e.ACR = acremu.New(acremu.Options{
 			Now: e.Options.Now, TenantID: ACRTenantID, ClientID: ACRClientID,
 			SubscriptionID: ACRSubscriptionID, ResourceGroup: ACRResourceGroup, Registry: ACRRegistry,
-			ReplicationDelay: e.Options.ReplicationDelay,
+			ReplicationDelay:     e.Options.ReplicationDelay,
 			FederatedCredentials: []acremu.FederatedCredential{{Issuer: e.STSURL, Subject: FederationRole, Audience: acr.DefaultAssertionAudience}},
 		}, ACRToken)
 		e.Recorder = &e.ACR.Recorder
