@@ -75,6 +75,8 @@ const (
 	UpstreamGHCR      = "github-container-registry"
 	UpstreamACR       = "azure-container-registry"
 	UpstreamGitLab    = "gitlab-container-registry"
+	// UpstreamChainguard is minted with no stored secret (IAM outbound identity federation).
+	UpstreamChainguard = "chainguard"
 )
 
 // Staging labels Secrets Manager itself manages.

@@ -31,6 +31,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
+	"github.com/ptc-credentials/ptc-credentials/internal/webidentity"
 )
 
 // Step is one of the four rotation steps Secrets Manager invokes.
@@ -72,6 +73,8 @@ type Rotator struct {
 	Providers map[string]upstream.Provider
 	// HTTPClient is handed to upstreams; nil means their default.
 	HTTPClient *http.Client
+	// WebIdentity is handed to upstreams in federated mode (upstream.Options.WebIdentity).
+	WebIdentity webidentity.Source
 	// Logger receives one record per step and upstream progress; nil discards.
 	Logger *slog.Logger
 	// Metrics receives EMF metrics; nil discards.
@@ -594,6 +597,7 @@ func (r *Rotator) upstreamFor(ctx context.Context, st *stepState) (upstream.Upst
 	var secrets []string
 	up, err := upstream.FromSource(ctx, r.SM, upstream.SourceRequest{Name: "source secret", Registry: st.upstream, ARN: st.source, ForSecret: st.name, Providers: r.Providers, Options: upstream.Options{
 		HTTPClient: r.HTTPClient, Now: r.Now, Logger: r.log().With("secret", st.name, "upstream", st.upstream), RegistryURL: st.registry,
+		WebIdentity: r.WebIdentity,
 	}, Seen: func(doc string) {
 		secrets = sourceSecretValues(doc)
 		r.addSecrets(secrets...)

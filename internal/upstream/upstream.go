@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
+	"github.com/ptc-credentials/ptc-credentials/internal/webidentity"
 )
 
 // Credential is the username/token pair a registry login uses; it is exactly the managed
@@ -90,6 +92,16 @@ type Retirer interface {
 	RetireAll(ctx context.Context) error
 }
 
+// RotationBounded is implemented by upstreams whose credentials live a fixed time the source
+// secret sets (Chainguard's pull tokens), so that the provisioner can refuse a rotation schedule
+// that lets AWSCURRENT lapse.
+type RotationBounded interface {
+	// MaxRotationInterval is the longest interval between rotations that keeps AWSPREVIOUS live
+	// until its successor replaces it and leaves a retry before AWSCURRENT lapses: half the
+	// lifetime.
+	MaxRotationInterval() time.Duration
+}
+
 // Provider describes one registry kind: how to build its Upstream from the source secret, and
 // the facts about it the rotation engine needs without building one.
 type Provider struct {
@@ -120,6 +132,13 @@ type Options struct {
 	// Sleep waits between retries; nil means a timer that stops when ctx ends. Tests make it
 	// advance a fake clock instead.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Standins are the loopback endpoints that may stand in for the hosts an upstream pins
+	// (pinned.Client); the zero value, the deployed functions' state, allows none.
+	Standins pinned.Standins
+	// WebIdentity gives federated upstreams (ACR without a client secret, Chainguard) the
+	// function role's web identity token; nil means no STS client, and federated mode fails
+	// with an error saying so. Upstreams wrap it in a webidentity.Cache of their own.
+	WebIdentity webidentity.Source
 }
 
 // Wait sleeps d or until ctx ends, with the injected Sleep when there is one.

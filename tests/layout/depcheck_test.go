@@ -53,6 +53,7 @@ var rules = []rule{
 	{"the rotation engine must not know the custom-resource protocol", under("internal/rotation"), under("internal/customresource")},
 	{"internal/kit is the bottom of the tree: it imports nothing of this project", is("internal/kit"), func(p string) bool { return strings.HasPrefix(p, module+"/") }},
 	{"internal/awsenv reads the environment and nothing else of this project", is("internal/awsenv"), func(p string) bool { return strings.HasPrefix(p, module+"/") }},
+	{"internal/webidentity asks STS for a token and knows nothing else of this project", is("internal/webidentity"), func(p string) bool { return strings.HasPrefix(p, module+"/") }},
 	{"cfnauth is the gate in front of the engines: it must not depend on them", under("internal/cfnauth"), func(p string) bool {
 		return under("internal/provision")(p) || under("internal/rotation")(p) || under("internal/upstream")(p)
 	}},

@@ -16,9 +16,10 @@ import (
 
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 )
 
-var upstreams = []string{ptcsecret.UpstreamDockerHub, ptcsecret.UpstreamGHCR, ptcsecret.UpstreamACR, ptcsecret.UpstreamGitLab}
+var upstreams = slices.Sorted(maps.Keys(providers.All()))
 
 func TestLoadTurnsShortFormTagsIntoLongForm(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.yaml")
