@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/awsenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/cfnauth"
@@ -23,6 +24,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
+	"github.com/ptc-credentials/ptc-credentials/internal/webidentity"
 )
 
 func main() {
@@ -40,7 +42,7 @@ func main() {
 		fail(err)
 	}
 	ep := map[string]*string{}
-	for _, svc := range []string{"SECRETS_MANAGER", "ECR", "CLOUDFORMATION"} {
+	for _, svc := range []string{"SECRETS_MANAGER", "ECR", "CLOUDFORMATION", "STS"} {
 		v, err := awsenv.Endpoint(os.Getenv, svc)
 		if err != nil {
 			fail(err)
@@ -69,10 +71,12 @@ func main() {
 	}
 	sm := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = ep["SECRETS_MANAGER"] })
 	p := &provision.Provisioner{
-		Standins:          standins,
-		SM:                sm,
-		ECR:               ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = ep["ECR"] }),
-		Providers:         providers.All(),
+		Standins:  standins,
+		SM:        sm,
+		ECR:       ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = ep["ECR"] }),
+		Providers: providers.All(),
+		// Federated upstreams get the role's web identity token from the Region's STS endpoint.
+		WebIdentity:       &webidentity.STS{API: sts.NewFromConfig(cfg, func(o *sts.Options) { o.BaseEndpoint = ep["STS"] })},
 		RotationLambdaARN: rotator,
 		// The template sets all three: the roles the protecting policy exempts, and the secret
 		// holding the ownership-proof key (read on first use, so a failure is a FAILED answer).

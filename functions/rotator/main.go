@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/awsenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/logging"
@@ -18,6 +19,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
+	"github.com/ptc-credentials/ptc-credentials/internal/webidentity"
 )
 
 func main() {
@@ -35,6 +37,11 @@ func main() {
 		log.Error("loading AWS configuration", "error", err.Error())
 		os.Exit(1)
 	}
+	stsEndpoint, err := awsenv.Endpoint(os.Getenv, "STS")
+	if err != nil {
+		log.Error("loading AWS configuration", "error", err.Error())
+		os.Exit(1)
+	}
 	// The emulator switch: a bad value stops the cold start here, never runs with a wider pin.
 	standins, err := pinned.ParseStandinsVar(awsenv.LoopbackStandinsVar, awsenv.LoopbackStandins(os.Getenv))
 	if err != nil {
@@ -42,12 +49,14 @@ func main() {
 		os.Exit(1)
 	}
 	r := &rotation.Rotator{
-		Standins:  standins,
-		SM:        secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = endpoint(smEndpoint) }),
-		Providers: providers.All(),
-		Logger:    log,
-		Secrets:   secrets,
-		Metrics:   &metrics.Emitter{W: os.Stdout},
+		Standins: standins,
+		// Federated upstreams get the role's web identity token from the Region's STS endpoint.
+		WebIdentity: &webidentity.STS{API: sts.NewFromConfig(cfg, func(o *sts.Options) { o.BaseEndpoint = endpoint(stsEndpoint) })},
+		SM:          secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = endpoint(smEndpoint) }),
+		Providers:   providers.All(),
+		Logger:      log,
+		Secrets:     secrets,
+		Metrics:     &metrics.Emitter{W: os.Stdout},
 	}
 	slog.SetDefault(log)
 	lambda.Start(func(ctx context.Context, ev events.SecretsManagerSecretRotationEvent) error {

@@ -112,3 +112,13 @@ func redactAttr(a slog.Attr, red *kit.Redactor) slog.Attr {
 func NewRedacting(w io.Writer, secrets *Secrets) *slog.Logger {
 	return slog.New(Redacting(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: LevelFromEnv()}), secrets))
 }
+
+// Redact returns v with every registered secret replaced by kit.Redacted, for text that leaves
+// the function other than through a log record (a tag the rotator writes). A nil Secrets
+// returns v unchanged.
+func (s *Secrets) Redact(v string) string {
+	if s == nil {
+		return v
+	}
+	return s.redactor().Redact(v)
+}

@@ -13,7 +13,7 @@ import (
 // Namespace is the CloudWatch namespace of every metric this project emits.
 const Namespace = "PTCCredentials"
 
-// Metric names. Dimensions are always [Upstream].
+// Metric names. Dimensions are [Upstream]; PullsRemaining also has [Upstream, Secret] (EmitPerSecret).
 const (
 	RotationSucceeded  = "RotationSucceeded"
 	RotationStepFailed = "RotationStepFailed"
@@ -22,7 +22,13 @@ const (
 	TokensRevoked      = "TokensRevoked"
 	TokenDaysToExpiry  = "TokenDaysToExpiry"
 	ProvisionFailed    = "ProvisionFailed"
+	// PullsRemaining is the pulls a credential has left in the registry's window (Docker Hub's
+	// ratelimit-remaining), emitted only when the registry reports it.
+	PullsRemaining = "PullsRemaining"
 )
+
+// SecretDimension is the dimension EmitPerSecret adds: the managed secret's name.
+const SecretDimension = "Secret"
 
 // Emitter writes EMF records to W. A nil *Emitter discards everything.
 type Emitter struct {
@@ -43,8 +49,22 @@ const (
 // Emit writes one metric with the Upstream dimension and extra properties (which become
 // searchable log fields; never pass a secret).
 func (e *Emitter) Emit(name string, value float64, unit Unit, upstream string, props map[string]any) {
+	e.emit(name, value, unit, upstream, "", props)
+}
+
+// EmitPerSecret is Emit with two dimension sets, [Upstream] (what the template's alarms watch)
+// and [Upstream, Secret], so a dashboard can tell the secrets of one upstream apart.
+func (e *Emitter) EmitPerSecret(name string, value float64, unit Unit, upstream, secret string, props map[string]any) {
+	e.emit(name, value, unit, upstream, secret, props)
+}
+
+func (e *Emitter) emit(name string, value float64, unit Unit, upstream, secret string, props map[string]any) {
 	if e == nil || e.W == nil {
 		return
+	}
+	dims := [][]string{{"Upstream"}}
+	if secret != "" {
+		dims = append(dims, []string{"Upstream", SecretDimension})
 	}
 	now := time.Now
 	if e.Now != nil {
@@ -55,12 +75,15 @@ func (e *Emitter) Emit(name string, value float64, unit Unit, upstream string, p
 			"Timestamp": now().UnixMilli(),
 			"CloudWatchMetrics": []map[string]any{{
 				"Namespace":  Namespace,
-				"Dimensions": [][]string{{"Upstream"}},
+				"Dimensions": dims,
 				"Metrics":    []map[string]any{{"Name": name, "Unit": unit}},
 			}},
 		},
 		"Upstream": upstream,
 		name:       value,
+	}
+	if secret != "" {
+		rec[SecretDimension] = secret
 	}
 	for k, v := range props {
 		if _, taken := rec[k]; !taken {

@@ -41,3 +41,33 @@ func TestNilEmitterDiscards(t *testing.T) {
 	e.Emit(RotationSucceeded, 1, Count, "docker-hub", nil) // must not panic
 	(&Emitter{}).Emit(RotationSucceeded, 1, Count, "docker-hub", nil)
 }
+
+// TestEmitPerSecret: two dimension sets, [Upstream] for the alarms and [Upstream, Secret], with
+// the Secret member at top level as EMF requires.
+func TestEmitPerSecret(t *testing.T) {
+	var buf bytes.Buffer
+	e := &Emitter{W: &buf}
+	e.EmitPerSecret(PullsRemaining, 17, Count, "docker-hub", "ecr-pullthroughcache/docker-hub", map[string]any{"Secret": "overridden?", "pull_limit": 200})
+	var rec struct {
+		AWS struct {
+			CloudWatchMetrics []struct {
+				Dimensions [][]string
+				Metrics    []struct{ Name, Unit string }
+			}
+		} `json:"_aws"`
+		Upstream, Secret string
+		Value            float64 `json:"PullsRemaining"`
+		Limit            float64 `json:"pull_limit"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &rec); err != nil {
+		t.Fatalf("not one JSON line: %q", buf.String())
+	}
+	cw := rec.AWS.CloudWatchMetrics[0]
+	if len(cw.Dimensions) != 2 || len(cw.Dimensions[0]) != 1 || cw.Dimensions[0][0] != "Upstream" ||
+		len(cw.Dimensions[1]) != 2 || cw.Dimensions[1][0] != "Upstream" || cw.Dimensions[1][1] != SecretDimension {
+		t.Errorf("dimensions %v", cw.Dimensions)
+	}
+	if cw.Metrics[0].Name != PullsRemaining || rec.Value != 17 || rec.Upstream != "docker-hub" || rec.Secret != "ecr-pullthroughcache/docker-hub" || rec.Limit != 200 {
+		t.Errorf("record %+v", rec)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
@@ -43,7 +44,7 @@ var prefixRE = regexp.MustCompile(`^((?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+
 var secretARNRE = regexp.MustCompile(`^arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[a-zA-Z0-9/_+=.@-]+$`)
 
 // ECR's other UpstreamRegistry values: real, but either credential-free or not minted here.
-var otherECRUpstreams = []string{"ecr", "ecr-public", "quay", "k8s", "chainguard"}
+var otherECRUpstreams = []string{"ecr", "ecr-public", "quay", "k8s"}
 
 // cloudFormationProps are the properties CloudFormation itself adds to every custom resource.
 var cloudFormationProps = []string{"ServiceToken", "ServiceTimeout"}
@@ -325,6 +326,20 @@ var (
 	// minuteRE is one minute, 0-59.
 	minuteRE = regexp.MustCompile(`^[0-5]?[0-9]$`)
 )
+
+// RateInterval is the interval of a valid rate(N hours|days) schedule; ok is false for cron
+// expressions and anything ValidateSchedule refuses.
+func RateInterval(s string) (every time.Duration, ok bool) {
+	m := rateRE.FindStringSubmatch(s)
+	if m == nil || ValidateSchedule(s) != nil {
+		return 0, false
+	}
+	n, _ := strconv.Atoi(m[1])
+	if strings.HasPrefix(m[2], "day") {
+		return time.Duration(n) * 24 * time.Hour, true
+	}
+	return time.Duration(n) * time.Hour, true
+}
 
 // ValidateSchedule checks a Secrets Manager rotation schedule: rate(N hours|days) at least 4
 // hours and at most 1000 days apart, or a six-field cron(...) expression (UTC) that does not

@@ -30,6 +30,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
+	"github.com/ptc-credentials/ptc-credentials/internal/webidentity"
 )
 
 // ResourceType is the CloudFormation type this provisioner serves; a request for any other
@@ -96,6 +97,8 @@ type Provisioner struct {
 	OwnerKey OwnerKeyFunc
 	// HTTPClient is handed to upstreams; nil means their default.
 	HTTPClient *http.Client
+	// WebIdentity is handed to upstreams in federated mode (upstream.Options.WebIdentity).
+	WebIdentity webidentity.Source
 	// Logger receives progress; nil discards. Never a secret value.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -168,8 +171,22 @@ func (p *Provisioner) log() *slog.Logger {
 
 // upstream builds the upstream the properties name, for minting into props.SecretName: the
 // source secret must allow that managed secret (its BindingField).
+//
+// An upstream whose credentials live a fixed time (upstream.RotationBounded) also needs a
+// RotationSchedule that rotates at least twice per lifetime; a rate() schedule that does not is
+// refused before anything is minted (a cron schedule is not measured).
 func (p *Provisioner) upstream(ctx context.Context, props Properties) (upstream.Upstream, error) {
-	return p.fromSource(ctx, "SourceSecretArn", props.UpstreamRegistry, props.SourceSecretArn, props.UpstreamRegistryURL, props.SecretName)
+	up, err := p.fromSource(ctx, "SourceSecretArn", props.UpstreamRegistry, props.SourceSecretArn, props.UpstreamRegistryURL, props.SecretName)
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := up.(upstream.RotationBounded); ok {
+		if every, ok := RateInterval(props.RotationSchedule); ok && every > b.MaxRotationInterval() {
+			return nil, fmt.Errorf("RotationSchedule %q rotates every %s, but %s credentials from this source secret live %s: rotate at least twice per lifetime (at most every %s), or raise the source secret's lifetime",
+				props.RotationSchedule, every, props.UpstreamRegistry, 2*b.MaxRotationInterval(), b.MaxRotationInterval())
+		}
+	}
+	return up, nil
 }
 
 // fromSource builds an upstream with upstream.FromSource, telling OnSecret every value of the
@@ -192,7 +209,7 @@ func (p *Provisioner) fromSource(ctx context.Context, name, registry, sourceARN,
 
 func (p *Provisioner) upstreamOptions(registryURL string) upstream.Options {
 	return upstream.Options{HTTPClient: p.HTTPClient, Now: p.Now, Logger: p.log(), RegistryURL: registryURL, Sleep: p.Sleep,
-		RegistryURLField: "UpstreamRegistryUrl", Standins: p.Standins}
+		RegistryURLField: "UpstreamRegistryUrl", Standins: p.Standins, WebIdentity: p.WebIdentity}
 }
 
 func (p *Provisioner) enableRotation(ctx context.Context, arn, schedule string, immediately bool) error {

@@ -19,21 +19,21 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 )
 
-// echoHub is a Docker Hub API that refuses every login with a 403 whose "detail" quotes the
+// echoHub is a Docker Hub API that refuses every login (either session endpoint) with a 403 whose "detail" quotes the
 // password it was sent: the worst a registry (or a proxy in front of it) can do, since
 // httpapi puts an API's own explanation into the error message. Every other request goes to
 // the emulator behind it.
 func echoHub(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/v2/users/login" {
+		if r.Method != http.MethodPost || r.URL.Path != "/v2/users/login" && r.URL.Path != "/v2/auth/token" {
 			next.ServeHTTP(w, r)
 			return
 		}
-		var in struct{ Username, Password string }
+		var in struct{ Username, Password, Secret string }
 		_ = json.NewDecoder(r.Body).Decode(&in)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusForbidden)
-		_ = json.NewEncoder(w).Encode(map[string]string{"detail": "login refused: password " + in.Password + " is locked"})
+		_ = json.NewEncoder(w).Encode(map[string]string{"detail": "login refused: password " + in.Password + in.Secret + " is locked"})
 	})
 }
 

@@ -46,6 +46,10 @@ const (
 	TagTestedUsername = RotatorTagPrefix + "tested-username"
 	// TagTestedExpiry holds when that version's token expires (RFC 3339), when the upstream says.
 	TagTestedExpiry = RotatorTagPrefix + "tested-expires-at"
+	// TagTestedPulls holds the pull budget the registry reported for that version's credential
+	// (Docker Hub's ratelimit-remaining) when it was tested; "unknown" when a later test could
+	// not read one.
+	TagTestedPulls = RotatorTagPrefix + "tested-pulls-remaining"
 )
 
 // TagValueOK reports whether v may be a Secrets Manager tag value: at most 256 characters of
@@ -71,6 +75,8 @@ const (
 	UpstreamGHCR      = "github-container-registry"
 	UpstreamACR       = "azure-container-registry"
 	UpstreamGitLab    = "gitlab-container-registry"
+	// UpstreamChainguard is minted with no stored secret (IAM outbound identity federation).
+	UpstreamChainguard = "chainguard"
 )
 
 // Staging labels Secrets Manager itself manages.

@@ -72,8 +72,15 @@ func FuzzHandle(f *testing.F) {
 		if after != before && markedBefore != ev.ClientRequestToken {
 			t.Fatalf("finishSecret promoted version %q, which testSecret had not marked (mark: %q)", after, markedBefore)
 		}
-		if sm.tagCalls > 0 && ev.Step != rotation.TestSecret {
-			t.Fatalf("step %q wrote tags", ev.Step)
+		for _, k := range sm.taggedKeys {
+			// testSecret writes its mark; a failed step (or finishSecret, clearing one) its facts.
+			facts := k == rotation.TagLastFailure || k == rotation.TagLastError
+			if !facts && ev.Step != rotation.TestSecret {
+				t.Fatalf("step %q wrote tag %q", ev.Step, k)
+			}
+			if facts && err == nil && ev.Step != rotation.FinishSecret {
+				t.Fatalf("step %q succeeded but wrote the failure fact %q", ev.Step, k)
+			}
 		}
 		for _, k := range sm.taggedKeys {
 			if !strings.HasPrefix(k, ptcsecret.RotatorTagPrefix) {

@@ -17,6 +17,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
+	"github.com/ptc-credentials/ptc-credentials/internal/webidentity"
 )
 
 // Step is one of the four rotation steps Secrets Manager invokes.
@@ -59,7 +61,8 @@ type SecretsManager interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
 	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
-	// TagResource writes the ptc:rotator:* tags: testSecret's mark on the version it proved.
+	// TagResource writes the ptc:rotator:* tags: testSecret's mark on the version it proved,
+	// and the facts of a failed step (facts.go).
 	TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error)
 }
 
@@ -74,6 +77,8 @@ type Rotator struct {
 	// Standins are the loopback emulators that may stand in for the upstreams' pinned hosts
 	// (awsenv.LoopbackStandinsVar); the zero value, the deployed state, allows none.
 	Standins pinned.Standins
+	// WebIdentity is handed to upstreams in federated mode (upstream.Options.WebIdentity).
+	WebIdentity webidentity.Source
 	// Logger receives one record per step and upstream progress; nil discards.
 	Logger *slog.Logger
 	// Metrics receives EMF metrics; nil discards.
@@ -95,6 +100,7 @@ type Rotator struct {
 	mu        sync.Mutex
 	values    map[string]ptcsecret.Value // by secret ARN + version id; versions never change
 	upstreams map[string]cachedUpstream  // by upstream, source, registry and version id; pruned on insert
+	expiries  expiryCache                // token expiries seen, for the facts finishSecret records
 }
 
 type cachedUpstream struct {
@@ -157,6 +163,7 @@ func (r *Rotator) handle(ctx context.Context, ev Event) (err error) {
 		default:
 			log.Info("rotation step done", append(attrs, "outcome", st.outcome)...)
 		}
+		r.recordFacts(ctx, st, err)
 	}()
 	if err := validateEvent(ev); err != nil {
 		return err
@@ -330,6 +337,7 @@ func (r *Rotator) createSecret(ctx context.Context, st *stepState) error {
 		return fmt.Errorf("storing the new token as AWSPENDING of %s: %w", st.name, err)
 	}
 	r.remember(st.arn, token, minted.Credential)
+	r.expiries.note(st.arn, token, minted.Token.ExpiresAt)
 	st.log.Info("minted token", "token_label", minted.Token.Label, "token_id", minted.Token.ID, "username", minted.Credential.Username, "expires_at", timeOrEmpty(minted.Token.ExpiresAt), "extra_stages", minted.Stages)
 	st.outcome = "minted"
 	return nil
@@ -395,6 +403,7 @@ func (r *Rotator) testSecret(ctx context.Context, st *stepState) error {
 		return err
 	}
 	st.outcome = "login-ok"
+	r.reportPullBudget(st, v)
 	if !v.ExpiresAt.IsZero() {
 		days := v.ExpiresAt.Sub(r.now()).Hours() / 24
 		attrs := []any{"username", pending.Username, "expires_at", v.ExpiresAt.UTC().Format(time.RFC3339), "days_to_expiry", int(days)}
@@ -417,8 +426,21 @@ func (r *Rotator) markTested(ctx context.Context, st *stepState, pending ptcsecr
 	if ptcsecret.TagValueOK(pending.Username) {
 		want[ptcsecret.TagTestedUsername] = pending.Username
 	}
-	if !v.ExpiresAt.IsZero() {
-		want[ptcsecret.TagTestedExpiry] = v.ExpiresAt.UTC().Format(time.RFC3339)
+	exp := v.ExpiresAt
+	if exp.IsZero() { // the expiry the upstream gave at mint, when createSecret ran here (facts.go)
+		exp, _ = r.expiries.get(st.arn, st.ev.ClientRequestToken)
+	}
+	switch {
+	case !exp.IsZero():
+		want[ptcsecret.TagTestedExpiry] = exp.UTC().Format(time.RFC3339)
+	case st.tags[ptcsecret.TagTestedExpiry] != "": // not an earlier version's expiry
+		want[ptcsecret.TagTestedExpiry] = "unknown"
+	}
+	switch {
+	case v.PullsRemaining != nil:
+		want[ptcsecret.TagTestedPulls] = strconv.Itoa(*v.PullsRemaining)
+	case st.tags[ptcsecret.TagTestedPulls] != "": // not an earlier credential's budget
+		want[ptcsecret.TagTestedPulls] = "unknown"
 	}
 	var tags []smtypes.Tag
 	for _, k := range slices.Sorted(maps.Keys(want)) {
@@ -584,7 +606,8 @@ func (r *Rotator) upstreamFor(ctx context.Context, st *stepState) (upstream.Upst
 	var secrets []string
 	up, err := upstream.FromSource(ctx, r.SM, upstream.SourceRequest{Name: "source secret", Registry: st.upstream, ARN: st.source, ForSecret: st.name, Providers: r.Providers, Options: upstream.Options{
 		HTTPClient: r.HTTPClient, Now: r.Now, Logger: r.log().With("secret", st.name, "upstream", st.upstream), RegistryURL: st.registry,
-		Standins: r.Standins,
+		Standins:    r.Standins,
+		WebIdentity: r.WebIdentity,
 	}, Seen: func(doc string) {
 		secrets = sourceSecretValues(doc)
 		r.addSecrets(secrets...)

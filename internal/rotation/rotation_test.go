@@ -48,6 +48,7 @@ type fixture struct {
 type fixtureOpts struct {
 	source  map[string]any
 	account dockerhubemu.Account
+	hub     dockerhubemu.Options
 	noSetup bool
 }
 
@@ -56,7 +57,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	if o.account.Username == "" {
 		o.account = dockerhubemu.Account{Username: hubUser, Password: hubPassword, Orgs: []string{"ptc-org"}}
 	}
-	hub := dockerhubemu.New(dockerhubemu.Options{}, o.account)
+	hub := dockerhubemu.New(o.hub, o.account)
 	srv := httptest.NewServer(hub)
 	t.Cleanup(srv.Close)
 	if o.source == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
+	"github.com/ptc-credentials/ptc-credentials/internal/webidentity"
 )
 
 // Credential is the username/token pair a registry login uses; it is exactly the managed
@@ -61,6 +62,12 @@ type Minted struct {
 type Verification struct {
 	// ExpiresAt is when the verified token expires, zero when unknown or never.
 	ExpiresAt time.Time
+	// PullsRemaining and PullLimit are the credential's pull budget as the registry reported it
+	// (Docker Hub's ratelimit-remaining / ratelimit-limit), nil when it reported none: an
+	// unlimited plan, or a registry without such headers. Nothing is emitted then.
+	PullsRemaining, PullLimit *int
+	// PullWindow is the window the budget is counted over, zero when not reported.
+	PullWindow time.Duration
 }
 
 // Upstream is one registry's token API plus its registry login check.
@@ -84,6 +91,16 @@ type Upstream interface {
 // provisioner calls it when the resource is deleted, after revoking labelled tokens.
 type Retirer interface {
 	RetireAll(ctx context.Context) error
+}
+
+// RotationBounded is implemented by upstreams whose credentials live a fixed time the source
+// secret sets (Chainguard's pull tokens), so that the provisioner can refuse a rotation schedule
+// that lets AWSCURRENT lapse.
+type RotationBounded interface {
+	// MaxRotationInterval is the longest interval between rotations that keeps AWSPREVIOUS live
+	// until its successor replaces it and leaves a retry before AWSCURRENT lapses: half the
+	// lifetime.
+	MaxRotationInterval() time.Duration
 }
 
 // Provider describes one registry kind: how to build its Upstream from the source secret, and
@@ -146,6 +163,10 @@ type Options struct {
 	// pinned hosts; the zero value, the deployed functions' state, allows none. The functions
 	// read them from awsenv.LoopbackStandinsVar; in-process tests set them directly.
 	Standins pinned.Standins
+	// WebIdentity gives federated upstreams (ACR without a client secret, Chainguard) the
+	// function role's web identity token; nil means no STS client, and federated mode fails
+	// with an error saying so. Upstreams wrap it in a webidentity.Cache of their own.
+	WebIdentity webidentity.Source
 }
 
 // Wait sleeps d or until ctx ends, with the injected Sleep when there is one.

@@ -9,7 +9,7 @@ import (
 )
 
 // Registries are the upstreams the rotation scenario covers.
-var Registries = registries.Names()
+var Registries = append(registries.Names(), registries.Chainguard.Name)
 
 // regFixture is one managed secret of one upstream, set up as rotationtest does it, with its
 // own emulator (so cases can run in parallel).
@@ -27,7 +27,7 @@ func newRegFixture(t testing.TB, inj *Injector, sm smServer, name string) *regFi
 	}
 	e := d.MustStart(t, registries.Options{})
 	inj.Name(e.URL, d.Short)
-	h := rotationtest.New(t, sm, rotationtest.Config{Provider: withInstantSleep(d.Provider), SourceJSON: e.Source(0), RegistryURL: e.URL, Standins: e.Standins()})
+	h := rotationtest.New(t, sm, rotationtest.Config{Provider: withInstantSleep(e.Provider), SourceJSON: e.Source(0), RegistryURL: e.URL, Standins: e.Standins()})
 	return &regFixture{t: t, h: h, e: e}
 }
 

@@ -40,6 +40,11 @@ var rules = []rule{
 	{"a shipped package must not link the test kit (emulators, moto harness, local cloud)", product, under("internal/testkit")},
 	{"a shipped package must not depend on the developer commands", product, under("tools")},
 	{"a shipped package must not depend on the tests", product, under("tests")},
+	{"the Lambda bootstraps must not link the CLI's SDK config chain (1.9 MB, docs/dependencies.md) or Lambda client, nor a command", under("functions"), func(p string) bool {
+		return under("cmd")(p) || p == "github.com/aws/aws-sdk-go-v2/config" || strings.HasPrefix(p, "github.com/aws/aws-sdk-go-v2/config/") ||
+			p == "github.com/aws/aws-sdk-go-v2/service/lambda"
+	}},
+	{"only the ptc command links the operator CLI's logic", func(p string) bool { return product(p) && !under("cmd")(p) && !under("internal/operator")(p) }, under("internal/operator")},
 	{"upstreams are registry clients: they must not know the rotation engine", under("internal/upstream"), under("internal/rotation")},
 	{"upstreams are registry clients: they must not know the provisioner", under("internal/upstream"), under("internal/provision")},
 	{"upstreams are registry clients: they must not know the custom-resource protocol", under("internal/upstream"), under("internal/customresource")},
@@ -48,6 +53,7 @@ var rules = []rule{
 	{"the rotation engine must not know the custom-resource protocol", under("internal/rotation"), under("internal/customresource")},
 	{"internal/kit is the bottom of the tree: it imports nothing of this project", is("internal/kit"), func(p string) bool { return strings.HasPrefix(p, module+"/") }},
 	{"internal/awsenv reads the environment and nothing else of this project", is("internal/awsenv"), func(p string) bool { return strings.HasPrefix(p, module+"/") }},
+	{"internal/webidentity asks STS for a token and knows nothing else of this project", is("internal/webidentity"), func(p string) bool { return strings.HasPrefix(p, module+"/") }},
 	{"cfnauth is the gate in front of the engines: it must not depend on them", under("internal/cfnauth"), func(p string) bool {
 		return under("internal/provision")(p) || under("internal/rotation")(p) || under("internal/upstream")(p)
 	}},
@@ -118,7 +124,7 @@ func TestImportDirection(t *testing.T) {
 	// The rules must be about packages that exist: a rename would silently disarm them.
 	for _, want := range []string{"functions/rotator", "functions/provisioner", "internal/rotation", "internal/provision",
 		"internal/upstream", "internal/customresource", "internal/kit", "internal/ptcsecret", "internal/testkit/testenv",
-		"internal/awsenv", "internal/cfnauth"} {
+		"internal/awsenv", "internal/cfnauth", "internal/operator", "cmd/ptc"} {
 		if _, ok := graph[module+"/"+want]; !ok {
 			t.Errorf("package %s is gone: update the rules in this file", want)
 		}
@@ -132,7 +138,7 @@ func TestRulesCatchForbiddenArrows(t *testing.T) {
 	forbidden := map[string][]string{
 		m("functions/rotator"):           {m("internal/rotation"), m("internal/testkit/dockerhubemu")},
 		m("internal/provision"):          {m("internal/upstream"), m("internal/rotation")},
-		m("internal/rotation"):           {m("internal/provision")},
+		m("internal/rotation"):           {m("internal/provision"), m("internal/operator")},
 		m("internal/upstream/gitlab"):    {m("internal/upstream/httpapi"), m("internal/customresource")},
 		m("internal/upstream/acr"):       {m("internal/rotation")},
 		m("internal/kit"):                {m("internal/ptcsecret")},
@@ -142,10 +148,11 @@ func TestRulesCatchForbiddenArrows(t *testing.T) {
 		m("internal/upstream/dockerhub"): {m("internal/provision")},
 		m("internal/awsenv"):             {m("internal/kit")},
 		m("internal/cfnauth"):            {m("internal/provision")},
+		m("functions/provisioner"):       {m("internal/operator"), "github.com/aws/aws-sdk-go-v2/config"},
 	}
 	got := violations(forbidden)
-	if len(got) != 12 {
-		t.Errorf("want 12 violations (one per forbidden arrow), got %d:\n%s", len(got), strings.Join(got, "\n"))
+	if len(got) != 15 {
+		t.Errorf("want 15 violations (one per forbidden arrow), got %d:\n%s", len(got), strings.Join(got, "\n"))
 	}
 	allowed := map[string][]string{
 		m("functions/provisioner"):       {m("internal/provision"), m("internal/customresource"), m("internal/upstream/providers")},
@@ -154,6 +161,8 @@ func TestRulesCatchForbiddenArrows(t *testing.T) {
 		m("tools/demo"):                  {m("internal/testkit/localcloud")},
 		m("internal/rotation"):           {m("internal/upstream"), m("internal/kit")},
 		m("internal/upstream/dockerhub"): {m("internal/upstream/httpapi"), m("internal/ptcsecret")},
+		m("cmd/ptc"):                     {m("internal/operator"), "github.com/aws/aws-sdk-go-v2/config"},
+		m("internal/operator"):           {m("internal/rotation"), m("internal/registryauth"), m("internal/upstream/providers")},
 	}
 	if got := violations(allowed); len(got) != 0 {
 		t.Errorf("allowed arrows reported:\n%s", strings.Join(got, "\n"))

@@ -12,6 +12,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
+	"github.com/ptc-credentials/ptc-credentials/internal/webidentity"
 )
 
 // The resource ARNs the roles may name, spelled as the template's Fn::Sub spells them.
@@ -35,6 +36,7 @@ var noResourceTypeActions = []string{
 	"ecr:UpdatePullThroughCacheRule",
 	"ecr:DeletePullThroughCacheRule",
 	"ecr:ValidatePullThroughCacheRule",
+	"sts:GetWebIdentityToken",
 }
 
 // codeActions are the AWS calls each function's code can make: the methods of the
@@ -43,10 +45,12 @@ var noResourceTypeActions = []string{
 // with no method behind it is a permission no code path uses, and fails the test.
 func codeActions() map[string][]string {
 	return map[string][]string{
-		"RotatorFunction": operations("secretsmanager", reflect.TypeFor[rotation.SecretsManager]()),
+		"RotatorFunction": slices.Concat(operations("secretsmanager", reflect.TypeFor[rotation.SecretsManager]()),
+			operations("sts", reflect.TypeFor[webidentity.API]())),
 		"ProvisionerFunction": slices.Concat(operations("secretsmanager", reflect.TypeFor[provision.SecretsManager]()),
 			operations("ecr", reflect.TypeFor[provision.ECR]()),
-			operations("cloudformation", reflect.TypeFor[cfnauth.CloudFormation]())),
+			operations("cloudformation", reflect.TypeFor[cfnauth.CloudFormation]()),
+			operations("sts", reflect.TypeFor[webidentity.API]())),
 	}
 }
 
@@ -225,6 +229,15 @@ func roleProblems(doc map[string]any, fn, roleID string) []string {
 				if !slices.Equal(st.resources, []string{stackARNs}) {
 					addf("%s grants %s on %v, want only %s", st.where, a, st.resources, stackARNs)
 				}
+			case a == "sts:GetWebIdentityToken":
+				// The role's web identity token, only for the audiences the parameter lists
+				// (every audience of the token among them: ForAllValues) and short-lived.
+				if got := render(get(st.raw, "Condition", "ForAllValues:StringEquals", "sts:IdentityTokenAudience")); got != "${FederationAudiences}" {
+					addf("%s grants %s without Condition ForAllValues:StringEquals sts:IdentityTokenAudience = !Ref FederationAudiences (got %s)", st.where, a, got)
+				}
+				if got := render(get(st.raw, "Condition", "NumericLessThanEquals", "sts:DurationSeconds")); got != "300" {
+					addf("%s grants %s without Condition NumericLessThanEquals sts:DurationSeconds = 300 (got %s)", st.where, a, got)
+				}
 			case service == "ecr" && strings.Contains(name, "PullThroughCacheRule"):
 				if !slices.Equal(st.resources, []string{"*"}) {
 					addf("%s grants %s on %v: IAM matches pull-through cache rule actions only on \"*\", a narrower Resource denies every call", st.where, a, st.resources)
@@ -335,6 +348,14 @@ func TestIAMCheckCatchesBrokenTemplates(t *testing.T) {
 			st := findStatement(t, doc, "ProvisionerRole", "ManagePullThroughCacheRules")
 			st["Action"] = append(list(st["Action"]), "ecr:UpdatePullThroughCacheRule")
 		}, "want exactly"},
+		{"web identity tokens for any audience a token lists with one allowed (ForAnyValue)", func(t *testing.T, doc map[string]any) {
+			cond := findStatement(t, doc, "RotatorRole", "GetWebIdentityTokensForUpstreams")["Condition"].(map[string]any)
+			cond["ForAnyValue:StringEquals"] = cond["ForAllValues:StringEquals"]
+			delete(cond, "ForAllValues:StringEquals")
+		}, "without Condition ForAllValues:StringEquals sts:IdentityTokenAudience"},
+		{"web identity tokens of any lifetime", func(t *testing.T, doc map[string]any) {
+			delete(findStatement(t, doc, "ProvisionerRole", "GetWebIdentityTokensForUpstreams")["Condition"].(map[string]any), "NumericLessThanEquals")
+		}, "without Condition NumericLessThanEquals sts:DurationSeconds = 300"},
 		{"unused grant: rotator ECR validate", func(t *testing.T, doc map[string]any) {
 			st := findStatement(t, doc, "RotatorRole", "RotateManagedSecrets")
 			st["Action"] = append(list(st["Action"]), "ecr:ValidatePullThroughCacheRule")

@@ -16,9 +16,10 @@ import (
 
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 )
 
-var upstreams = []string{ptcsecret.UpstreamDockerHub, ptcsecret.UpstreamGHCR, ptcsecret.UpstreamACR, ptcsecret.UpstreamGitLab}
+var upstreams = slices.Sorted(maps.Keys(providers.All()))
 
 func TestLoadTurnsShortFormTagsIntoLongForm(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.yaml")
@@ -338,6 +339,19 @@ func TestAlarmsWatchEveryFailureMetricOfEveryUpstream(t *testing.T) {
 			t.Errorf("%s expiry alarm = %s %s %s %s, want Minimum LessThanThreshold 14, missing data ignored",
 				up, render(p["Statistic"]), render(p["ComparisonOperator"]), render(p["Threshold"]), render(p["TreatMissingData"]))
 		}
+	}
+
+	// The pull budget Docker Hub reports (PullsRemaining) pages when low, at the parameter's
+	// threshold; an upstream that reports nothing leaves the alarm without data, not breaching.
+	if p, ok := alarms[key{metrics.PullsRemaining, ptcsecret.UpstreamDockerHub}]; !ok {
+		t.Errorf("no alarm on %s for %s", metrics.PullsRemaining, ptcsecret.UpstreamDockerHub)
+	} else if render(p["ComparisonOperator"]) != "LessThanThreshold" || render(p["Statistic"]) != "Minimum" ||
+		render(p["Threshold"]) != "${PullsRemainingAlarmThreshold}" || render(p["TreatMissingData"]) == "breaching" {
+		t.Errorf("Docker Hub pulls alarm = %s %s %s %s, want Minimum LessThanThreshold !Ref PullsRemainingAlarmThreshold, missing data not breaching",
+			render(p["Statistic"]), render(p["ComparisonOperator"]), render(p["Threshold"]), render(p["TreatMissingData"]))
+	}
+	if min := render(get(doc, "Parameters", "PullsRemainingAlarmThreshold", "MinValue")); min != "0" {
+		t.Errorf("PullsRemainingAlarmThreshold MinValue = %s, want 0", min)
 	}
 
 	var rotatorErrors bool

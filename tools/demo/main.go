@@ -40,6 +40,7 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 	rotations := fs.Int("rotations", 2, "rotations per registry (the second shows the first token revoked)")
 	replication := fs.Duration("acr-replication", time.Second, "how long the ACR emulator refuses a new password, as ACR does while it replicates")
 	showLogs := fs.Bool("logs", false, "print both functions' own output (JSON logs, EMF) at the end")
+	ops := fs.Bool("ptc", true, "end with the operator's view: ptc status and ptc doctor of a broken hand-made secret")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -105,6 +106,14 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 	for _, r := range results {
 		failed = failed || !r.OK()
 	}
+	handMade := ""
+	if ctx.Err() == nil && *ops {
+		var err error
+		if handMade, err = operatorView(ctx, out, cloud); err != nil {
+			fmt.Fprintf(out, "ptc: %v\n", err)
+			failed = true
+		}
+	}
 	if failed && ctx.Err() == nil {
 		// The functions' own output says why; it is built to carry no secret (checked below).
 		fmt.Fprintln(out, "\nSomething failed. The warnings and errors the functions logged (run with -logs for all):")
@@ -118,6 +127,10 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 	}
 
 	secrets := len(cloud.Secrets())
+	if handMade != "" && strings.Contains(said.String()+cloud.Transcript(), handMade) {
+		fmt.Fprintln(out, "\nLEAK: the hand-made secret's value appears in the output")
+		failed = true
+	}
 	if n := cloud.Leaks(said.String() + cloud.Transcript()); n > 0 {
 		fmt.Fprintf(out, "\nLEAK: %d of the %d secret values this run created appear in the output or the functions' logs\n", n, secrets)
 		failed = true

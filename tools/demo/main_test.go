@@ -40,6 +40,8 @@ func TestDemoPrintsNoSecret(t *testing.T) {
 		"registry   | create  | rotate | validate | delete  | current token",
 		"| SUCCESS | 2/2 ok | IsValid  | SUCCESS |", "All done in",
 		`"msg":"promoted pending version"`, // -logs: the rotator's own records
+		"$ ptc status", "ops-docker-hub", "$ ptc doctor hand-made --image alpine",
+		`✘ secret value: key "access-token" where ECR expects "accessToken"`, `its upstream path is "library/alpine"`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

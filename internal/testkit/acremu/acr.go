@@ -25,6 +25,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -35,6 +36,7 @@ import (
 	"time"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/emukit"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/jwtkit"
 )
 
 // Constants of the protocols the emulator speaks.
@@ -101,6 +103,19 @@ type Options struct {
 	// Forbidden makes ARM refuse generateCredentials with 403 AuthorizationFailed, as when the
 	// service principal has no role on the registry.
 	Forbidden bool
+	// FederatedCredentials are the federated identity credentials on the app registration
+	// ClientID: a client_assertion is accepted only if it matches one of them (see entraAssertion).
+	FederatedCredentials []FederatedCredential
+	// DiscoveryClient fetches an issuer's openid-configuration and JWKS; nil means
+	// http.DefaultClient (the issuers of tests live on loopback).
+	DiscoveryClient *http.Client
+}
+
+// FederatedCredential is one federated identity credential of an app registration, as
+// `az ad app federated-credential create` registers it: tokens of Issuer about Subject for
+// Audience stand in for a client secret.
+type FederatedCredential struct {
+	Issuer, Subject, Audience string
 }
 
 // Password is one slot of a token as the emulator stores it.
@@ -293,19 +308,95 @@ func (s *Server) entraToken(w http.ResponseWriter, r *http.Request, tenant strin
 		aad(http.StatusBadRequest, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.")
 	case !strings.EqualFold(f.Get("client_id"), s.opts.ClientID):
 		aad(http.StatusBadRequest, "unauthorized_client", "AADSTS700016: Application with identifier was not found in the directory.")
-	case f.Get("client_secret") != s.opts.ClientSecret:
+	case f.Get("client_assertion") != "" || f.Get("client_assertion_type") != "":
+		if f.Get("client_secret") != "" {
+			aad(http.StatusBadRequest, "invalid_request", "AADSTS90014: Only one of client_secret and client_assertion may be presented.")
+			return
+		}
+		if status, code, desc := s.entraAssertion(r, f); status != 0 {
+			aad(status, code, desc)
+			return
+		}
+		if f.Get("scope") != ManagementScope {
+			aad(http.StatusBadRequest, "invalid_scope", "AADSTS70011: The provided value for the input parameter 'scope' is not valid.")
+			return
+		}
+		s.issueAAD(w)
+	case s.opts.ClientSecret == "" || f.Get("client_secret") != s.opts.ClientSecret:
 		aad(http.StatusUnauthorized, "invalid_client", "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.")
 	case f.Get("scope") != ManagementScope:
 		aad(http.StatusBadRequest, "invalid_scope", "AADSTS70011: The provided value for the input parameter 'scope' is not valid.")
 	default:
-		s.mu.Lock()
-		tok := "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.aad-" + emukit.RandHex(24)
-		s.aadTokens[tok] = s.now().Add(s.opts.AADTokenLifetime)
-		s.issued = append(s.issued, tok)
-		s.mu.Unlock()
-		secs := int(s.opts.AADTokenLifetime / time.Second)
-		emukit.WriteJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": tok})
+		s.issueAAD(w)
 	}
+}
+
+// issueAAD answers a new Entra ID access token for ARM.
+func (s *Server) issueAAD(w http.ResponseWriter) {
+	s.mu.Lock()
+	tok := "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.aad-" + emukit.RandHex(24)
+	s.aadTokens[tok] = s.now().Add(s.opts.AADTokenLifetime)
+	s.issued = append(s.issued, tok)
+	s.mu.Unlock()
+	secs := int(s.opts.AADTokenLifetime / time.Second)
+	emukit.WriteJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": secs, "ext_expires_in": secs, "access_token": tok})
+}
+
+// entraAssertion checks a client_assertion as Entra ID checks a federated credential's token:
+// the type is jwt-bearer; the token is a JWT; a federated credential of the app has its issuer
+// (AADSTS700211); the issuer's keys, found through its /.well-known/openid-configuration, verify
+// its signature (AADSTS50013 otherwise — a token re-signed with another key, or altered); the
+// credential with that issuer also has its subject (AADSTS700213) and audience (AADSTS700212);
+// and it has not expired (AADSTS700024). It returns status 0 for an accepted assertion.
+// The AADSTS codes are Entra ID's for these refusals; its descriptions are abridged.
+func (s *Server) entraAssertion(r *http.Request, f url.Values) (status int, code, desc string) {
+	if f.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return http.StatusBadRequest, "invalid_request", "AADSTS700023: client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer."
+	}
+	_, _, claims, err := jwtkit.Parse(f.Get("client_assertion"))
+	if err != nil {
+		return http.StatusBadRequest, "invalid_client", "AADSTS50027: JWT token is invalid or malformed."
+	}
+	var withIssuer []FederatedCredential
+	for _, fc := range s.opts.FederatedCredentials {
+		if fc.Issuer == claims.Issuer {
+			withIssuer = append(withIssuer, fc)
+		}
+	}
+	if len(withIssuer) == 0 {
+		return http.StatusBadRequest, "invalid_client", "AADSTS700211: No matching federated identity record found for presented assertion issuer '" + claims.Issuer + "'."
+	}
+	client := s.opts.DiscoveryClient
+	if client == nil {
+		client = http.DefaultClient
+	}
+	keys, err := jwtkit.Discover(r.Context(), client, claims.Issuer)
+	if err != nil {
+		return http.StatusBadRequest, "invalid_client", "AADSTS50013: Assertion failed signature validation: the issuer's keys could not be retrieved."
+	}
+	subjectSeen := false
+	for _, fc := range withIssuer {
+		_, err := jwtkit.Verify(f.Get("client_assertion"), keys, jwtkit.Expect{Issuer: fc.Issuer, Subject: fc.Subject, Audience: fc.Audience, Now: s.now(), Algorithms: []string{"RS256", "ES256", "ES384"}})
+		switch {
+		case err == nil:
+			return 0, "", ""
+		case errors.Is(err, jwtkit.ErrAlgorithm), errors.Is(err, jwtkit.ErrUnknownKey), errors.Is(err, jwtkit.ErrSignature), errors.Is(err, jwtkit.ErrMalformed):
+			return http.StatusBadRequest, "invalid_client", "AADSTS50013: Assertion failed signature validation."
+		case errors.Is(err, jwtkit.ErrSubject):
+			continue
+		case errors.Is(err, jwtkit.ErrAudience):
+			subjectSeen = true
+			continue
+		case errors.Is(err, jwtkit.ErrExpired), errors.Is(err, jwtkit.ErrNotYet):
+			return http.StatusBadRequest, "invalid_client", "AADSTS700024: Client assertion is not within its valid time range."
+		default:
+			return http.StatusBadRequest, "invalid_client", "AADSTS50013: " + err.Error()
+		}
+	}
+	if subjectSeen {
+		return http.StatusBadRequest, "invalid_client", "AADSTS700212: No matching federated identity record found for presented assertion audience."
+	}
+	return http.StatusBadRequest, "invalid_client", "AADSTS700213: No matching federated identity record found for presented assertion subject '" + claims.Subject + "'."
 }
 
 func armError(w http.ResponseWriter, status int, code, msg string) {

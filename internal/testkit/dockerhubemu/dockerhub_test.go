@@ -213,6 +213,7 @@ func TestLogin(t *testing.T) {
 		h.expect(h.do("POST", "/v2/users/2fa-login", "", map[string]string{"login_2fa_token": tfa, "code": good}), 401)
 	})
 	t.Run("2FA code from the previous step", func(t *testing.T) {
+		h.clock.Advance(time.Minute) // past the step the subtest above used
 		tfa := h.expect(h.do("POST", "/v2/users/login", "", map[string]string{"username": bob, "password": bobPass}), 401).str("login_2fa_token")
 		prev, _ := totp.Code(bobTOTP, h.clock.Now().Add(-30*time.Second))
 		h.expect(h.do("POST", "/v2/users/2fa-login", "", map[string]string{"login_2fa_token": tfa, "code": prev}), 200)
@@ -234,7 +235,83 @@ func TestLogin(t *testing.T) {
 		h.expect(h.do("GET", "/v2/access-tokens", "Bearer "+r.str("access_token"), nil), 200)
 		h.expect(h.do("POST", "/v2/auth/token", "", map[string]string{"identifier": alice, "secret": "nope"}), 401)
 		h.expect(h.do("POST", "/v2/auth/token", "", map[string]string{"identifier": bob, "secret": bobPass}), 401)
+		// Missing fields get the documented ValueError body.
+		r = h.expect(h.do("POST", "/v2/auth/token", "", map[string]string{"identifier": alice}), 400)
+		if fields, _ := r.Body["fields"].(map[string]any); fields["secret"] == nil || r.str("text") == "" {
+			t.Errorf("missing secret answered %s", r.Raw)
+		}
 	})
+}
+
+// TestTOTPCodeAcceptedOnce: RFC 6238 §5.2 — a verifier refuses a code already used, so a
+// second login in the same 30 s step is refused, and the next step's code is accepted.
+func TestTOTPCodeAcceptedOnce(t *testing.T) {
+	h := newHub(t, nil)
+	// Start just after a step boundary, so the skew window is easy to reason about.
+	h.clock.Advance(time.Duration(30-h.clock.Now().Unix()%30) * time.Second)
+	challenge := func() string {
+		return h.expect(h.do("POST", "/v2/users/login", "", map[string]string{"username": bob, "password": bobPass}), 401).str("login_2fa_token")
+	}
+	code, _ := totp.Code(bobTOTP, h.clock.Now())
+	h.expect(h.do("POST", "/v2/users/2fa-login", "", map[string]string{"login_2fa_token": challenge(), "code": code}), 200)
+	h.clock.Advance(10 * time.Second)
+	r := h.expect(h.do("POST", "/v2/users/2fa-login", "", map[string]string{"login_2fa_token": challenge(), "code": code}), 401)
+	if r.str("detail") != "Incorrect authentication code" {
+		t.Errorf("reused code answered %s, want the wrong-code answer", r.Raw)
+	}
+	// An older step's code is refused as well once a later one was used.
+	prev, _ := totp.Code(bobTOTP, h.clock.Now().Add(-30*time.Second))
+	h.expect(h.do("POST", "/v2/users/2fa-login", "", map[string]string{"login_2fa_token": challenge(), "code": prev}), 401)
+	h.clock.Advance(20 * time.Second) // the next step
+	next, _ := totp.Code(bobTOTP, h.clock.Now())
+	h.expect(h.do("POST", "/v2/users/2fa-login", "", map[string]string{"login_2fa_token": challenge(), "code": next}), 200)
+}
+
+// TestSSOEnforced: since 2024-09-16 an organization that enforces SSO refuses its members'
+// passwords on both session endpoints; a personal access token starts a session, which the
+// token endpoints refuse (docker/hub-feedback #2438, #2478, #2514).
+func TestSSOEnforced(t *testing.T) {
+	h := newHub(t, nil)
+	sess := h.login(alice, alicePass)
+	pat := h.expect(h.createPAT(sess, "before-sso", nil), 201).str("token")
+	h.emu.AddAccount(Account{Username: alice, Password: alicePass, Orgs: []string{org}, SSOEnforced: true})
+	for _, r := range []reply{
+		h.do("POST", "/v2/users/login", "", map[string]string{"username": alice, "password": alicePass}),
+		h.do("POST", "/v2/auth/token", "", map[string]string{"identifier": alice, "secret": alicePass}),
+	} {
+		h.expect(r, 401)
+		if r.str("detail") != MsgSSOEnforced || r.str("token") != "" || r.str("login_2fa_token") != "" {
+			t.Errorf("SSO refusal = %s", r.Raw)
+		}
+	}
+	// The registry refuses the password too, and accepts the PAT.
+	h.expect(h.registryToken(alice, alicePass), 401)
+	h.expect(h.registryToken(alice, pat), 200)
+	patSess := "Bearer " + h.expect(h.do("POST", "/v2/auth/token", "", map[string]string{"identifier": alice, "secret": pat}), 200).str("access_token")
+	for _, path := range []string{"/v2/access-tokens", "/v2/orgs/" + org + "/access-tokens"} {
+		r := h.expect(h.do("POST", path, patSess, orgTokenBody("x")), 403)
+		if r.str("message") != MsgPATSession {
+			t.Errorf("POST %s with a PAT session = %s", path, r.Raw)
+		}
+	}
+	// A wrong password is still a wrong password, not an SSO refusal.
+	if r := h.expect(h.do("POST", "/v2/auth/token", "", map[string]string{"identifier": alice, "secret": "nope"}), 401); r.str("detail") == MsgSSOEnforced {
+		t.Errorf("a wrong password was answered as SSO: %s", r.Raw)
+	}
+}
+
+// TestOrgAccessTokenSession: /v2/auth/token takes an organization access token with the
+// organization as identifier; that session cannot manage tokens.
+func TestOrgAccessTokenSession(t *testing.T) {
+	h := newHub(t, nil)
+	owner := h.login(alice, alicePass)
+	oat := h.expect(h.do("POST", "/v2/orgs/"+org+"/access-tokens", owner, orgTokenBody("ci")), 201).str("token")
+	h.expect(h.do("POST", "/v2/auth/token", "", map[string]string{"identifier": alice, "secret": oat}), 401)
+	sess := "Bearer " + h.expect(h.do("POST", "/v2/auth/token", "", map[string]string{"identifier": org, "secret": oat}), 200).str("access_token")
+	r := h.expect(h.do("POST", "/v2/orgs/"+org+"/access-tokens", sess, orgTokenBody("y")), 403)
+	if r.str("message") != MsgOATSession {
+		t.Errorf("OAT session = %s", r.Raw)
+	}
 }
 
 func TestSessionFromPATRefused(t *testing.T) {
@@ -263,8 +340,9 @@ func TestSessionFromPATRefused(t *testing.T) {
 				{"GET", "/v2/orgs/" + org + "/access-tokens"},
 			} {
 				r := h.expect(h.do(req.method, req.path, patSess, map[string]any{"token_label": "x", "scopes": []string{"repo:read"}}), 403)
-				if r.str("detail") != "token issued from personal access token is not allowed" {
-					t.Errorf("%s %s: detail = %q", req.method, req.path, r.str("detail"))
+				// The body docker/hub-feedback #2438 and #2478 report: {"message", "errinfo"}.
+				if r.str("message") != MsgPATSession || r.Body["errinfo"] == nil {
+					t.Errorf("%s %s: body = %s", req.method, req.path, r.Raw)
 				}
 			}
 		})
@@ -298,8 +376,10 @@ func TestPATCreate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := h.expect(h.createPAT(sess, tt.label, tt.extra), tt.status)
 			if tt.status != 201 {
-				if r.str("detail") == "" {
-					t.Errorf("a refusal without a detail: %s", r.Raw)
+				// The documented 400 body: ValueError {"fields": {name: [problems]}, "text"}.
+				fields, _ := r.Body["fields"].(map[string]any)
+				if r.str("text") == "" || len(fields) != 1 {
+					t.Errorf("a refusal that is not a ValueError naming one field: %s", r.Raw)
 				}
 				return
 			}
@@ -483,8 +563,8 @@ func TestOrgTokens(t *testing.T) {
 
 	// The cap counts inactive tokens too.
 	h.expect(h.do("PATCH", base+"/"+id2, owner, map[string]any{"is_active": false}), 200)
-	r = h.expect(h.do("POST", base, owner, orgTokenBody("org-3")), 403)
-	if !strings.Contains(r.str("detail"), "limit") {
+	r = h.expect(h.do("POST", base, owner, orgTokenBody("org-3")), 400)
+	if !strings.Contains(r.str("text"), "limit") {
 		t.Errorf("cap refusal = %s", r.Raw)
 	}
 	h.expect(h.do("DELETE", base+"/"+id2, owner, nil), 204)
@@ -530,7 +610,23 @@ func TestOrgTokenDefaultCap(t *testing.T) {
 	for i := range 10 {
 		h.expect(h.do("POST", base, owner, orgTokenBody(fmt.Sprintf("t%d", i))), 201)
 	}
-	h.expect(h.do("POST", base, owner, orgTokenBody("t10")), 403)
+	h.expect(h.do("POST", base, owner, orgTokenBody("t10")), 400)
+}
+
+// TestOrgTokenCapCountsExpired: Docker's docs say expired organization access tokens count
+// towards the cap until deleted.
+func TestOrgTokenCapCountsExpired(t *testing.T) {
+	h := newHub(t, func(o *Options) { o.OrgTokenCap = 2 })
+	owner := h.login(alice, alicePass)
+	base := "/v2/orgs/" + org + "/access-tokens"
+	soon := orgTokenBody("soon")
+	soon["expires_at"] = h.clock.Now().Add(time.Hour).Format(time.RFC3339)
+	id := h.expect(h.do("POST", base, owner, soon), 201).str("id")
+	h.expect(h.do("POST", base, owner, orgTokenBody("keep")), 201)
+	h.clock.Advance(2 * time.Hour)
+	h.expect(h.do("POST", base, owner, orgTokenBody("new")), 400)
+	h.expect(h.do("DELETE", base+"/"+id, owner, nil), 204)
+	h.expect(h.do("POST", base, owner, orgTokenBody("new")), 201)
 }
 
 var challengeRE = regexp.MustCompile(`^Bearer realm="([^"]+)",service="([^"]+)"$`)
@@ -642,6 +738,10 @@ func TestRateLimit(t *testing.T) {
 	if got := r.Header.Get("X-RateLimit-Reset"); got != strconv.FormatInt(wantReset, 10) {
 		t.Errorf("X-RateLimit-Reset = %q, want %d", got, wantReset)
 	}
+	// The Hub API reference: a 429 carries X-Retry-After, the Unix time to call again.
+	if got := r.Header.Get("X-Retry-After"); got != strconv.FormatInt(wantReset, 10) {
+		t.Errorf("X-Retry-After = %q, want %d", got, wantReset)
+	}
 	if r.str("detail") == "" {
 		t.Errorf("429 without a detail: %s", r.Raw)
 	}
@@ -685,9 +785,121 @@ func TestInject(t *testing.T) {
 	h.expect(h.registryToken(alice, alicePass), 500)
 	h.expect(h.registryToken(alice, alicePass), 200)
 
-	// Injected faults come before the rate limit and before authentication.
+	// Injected faults come before the rate limit and before authentication; without
+	// FaultRetryAfter an injected 429 carries no hint.
 	h.emu.Inject("", "/v2/users/login", 429, 1)
-	h.expect(h.do("POST", "/v2/users/login", "", map[string]string{"username": "nobody"}), 429)
+	r := h.expect(h.do("POST", "/v2/users/login", "", map[string]string{"username": "nobody"}), 429)
+	if r.Header.Get("Retry-After") != "" || r.Header.Get("X-Retry-After") != "" {
+		t.Errorf("injected 429 hints = %v", r.Header)
+	}
+}
+
+// TestInjected429Hints: with FaultRetryAfter an injected 429 carries both hints, Retry-After in
+// seconds and X-Retry-After as a Unix time.
+func TestInjected429Hints(t *testing.T) {
+	h := newHub(t, func(o *Options) { o.FaultRetryAfter = 3 * time.Second })
+	h.emu.Inject("", "/v2/auth/token", 429, 1)
+	r := h.expect(h.do("POST", "/v2/auth/token", "", map[string]string{"identifier": alice, "secret": alicePass}), 429)
+	if r.Header.Get("Retry-After") != "3" || r.Header.Get("X-Retry-After") != strconv.FormatInt(h.clock.Now().Add(3*time.Second).Unix(), 10) {
+		t.Errorf("injected 429 hints = %v", r.Header)
+	}
+	h.emu.Inject("", "/v2/auth/token", 503, 1)
+	if r := h.expect(h.do("POST", "/v2/auth/token", "", map[string]string{"identifier": alice, "secret": alicePass}), 503); r.Header.Get("Retry-After") != "" {
+		t.Errorf("an injected 503 carries a hint: %v", r.Header)
+	}
+}
+
+// TestRetryHeadersChosen: Options.RetryHeaders picks the hints a 429 carries, so a client test
+// can prove it reads each one alone.
+func TestRetryHeadersChosen(t *testing.T) {
+	h := newHub(t, func(o *Options) { o.RetryHeaders, o.FaultRetryAfter = []string{"X-Retry-After"}, 7*time.Second })
+	h.emu.Inject("", "/v2/auth/token", 429, 1)
+	r := h.expect(h.do("POST", "/v2/auth/token", "", map[string]string{"identifier": alice, "secret": alicePass}), 429)
+	if r.Header.Get("Retry-After") != "" || r.Header.Get("X-Retry-After") != strconv.FormatInt(h.clock.Now().Add(7*time.Second).Unix(), 10) {
+		t.Errorf("hints = %v, want X-Retry-After only", r.Header)
+	}
+}
+
+func (h *hub) manifest(method, repo, regTok string) reply {
+	h.t.Helper()
+	return h.do(method, "/v2/"+repo+"/manifests/latest", "Bearer "+regTok, nil)
+}
+
+func (h *hub) scopedToken(user, pass, repo string) string {
+	h.t.Helper()
+	q := url.Values{"service": {RegistryService}, "scope": {"repository:" + repo + ":pull"}}
+	auth := ""
+	if user != "" {
+		auth = basic(user, pass)
+	}
+	return h.expect(h.do("GET", "/token?"+q.Encode(), auth, nil), 200).str("token")
+}
+
+// TestPullLimitHeaders follows "Docker Hub pull usage and limits": manifest answers carry
+// ratelimit-limit / ratelimit-remaining as "N;w=<seconds>"; a HEAD does not count as a pull, a
+// GET does; with nothing left a GET is refused with 429; the window rolls; a login name
+// without a limit (a paid plan) gets no such headers.
+func TestPullLimitHeaders(t *testing.T) {
+	h := newHub(t, func(o *Options) { o.PullLimits = map[string]int{alice: 2, "": 1} })
+	const repo = "ratelimitpreview/test"
+	tok := h.scopedToken(alice, alicePass, repo)
+	check := func(r reply, limit, remaining string) {
+		t.Helper()
+		if r.Header.Get("Ratelimit-Limit") != limit || r.Header.Get("Ratelimit-Remaining") != remaining {
+			t.Errorf("limit %q remaining %q, want %q %q", r.Header.Get("Ratelimit-Limit"), r.Header.Get("Ratelimit-Remaining"), limit, remaining)
+		}
+	}
+	for range 3 {
+		r := h.expect(h.manifest("HEAD", repo, tok), 200)
+		check(r, "2;w=21600", "2;w=21600")
+		if !strings.HasPrefix(r.Header.Get("Docker-Content-Digest"), "sha256:") || r.Raw != "" {
+			t.Errorf("HEAD answer = %v %q", r.Header, r.Raw)
+		}
+	}
+	r := h.expect(h.manifest("GET", repo, tok), 200)
+	check(r, "2;w=21600", "1;w=21600")
+	if r.str("mediaType") != "application/vnd.oci.image.manifest.v1+json" {
+		t.Errorf("GET body = %s", r.Raw)
+	}
+	h.clock.Advance(time.Minute)
+	tok = h.scopedToken(alice, alicePass, repo) // the first one lasted 5 minutes: fine, but fresh is clearer
+	check(h.expect(h.manifest("GET", repo, tok), 200), "2;w=21600", "0;w=21600")
+	check(h.expect(h.manifest("HEAD", repo, tok), 200), "2;w=21600", "0;w=21600")
+	r = h.expect(h.manifest("GET", repo, tok), 429)
+	if errs, _ := r.Body["errors"].([]any); len(errs) != 1 || errs[0].(map[string]any)["code"] != "TOOMANYREQUESTS" {
+		t.Errorf("over the limit = %s", r.Raw)
+	}
+	if n, limited := h.emu.PullsLeft(alice); n != 0 || !limited {
+		t.Errorf("PullsLeft = %d, %v", n, limited)
+	}
+	// Six hours after the first pull it has left the window.
+	h.clock.Advance(6*time.Hour - time.Minute)
+	tok = h.scopedToken(alice, alicePass, repo)
+	check(h.expect(h.manifest("HEAD", repo, tok), 200), "2;w=21600", "1;w=21600")
+
+	// Anonymous pulls have their own limit; an unlimited user gets no headers.
+	check(h.expect(h.manifest("HEAD", repo, h.scopedToken("", "", repo)), 200), "1;w=21600", "1;w=21600")
+	r = h.expect(h.manifest("GET", repo, h.scopedToken(carol, carolPass, repo)), 200)
+	check(r, "", "")
+	if _, limited := h.emu.PullsLeft(carol); limited {
+		t.Errorf("carol has a limit")
+	}
+}
+
+// TestManifestNeedsPullScope: a manifest answers only to a registry token granting pull on
+// that repository; otherwise 401 with a challenge naming the scope.
+func TestManifestNeedsPullScope(t *testing.T) {
+	h := newHub(t, nil)
+	tok := h.scopedToken(alice, alicePass, "library/alpine")
+	h.expect(h.manifest("HEAD", "library/alpine", tok), 200)
+	r := h.expect(h.manifest("HEAD", "ratelimitpreview/test", tok), 401)
+	if !strings.Contains(r.Header.Get("WWW-Authenticate"), `scope="repository:ratelimitpreview/test:pull"`) {
+		t.Errorf("challenge = %q", r.Header.Get("WWW-Authenticate"))
+	}
+	h.expect(h.manifest("HEAD", "library/alpine", "reg_forged"), 401)
+	h.expect(h.do("PUT", "/v2/library/alpine/manifests/latest", "Bearer "+tok, nil), 405)
+	h.clock.Advance(6 * time.Minute)
+	h.expect(h.manifest("HEAD", "library/alpine", tok), 401)
 }
 
 func TestCalls(t *testing.T) {

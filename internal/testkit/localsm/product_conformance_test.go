@@ -56,6 +56,9 @@ import (
 //	  whose values are a version id, a username, an RFC 3339 time | none | none | 12 22
 //	TagResource, UntagResource | provisioner Update: SecretId=ARN, Tags (a changed value and a
 //	  new key) / TagKeys | none | none | 36 37
+//	TagResource | rotator recordFacts (after a failed step, and clearing it after the next
+//	  promotion): SecretId=ARN, Tags ptc:rotator:last-failure, ptc:rotator:last-error (values with
+//	  spaces and : / = + - @ _ .) | none | none (failure logged, never fatal) | 59 60, 62 (of a gone secret)
 //	RotateSecret | provisioner enableRotation: SecretId=ARN, RotationLambdaARN,
 //	  RotationRules.ScheduleExpression, RotateImmediately=false (Create, schedule change) or true
 //	  (source changed), no ClientRequestToken (the SDK makes one) | none | none | 7 39
@@ -268,6 +271,24 @@ func productScript() []cstep {
 		{name: "Update: GetResourcePolicy by ARN reads it back", run: func(c *conf) string { return c.pgetpolicy("guarded") }},
 		{name: "Update: PutResourcePolicy again (drift repaired, or an SDK retry)", run: func(c *conf) string { return c.pputpolicy("guarded") }},
 		{name: "GetResourcePolicy of a secret that does not exist", run: func(c *conf) string { return c.pgetpolicy("ecr-pullthroughcache/conformance-none") }},
+		// --- rotator facts (internal/rotation/facts.go) ---
+		{name: "setup: CreateSecret a managed secret for the rotator's facts", run: func(c *conf) string {
+			return c.pcreate("facts", confFacts, 60, `{"username":"u","accessToken":"f-1"}`, prodTags[:1])
+		}},
+		{name: "failed-step facts: TagResource by ARN ptc:rotator:last-failure, ptc:rotator:last-error", run: func(c *conf) string {
+			return c.ptag("facts", "ptc:rotator:last-failure", "2026-12-04T17:00:00Z testSecret", "ptc:rotator:last-error",
+				"the pending token of ecr-pullthroughcache/x cannot log in: login check at https://registry-1.docker.io: HTTP 401 = + - @ _ . : /")
+		}},
+		{name: "the next promotion clears them: TagResource by ARN, both none", run: func(c *conf) string {
+			return c.ptag("facts", "ptc:rotator:last-failure", "none", "ptc:rotator:last-error", "none")
+		}},
+		{name: "DescribeSecret by ARN: the facts among the tags", run: func(c *conf) string { return c.pdescribe("facts") }},
+		{name: "facts of a secret deleted meanwhile: TagResource by ARN", run: func(c *conf) string {
+			if got := c.pdelete("facts", true, 0); !strings.HasPrefix(got, "ok") {
+				return "delete: " + got
+			}
+			return c.ptag("facts", "ptc:rotator:last-failure", "2026-12-05T17:00:00Z createSecret")
+		}},
 	}
 }
 
@@ -316,6 +337,7 @@ const (
 	confSource      = "ptc-source/conformance"
 	confProd        = "ecr-pullthroughcache/conformance-prod"
 	confWindow      = "ecr-pullthroughcache/conformance-window"
+	confFacts       = "ecr-pullthroughcache/conformance-facts"
 	confOtherSource = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ptc-source/other-AbCdEf"
 	confManagedBy   = "arn:aws:cloudformation:us-east-1:123456789012:stack/ptc-conformance/0f0e0d0c-0b0a-4909-8807-060504030201/Cache"
 )

@@ -100,3 +100,43 @@ func acrSource(e *Emulator, clientSecret string, n int) map[string]any {
 		"tokenId": e.ACR.TokenID(ACRTokenFor(n)), "authorityUrl": e.URL, "managementUrl": e.URL,
 	}
 }
+
+// ACRFederated is ACR in federated mode: the app registration has no client secret, only a
+// federated credential for the functions' role on the emulated AWS account's issuer, and the
+// source secret says "federated": true.
+var ACRFederated = func() *Descriptor {
+	d := *ACR
+	d.Title = "Azure Container Registry (federated)"
+	d.Federated = true
+	d.SourceWhat = "no secret: app " + ACRClientID + " trusts role " + FederationRole + "; ACR token " + ACRToken + " of registry " + ACRRegistry
+	d.NewServer = func(e *Emulator) http.Handler {
+		e.ACR = acremu.New(acremu.Options{
+			Now: e.Options.Now, TenantID: ACRTenantID, ClientID: ACRClientID,
+			SubscriptionID: ACRSubscriptionID, ResourceGroup: ACRResourceGroup, Registry: ACRRegistry,
+			ReplicationDelay:     e.Options.ReplicationDelay,
+			FederatedCredentials: []acremu.FederatedCredential{{Issuer: e.STSURL, Subject: FederationRole, Audience: acr.DefaultAssertionAudience}},
+		}, ACRToken)
+		e.Recorder = &e.ACR.Recorder
+		e.CheckRepository = acr.DefaultCheckRepository
+		return e.ACR
+	}
+	d.SourceFor = func(e *Emulator, n int) map[string]any {
+		if n > 0 {
+			e.ACR.AddToken(ACRTokenFor(n))
+		}
+		return acrFederatedSource(e, ACRClientID, n)
+	}
+	// Another app registration, which trusts nobody.
+	d.WrongSource = func(e *Emulator, _ string) map[string]any {
+		return acrFederatedSource(e, "00000000-0000-4000-8000-000000000000", 0)
+	}
+	d.Planted = func(e *Emulator) []string { return append(e.ACR.Issued(), e.STS.Tokens()...) }
+	return &d
+}()
+
+func acrFederatedSource(e *Emulator, clientID string, n int) map[string]any {
+	m := acrSource(e, "", n)
+	delete(m, "clientSecret")
+	m["clientId"], m["federated"] = clientID, true
+	return m
+}

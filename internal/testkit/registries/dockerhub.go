@@ -12,6 +12,9 @@ import (
 // HubUser is the Docker Hub account whose password mints the tokens.
 const HubUser = "ptc-demo"
 
+// HubPullLimit is HubUser's pull limit per 6 hours, a personal account's.
+const HubPullLimit = 200
+
 // DockerHub mints a personal access token per version, labelled for it, and deletes it when it
 // is two generations old.
 var DockerHub = &Descriptor{
@@ -28,7 +31,10 @@ var DockerHub = &Descriptor{
 
 	NewServer: func(e *Emulator) http.Handler {
 		e.SourceSecret = randomSecret("PLANTED-hub-pw-", 24)
-		e.Hub = dockerhubemu.New(dockerhubemu.Options{Now: e.Options.Now}, dockerhubemu.Account{Username: HubUser, Password: e.SourceSecret})
+		// A personal account: 200 pulls per 6 hours (Docker docs, "Docker Hub pull usage and
+		// limits"), which testSecret reports as PullsRemaining.
+		e.Hub = dockerhubemu.New(dockerhubemu.Options{Now: e.Options.Now, PullLimits: map[string]int{HubUser: HubPullLimit}},
+			dockerhubemu.Account{Username: HubUser, Password: e.SourceSecret})
 		e.Recorder = &e.Hub.Recorder
 		e.CheckRepository = dockerhub.DefaultCheckRepository
 		return e.Hub

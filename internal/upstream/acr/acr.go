@@ -13,7 +13,9 @@
 //	{
 //	  "tenantId": "<directory (tenant) id>",
 //	  "clientId": "<application (client) id of the service principal>",
-//	  "clientSecret": "<client secret value>",
+//	  "clientSecret": "<client secret value>",      // or, with no secret at all:
+//	  "federated": true,                           // see "Federated mode" below
+//	  "assertionAudience": "api://AzureADTokenExchange", // optional, federated mode only
 //	  "tokenId": "/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.ContainerRegistry/registries/<reg>/tokens/<name>",
 //	  "loginServer": "<reg>.azurecr.io",          // optional, default from tokenId
 //	  "passwordLifetimeDays": 90,                  // optional; -1: passwords never expire
@@ -36,6 +38,19 @@
 // managementScope default to them; any other host is refused). The registry's token realm is
 // the login server itself, so the login check sends the password nowhere else, and the
 // ptc:registry-url tag (UpstreamRegistryUrl) must name the login server.
+//
+// # Federated mode
+//
+// With "federated": true and no "clientSecret", nothing secret is stored: the function's IAM
+// role asks AWS STS for a web identity token (sts:GetWebIdentityToken, RS256, five minutes,
+// audience "assertionAudience", default api://AzureADTokenExchange) and Entra ID takes it as the
+// client_assertion of the client-credentials grant
+// (client_assertion_type urn:ietf:params:oauth:client-assertion-type:jwt-bearer). The app
+// registration "clientId" needs a federated identity credential with issuer = the AWS account's
+// outbound federation issuer URL, subject = the function role's ARN and that audience
+// (docs/deploy.md). Entra ID verifies the token's signature against the issuer's JWKS and its
+// iss, sub, aud and exp. The token is reused for the upstream's life (one invocation) until a
+// minute before it expires, and is never logged.
 //
 // # Which slot, and what that means for overlap
 //
@@ -85,6 +100,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/httpapi"
+	"github.com/ptc-credentials/ptc-credentials/internal/webidentity"
 )
 
 // The two password slots of an ACR token, and the custom staging labels that record which one a
@@ -105,6 +121,9 @@ const (
 	DefaultManagementScope = "https://management.azure.com/.default"
 	DefaultLifetimeDays    = 90
 	DefaultCheckRepository = "hello-world"
+	// DefaultAssertionAudience is the audience Entra ID expects of a federated credential's
+	// token in the public cloud.
+	DefaultAssertionAudience = "api://AzureADTokenExchange"
 	// LoginServerSuffix follows the registry name in the default login server.
 	LoginServerSuffix = ".azurecr.io"
 )
@@ -187,8 +206,14 @@ type Source struct {
 	TenantID string `json:"tenantId"`
 	// ClientID is the application (client) id of the service principal.
 	ClientID string `json:"clientId"`
-	// ClientSecret is the service principal's client secret value.
-	ClientSecret string `json:"clientSecret"`
+	// ClientSecret is the service principal's client secret value; empty in federated mode.
+	ClientSecret string `json:"clientSecret,omitempty"`
+	// Federated selects federated mode: the function role's web identity token replaces the
+	// client secret.
+	Federated bool `json:"federated,omitempty"`
+	// AssertionAudience is the audience of the web identity token in federated mode; empty
+	// means DefaultAssertionAudience.
+	AssertionAudience string `json:"assertionAudience,omitempty"`
 	// TokenID is the ARM resource id of the ACR token whose passwords are rotated.
 	TokenID string `json:"tokenId"`
 	// LoginServer is the registry host, ending in .azurecr.io, .azurecr.cn or .azurecr.us;
@@ -228,8 +253,12 @@ func ParseSource(raw []byte) (Source, error) {
 		return Source{}, errors.New(errPrefix + `field "clientId" is required (the application (client) id of the service principal)`)
 	case !guidRE.MatchString(s.ClientID):
 		return Source{}, errors.New(errPrefix + `field "clientId" must be the application (client) id, a GUID`)
-	case s.ClientSecret == "":
-		return Source{}, errors.New(errPrefix + `field "clientSecret" is required (the service principal's client secret value)`)
+	case s.Federated && s.ClientSecret != "":
+		return Source{}, errors.New(errPrefix + `fields "clientSecret" and "federated" exclude each other: remove "clientSecret" to use the function role's web identity token, or "federated" to use the secret`)
+	case !s.Federated && s.ClientSecret == "":
+		return Source{}, errors.New(errPrefix + `field "clientSecret" is required (the service principal's client secret value), unless "federated": true lets the function's IAM role stand in for it (README, "ACR federated mode")`)
+	case !s.Federated && s.AssertionAudience != "":
+		return Source{}, errors.New(errPrefix + `field "assertionAudience" applies to federated mode only; add "federated": true or remove it`)
 	case strings.TrimSpace(s.TokenID) == "":
 		return Source{}, errors.New(errPrefix + `field "tokenId" is required (the ACR token's resource id: az acr token show --query id)`)
 	}
@@ -278,6 +307,12 @@ func ParseSource(raw []byte) (Source, error) {
 	if s.ManagementScope == "" {
 		s.ManagementScope = cloud.Scope()
 	}
+	if s.Federated && s.AssertionAudience == "" {
+		s.AssertionAudience = DefaultAssertionAudience
+	}
+	if s.Federated && (len(s.AssertionAudience) > 1000 || strings.ContainsAny(s.AssertionAudience, " \t\n")) {
+		return Source{}, errors.New(errPrefix + `field "assertionAudience" must be one audience without spaces, e.g. api://AzureADTokenExchange`)
+	}
 	if s.ManagementScope != cloud.Scope() {
 		return Source{}, fmt.Errorf(errPrefix+`field "managementScope" must be %s, the Azure Resource Manager of %s (the cloud of "loginServer"); leave it out for that default`, cloud.Scope(), cloud.Name)
 	}
@@ -299,6 +334,8 @@ type ACR struct {
 	mu         sync.Mutex
 	aadToken   string // Entra ID access token for ARM, reused within the process
 	aadExpires time.Time
+	// wid gives the web identity token in federated mode (nil otherwise).
+	wid *webidentity.Cache
 }
 
 var _ upstream.Upstream = (*ACR)(nil)
@@ -340,7 +377,12 @@ func New(source []byte, opts upstream.Options) (*ACR, error) {
 	if err != nil {
 		return nil, err
 	}
+	var wid *webidentity.Cache
+	if src.Federated {
+		wid = webidentity.NewCache(opts.WebIdentity, opts.Clock())
+	}
 	return &ACR{
+		wid:        wid,
 		src:        src,
 		token:      tid,
 		registry:   reg,

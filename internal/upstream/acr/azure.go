@@ -13,6 +13,7 @@ import (
 
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/httpapi"
+	"github.com/ptc-credentials/ptc-credentials/internal/webidentity"
 )
 
 // APIVersion is the Microsoft.ContainerRegistry api-version this package speaks.
@@ -49,20 +50,23 @@ func (a *ACR) armToken(ctx context.Context) (string, error) {
 		ExpiresIn   json.RawMessage `json:"expires_in"`
 	}
 	err := a.retrySafe(ctx, func() error {
-		_, err := a.entra.Do(ctx, "get a token for Azure Resource Manager", httpapi.Request{
+		form, err := a.clientCredentials(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = a.entra.Do(ctx, "get a token for Azure Resource Manager", httpapi.Request{
 			Method: http.MethodPost,
 			URL:    a.authority + "/" + url.PathEscape(a.src.TenantID) + "/oauth2/v2.0/token",
-			Form: url.Values{
-				"grant_type":    {"client_credentials"},
-				"client_id":     {a.src.ClientID},
-				"client_secret": {a.src.ClientSecret},
-				"scope":         {a.src.ManagementScope},
-			},
+			Form:   form,
 		}, &out)
 		return err
 	})
 	if err != nil {
 		if httpapi.IsStatus(err, http.StatusBadRequest, http.StatusUnauthorized) {
+			if a.src.Federated {
+				a.wid.Drop() // a refused assertion is not offered again
+				return "", fmt.Errorf(`%w: check the source secret's fields "tenantId" and "clientId", and that app registration %s has a federated credential with issuer = this AWS account's outbound identity federation issuer URL, subject = this function's role ARN and audience %q (docs/deploy.md)`, err, a.src.ClientID, a.src.AssertionAudience)
+			}
 			return "", fmt.Errorf(`%w: check the source secret's fields "tenantId", "clientId" and "clientSecret" (a client secret expires; use its value, not its id)`, err)
 		}
 		return "", err
@@ -80,6 +84,30 @@ func (a *ACR) armToken(ctx context.Context) (string, error) {
 	a.aadToken, a.aadExpires = out.AccessToken, now.Add(time.Duration(secs)*time.Second)
 	a.mu.Unlock()
 	return out.AccessToken, nil
+}
+
+// AssertionType is the client_assertion_type of a federated credential's token (RFC 7523).
+const AssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// clientCredentials is the form of the client-credentials grant: with the client secret, or in
+// federated mode with the function role's web identity token as client_assertion.
+func (a *ACR) clientCredentials(ctx context.Context) (url.Values, error) {
+	form := url.Values{
+		"grant_type": {"client_credentials"},
+		"client_id":  {a.src.ClientID},
+		"scope":      {a.src.ManagementScope},
+	}
+	if !a.src.Federated {
+		form.Set("client_secret", a.src.ClientSecret)
+		return form, nil
+	}
+	tok, err := a.wid.Token(ctx, webidentity.Request{Audience: a.src.AssertionAudience, Algorithm: webidentity.RS256, Duration: webidentity.DefaultDuration})
+	if err != nil {
+		return nil, fmt.Errorf("azure-container-registry federated mode: %w", err)
+	}
+	form.Set("client_assertion_type", AssertionType)
+	form.Set("client_assertion", tok.JWT)
+	return form, nil
 }
 
 func (a *ACR) dropToken() {

@@ -366,3 +366,35 @@ func TestHandMadeSecretKeepsPassword1(t *testing.T) {
 	}
 	f.currentLogsIn("after rotating a hand-made secret")
 }
+
+// TestConformanceFederated runs the shared rotation suite with ACR in federated mode: no client
+// secret exists anywhere; every Entra ID token is obtained with the role's web identity token
+// (emulated STS), which Entra's emulator verifies against the issuer's keys.
+func TestConformanceFederated(t *testing.T) {
+	clk := &clock{t: t0}
+	sl := &sleeper{clock: clk}
+	o := upstreamtest.Options{
+		AfterRotation: func(f *upstreamtest.Fixture, r upstreamtest.Rotation) {
+			logCalls(f.T, r.Calls)
+			if len(r.Calls) != 4 {
+				f.T.Errorf("%d ACR calls for one rotation, want 4", len(r.Calls))
+			}
+			if len(f.E.STS.Issued()) == 0 {
+				f.T.Error("no web identity token was asked for: the rotation did not federate")
+			}
+			if strings.Contains(f.Logs.String(), "eyJ") {
+				f.T.Error("a JWT appears in the logs")
+			}
+		},
+	}
+	o.Emulator.Now = clk.Now
+	o.Provider = func(p upstream.Provider) upstream.Provider {
+		inner := p.New // the emulator's: it adds the web identity source
+		p.New = func(source []byte, opts upstream.Options) (upstream.Upstream, error) {
+			opts.Now, opts.Sleep = clk.Now, sl.Sleep
+			return inner(source, opts)
+		}
+		return p
+	}
+	upstreamtest.Run(t, moto, registries.ACRFederated, o)
+}

@@ -1,10 +1,13 @@
 // Package dockerhub mints Docker Hub access tokens for the docker-hub pull-through cache rule.
 //
-// It logs in with the account password (plus a TOTP code when the account has two-factor
-// authentication), then creates personal access tokens — or organization access tokens when the
+// It starts a Hub API session with the account password (POST /v2/auth/token; with two-factor
+// authentication the older /v2/users/login + /v2/users/2fa-login and an RFC 6238 code), then
+// creates personal access tokens — or organization access tokens when the
 // source secret names an organization — labelled with the secret version they belong to, so they
 // can be found and revoked later without extra state. Docker Hub refuses to let a session that
-// was itself started from a personal access token manage tokens; the errors say so.
+// was itself started from a personal access token manage tokens, and organizations that enforce
+// SSO refuse passwords: such accounts need staged mode, and the errors say so (session.go).
+// testSecret also reads the credential's pull budget (pulls.go).
 package dockerhub
 
 import (
@@ -35,6 +38,9 @@ const (
 	DefaultOrgResourcePath = "*/*/public"
 	maxLabelLen            = 100
 	pageSize               = 100
+	// MaxLifetimeDays is the longest tokenLifetimeDays accepted: Docker Hub's UI caps a custom
+	// token expiry at one year, and 365 days is within a year whatever the date.
+	MaxLifetimeDays = 365
 )
 
 // The hosts Docker Hub's credentials may go to (internal/pinned): the password and the Hub
@@ -87,6 +93,10 @@ func ParseSource(raw []byte) (Source, error) {
 		return Source{}, errors.New(`docker-hub source secret: field "username" is required (the Docker Hub account name)`)
 	case s.Password == "":
 		return Source{}, errors.New(`docker-hub source secret: field "password" is required (the account password; a personal access token cannot mint tokens)`)
+	case strings.HasPrefix(s.Password, "dckr_pat_"):
+		return Source{}, fmt.Errorf(`docker-hub source secret: field "password" holds a personal access token (dckr_pat_…); Docker Hub lets only a password session create tokens: store the account password, or use staged mode if the account's organization enforces SSO (see %s)`, ModesDoc)
+	case strings.HasPrefix(s.Password, "dckr_oat_"):
+		return Source{}, fmt.Errorf(`docker-hub source secret: field "password" holds an organization access token (dckr_oat_…), which cannot create tokens: store the password of an owner of the organization, or use staged mode (see %s)`, ModesDoc)
 	}
 	if s.TOTPSecret != "" {
 		if _, err := totp.DecodeSecret(s.TOTPSecret); err != nil {
@@ -105,8 +115,12 @@ func ParseSource(raw []byte) (Source, error) {
 	switch {
 	case s.TokenLifetimeDays == 0:
 		s.TokenLifetimeDays = DefaultLifetimeDays
-	case s.TokenLifetimeDays < -1 || s.TokenLifetimeDays > 3650:
-		return Source{}, fmt.Errorf("docker-hub source secret: field \"tokenLifetimeDays\" is %d; use 1..3650 days, or -1 for tokens that never expire", s.TokenLifetimeDays)
+	case s.TokenLifetimeDays < -1 || s.TokenLifetimeDays > MaxLifetimeDays:
+		kind := "personal"
+		if s.Organization != "" {
+			kind = "organization"
+		}
+		return Source{}, fmt.Errorf("docker-hub source secret: field \"tokenLifetimeDays\" is %d; Docker Hub caps a %s access token's expiry at one year: use 1..%d days, or -1 for tokens that never expire", s.TokenLifetimeDays, kind, MaxLifetimeDays)
 	}
 	if s.APIURL == "" {
 		s.APIURL = DefaultAPIURL
@@ -178,61 +192,6 @@ func (d *DockerHub) Username() string {
 // Retries reports how many API calls were retried (429 or transient), for logs and benchmarks.
 func (d *DockerHub) Retries() int { return d.api2.Retries }
 
-// login starts a Hub API session with the password (and a TOTP code for 2FA accounts).
-func (d *DockerHub) login(ctx context.Context) (string, error) {
-	if d.session != "" {
-		return d.session, nil
-	}
-	var out struct {
-		Token string `json:"token"`
-	}
-	_, err := d.api2.Do(ctx, "log in as the source secret's username", httpapi.Request{
-		Method: http.MethodPost, URL: d.api + "/v2/users/login",
-		JSON: map[string]string{"username": d.src.Username, "password": d.src.Password},
-	}, &out)
-	var se *httpapi.StatusError
-	if errors.As(err, &se) && se.StatusCode == http.StatusUnauthorized {
-		// A 2FA account answers 401 with a second-factor token in the body; a wrong password
-		// answers 401 without one.
-		var challenge struct {
-			Login2FAToken string `json:"login_2fa_token"`
-		}
-		_ = se.DecodeBody(&challenge)
-		tfa := challenge.Login2FAToken
-		if tfa == "" {
-			//lint:ignore ST1005 Docker Hub is a proper noun
-			return "", errors.New(`Docker Hub refused the source secret's username/password (HTTP 401): check fields "username" and "password"`)
-		}
-		if d.src.TOTPSecret == "" {
-			//lint:ignore ST1005 Docker Hub is a proper noun
-			return "", errors.New(`Docker Hub account has two-factor authentication: add its base32 secret as field "totpSecret" to the source secret`)
-		}
-		code, cerr := totp.Code(d.src.TOTPSecret, d.opts.Clock()())
-		if cerr != nil {
-			return "", fmt.Errorf("docker-hub source secret: field \"totpSecret\": %v", cerr)
-		}
-		out.Token = ""
-		if _, err := d.api2.Do(ctx, "log in with the two-factor code", httpapi.Request{
-			Method: http.MethodPost, URL: d.api + "/v2/users/2fa-login",
-			JSON: map[string]string{"login_2fa_token": tfa, "code": code},
-		}, &out); err != nil {
-			if httpapi.IsStatus(err, http.StatusUnauthorized) {
-				//lint:ignore ST1005 Docker Hub is a proper noun
-				return "", fmt.Errorf("Docker Hub refused the two-factor code: check field \"totpSecret\" and the Lambda's clock: %w", err)
-			}
-			return "", err
-		}
-	} else if err != nil {
-		return "", err
-	}
-	if out.Token == "" {
-		//lint:ignore ST1005 Docker Hub is a proper noun
-		return "", errors.New("Docker Hub: log in: the answer carried no session token")
-	}
-	d.session = out.Token
-	return d.session, nil
-}
-
 // authed makes a call with the Hub session, logging in first when there is none. A 401 means
 // the session expired (a warm Lambda keeps it across invocations): httpapi.DoWithSession logs
 // in again and repeats the call once.
@@ -244,11 +203,7 @@ func (d *DockerHub) authed(ctx context.Context, op string, req httpapi.Request, 
 			d.opts.Log().InfoContext(ctx, "Docker Hub session expired; logging in again", "op", op)
 		},
 	}, op, req, out)
-	var se *httpapi.StatusError
-	if errors.As(err, &se) && se.StatusCode == http.StatusForbidden && strings.Contains(strings.ToLower(se.Message), "personal access token") {
-		return resp, fmt.Errorf("%w: the source secret's \"password\" is a personal access token; Docker Hub lets only a password session manage tokens, so store the account password there", err)
-	}
-	return resp, err
+	return resp, patSessionError(err)
 }
 
 func (d *DockerHub) tokensPath() string {
@@ -287,6 +242,14 @@ func (d *DockerHub) Mint(ctx context.Context, req upstream.MintRequest) (upstrea
 	if len(req.Label) > maxLabelLen || req.Label == "" {
 		return upstream.Minted{}, fmt.Errorf("docker-hub: token label must be 1..%d characters, got %d", maxLabelLen, len(req.Label))
 	}
+	held := -1 // organization tokens still counting towards the cap; -1 when not listed
+	if d.src.Organization != "" {
+		n, err := d.pruneExpired(ctx, req)
+		if err != nil {
+			return upstream.Minted{}, err
+		}
+		held = n
+	}
 	body := map[string]any{}
 	var expires time.Time
 	if d.src.TokenLifetimeDays > 0 {
@@ -305,8 +268,12 @@ func (d *DockerHub) Mint(ctx context.Context, req upstream.MintRequest) (upstrea
 	if _, err := d.authed(ctx, "create access token", httpapi.Request{Method: http.MethodPost, URL: d.tokensPath(), JSON: body}, &out); err != nil {
 		// A 429 is rate limiting, which httpapi already waited out; only a refusal that names a
 		// limit on an organization is the token cap.
-		if d.src.Organization != "" && httpapi.IsStatus(err, http.StatusBadRequest, http.StatusForbidden) && strings.Contains(strings.ToLower(err.Error()), "limit") {
-			return upstream.Minted{}, fmt.Errorf("%w (organizations cap access tokens, and expired or inactive ones count until deleted: delete unused tokens of %s)", err, d.src.Organization)
+		if d.src.Organization != "" && httpapi.IsStatus(err, http.StatusBadRequest, http.StatusForbidden) && isCapRefusal(err) {
+			count := ""
+			if held >= 0 {
+				count = fmt.Sprintf(" %s holds %d organization access tokens;", d.src.Organization, held)
+			}
+			return upstream.Minted{}, fmt.Errorf("%w: the organization access token cap is reached:%s Docker Hub allows 10 (Team) or 100 (Business), and expired and inactive tokens count until deleted (this secret's expired ones already were): delete unused tokens of %s in the Admin Console", err, count, d.src.Organization)
 		}
 		return upstream.Minted{}, err
 	}
@@ -325,6 +292,45 @@ func (d *DockerHub) Mint(ctx context.Context, req upstream.MintRequest) (upstrea
 		Credential: upstream.Credential{Username: d.Username(), AccessToken: out.Token},
 		Token:      tok,
 	}, nil
+}
+
+// isCapRefusal reports whether a refused create names a limit or quota (the organization token
+// cap), as opposed to, say, a bad field.
+func isCapRefusal(err error) bool {
+	var se *httpapi.StatusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	m := strings.ToLower(se.Message)
+	return strings.Contains(m, "limit") || strings.Contains(m, "quota") || strings.Contains(m, "maximum")
+}
+
+// pruneExpired deletes this secret's expired organization tokens before a mint: Docker Hub
+// counts them towards the organization's cap until they are deleted, and an expired token logs
+// in nowhere, so no version's credential is lost. It returns how many tokens the organization
+// still holds.
+func (d *DockerHub) pruneExpired(ctx context.Context, req upstream.MintRequest) (int, error) {
+	prefix, ok := strings.CutSuffix(req.Label, req.VersionID)
+	if !ok || req.VersionID == "" || !strings.HasPrefix(prefix, "ptc-") {
+		prefix = "" // not a label of ours: delete nothing
+	}
+	all, err := d.Tokens(ctx, "")
+	if err != nil {
+		return 0, err
+	}
+	now := d.opts.Clock()()
+	held := len(all)
+	for _, t := range all {
+		if prefix == "" || !strings.HasPrefix(t.Label, prefix) || t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt) {
+			continue
+		}
+		if err := d.Revoke(ctx, t); err != nil {
+			return 0, fmt.Errorf("deleting expired token %s before minting (expired tokens count towards the organization's cap): %w", t.Label, err)
+		}
+		held--
+		d.opts.Log().InfoContext(ctx, "deleted an expired organization access token of this secret before minting", "token_label", t.Label, "token_id", t.ID, "expired_at", t.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	return held, nil
 }
 
 // Tokens implements upstream.Upstream, following pages until the list ends.
@@ -365,9 +371,13 @@ func (d *DockerHub) Revoke(ctx context.Context, t upstream.Token) error {
 	return err
 }
 
-// Verify implements upstream.Upstream: a pull token from the registry's auth service.
+// Verify implements upstream.Upstream: a pull token from the registry's auth service, then the
+// credential's pull budget (pulls.go), which never fails the check.
 func (d *DockerHub) Verify(ctx context.Context, cred upstream.Credential) (upstream.Verification, error) {
 	err := registryauth.Check(ctx, d.opts.Client(RegistryHosts.Union(RealmHosts)), registryauth.Target{Registry: d.registry, Repository: d.src.CheckRepository},
 		registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
-	return upstream.Verification{}, err
+	if err != nil {
+		return upstream.Verification{}, err
+	}
+	return d.pullBudget(ctx, cred), nil
 }

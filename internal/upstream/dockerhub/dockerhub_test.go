@@ -174,10 +174,11 @@ func (e *env) mint(d *DockerHub, version string) upstream.Minted {
 	return m
 }
 
+// logins counts the session logins: POST /v2/auth/token, or /v2/users/login for 2FA accounts.
 func (e *env) logins() int {
 	n := 0
 	for _, c := range e.emu.Calls() {
-		if c.Path == "/v2/users/login" {
+		if c.Path == "/v2/users/login" || c.Path == "/v2/auth/token" {
 			n++
 		}
 	}
@@ -206,13 +207,20 @@ func TestParseSource(t *testing.T) {
 			}
 		}},
 		{name: "loopback http apiUrl", raw: `{"username":"a","password":"p","apiUrl":"http://127.0.0.1:8080"}`},
-		{name: "lifetime 3650", raw: `{"username":"a","password":"p","tokenLifetimeDays":3650}`},
+		{name: "lifetime 365", raw: `{"username":"a","password":"p","tokenLifetimeDays":365}`},
+		{name: "org lifetime 365", raw: `{"username":"a","password":"p","organization":"acme","tokenLifetimeDays":365}`},
 		{name: "missing username", raw: `{"password":"` + password + `"}`, wantErr: `field "username" is required`},
 		{name: "blank username", raw: `{"username":"  ","password":"` + password + `"}`, wantErr: `field "username" is required`},
 		{name: "missing password", raw: `{"username":"alice"}`, wantErr: `field "password" is required`},
 		{name: "bad totpSecret", raw: `{"username":"a","password":"` + password + `","totpSecret":"not base32 !!1"}`, wantErr: `field "totpSecret"`},
 		{name: "bad scope", raw: `{"username":"a","password":"` + password + `","scope":"repo:everything"}`, wantErr: `field "scope"`},
-		{name: "lifetime too long", raw: `{"username":"a","password":"` + password + `","tokenLifetimeDays":3651}`, wantErr: `field "tokenLifetimeDays"`},
+		// Docker Hub's UI caps a custom token expiry at one year: refused up front, for personal
+		// and organization tokens alike.
+		{name: "lifetime 366", raw: `{"username":"a","password":"` + password + `","tokenLifetimeDays":366}`, wantErr: `field "tokenLifetimeDays" is 366; Docker Hub caps a personal access token's expiry at one year: use 1..365 days`},
+		{name: "org lifetime 366", raw: `{"username":"a","password":"` + password + `","organization":"acme","tokenLifetimeDays":366}`, wantErr: `caps a organization access token's expiry at one year`},
+		{name: "lifetime 3650", raw: `{"username":"a","password":"` + password + `","tokenLifetimeDays":3650}`, wantErr: `field "tokenLifetimeDays"`},
+		{name: "PAT as password", raw: `{"username":"a","password":"dckr_pat_PLANTEDabc123"}`, wantErr: `field "password" holds a personal access token`},
+		{name: "OAT as password", raw: `{"username":"a","password":"dckr_oat_PLANTEDabc123"}`, wantErr: `field "password" holds an organization access token`},
 		{name: "lifetime negative", raw: `{"username":"a","password":"` + password + `","tokenLifetimeDays":-2}`, wantErr: `field "tokenLifetimeDays"`},
 		{name: "lifetime not a number", raw: `{"username":"a","password":"` + password + `","tokenLifetimeDays":"90"}`, wantErr: `field "tokenLifetimeDays" must be a int`},
 		{name: "password not a string", raw: `{"username":"a","password":12345}`, wantErr: `field "password" must be a string`},
@@ -242,7 +250,7 @@ func TestParseSource(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("error %q does not contain %q", err, tt.wantErr)
 			}
-			if strings.Contains(err.Error(), password) || strings.Contains(err.Error(), "not base32 !!1") {
+			if strings.Contains(err.Error(), password) || strings.Contains(err.Error(), "not base32 !!1") || strings.Contains(err.Error(), "PLANTEDabc123") {
 				t.Errorf("error quotes a value: %q", err)
 			}
 		})
@@ -347,8 +355,9 @@ func TestMintOrgToken(t *testing.T) {
 
 	// The cap is reached: the error says what to do.
 	_, err = d.Mint(ctx(t), upstream.MintRequest{SecretName: secret, VersionID: "v2", Label: ptcsecret.Label(key, "v2")})
-	if e.note(err) == nil || !strings.Contains(err.Error(), "cap") || !strings.Contains(err.Error(), "HTTP 403") {
-		t.Fatalf("Mint over the cap = %v", err)
+	if e.note(err) == nil || !strings.Contains(err.Error(), "cap is reached") || !strings.Contains(err.Error(), "HTTP 400") ||
+		!strings.Contains(err.Error(), "acme holds 1 organization access tokens") || !strings.Contains(err.Error(), "10 (Team) or 100 (Business)") {
+		t.Fatalf("Mint over the cap = %v, want the cap named with the count", err)
 	}
 	if err := e.note(d.Revoke(ctx(t), m.Token)); err != nil {
 		t.Fatalf("Revoke: %v", err)
@@ -528,20 +537,40 @@ func TestWrongPassword(t *testing.T) {
 	}
 }
 
+// TestPATAsPassword: a personal access token in "password" is refused before any call (its
+// dckr_pat_ prefix says what it is); one without the prefix (older tokens are bare UUIDs) starts
+// a session that the token endpoints refuse with 403, and that error says what to do.
 func TestPATAsPassword(t *testing.T) {
 	e := newEnv(t, nil)
 	good, _ := e.upstream(nil)
 	pat := e.mint(good, "v1").Credential.AccessToken
-	d, _ := e.upstream(map[string]any{"password": pat})
-	_, err := d.Mint(ctx(t), upstream.MintRequest{SecretName: secret, VersionID: "v2", Label: ptcsecret.Label(key, "v2")})
-	if e.note(err) == nil || !strings.Contains(err.Error(), "personal access token") || !strings.Contains(err.Error(), `"password"`) {
+	e.emu.ResetCalls()
+	_, err := New(e.source(map[string]any{"password": pat}), upstream.Options{HTTPClient: e.srv.Client(), RegistryURL: e.srv.URL})
+	if e.note(err) == nil || !strings.Contains(err.Error(), "personal access token") || !strings.Contains(err.Error(), ModesDoc) {
+		t.Fatalf("New = %v, want the PAT refused up front", err)
+	}
+	if n := len(e.emu.Calls()); n != 0 {
+		t.Errorf("%d calls before the refusal", n)
+	}
+	// A bare-UUID PAT: Hub answers the token endpoints as docker/hub-feedback #2438 reports.
+	hub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/v2/auth/token" {
+			_, _ = w.Write([]byte(`{"access_token":"jwt-from-pat"}`))
+			return
+		}
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"message":"token issued from personal access token is not allowed","errinfo":{}}`))
+	}))
+	defer hub.Close()
+	d, err := New(e.source(map[string]any{"password": "0b1d4c2e-PLANTED-uuid-pat", "apiUrl": hub.URL}), upstream.Options{HTTPClient: hub.Client(), RegistryURL: e.srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.leaks = append(e.leaks, "0b1d4c2e-PLANTED-uuid-pat")
+	_, err = d.Mint(ctx(t), upstream.MintRequest{SecretName: secret, VersionID: "v2", Label: ptcsecret.Label(key, "v2")})
+	if e.note(err) == nil || !strings.Contains(err.Error(), `"password" is a personal access token`) || !strings.Contains(err.Error(), "HTTP 403") || !strings.Contains(err.Error(), "staged mode") {
 		t.Fatalf("Mint = %v, want an error saying a personal access token cannot mint tokens", err)
-	}
-	if !strings.Contains(err.Error(), "HTTP 403") {
-		t.Errorf("err = %v, want the 403 kept", err)
-	}
-	if n := len(e.emu.Tokens()); n != 1 {
-		t.Errorf("%d tokens, want only the first", n)
 	}
 }
 

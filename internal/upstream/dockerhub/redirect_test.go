@@ -13,7 +13,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 )
 
-// A Hub API that answers the password login with 307 (which Go's client follows with the same
+// A Hub API that answers the password login (either session endpoint) with 307 (which Go's client follows with the same
 // method and body) must not make the password travel to the redirect's host. Plays the
 // attacker who controls that host.
 func TestLoginRedirectCarriesNoPassword(t *testing.T) {
@@ -29,7 +29,7 @@ func TestLoginRedirectCarriesNoPassword(t *testing.T) {
 	}))
 	defer attacker.Close()
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v2/users/login" {
+		if r.URL.Path == "/v2/auth/token" || r.URL.Path == "/v2/users/login" {
 			http.Redirect(w, r, attacker.URL+r.URL.Path, http.StatusTemporaryRedirect)
 			return
 		}

@@ -1,19 +1,58 @@
 package dockerhub_test
 
 import (
+	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/emukit"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/upstreamtest"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/dockerhub"
 )
 
 var moto *testenv.Moto
 
 func TestMain(m *testing.M) { os.Exit(testenv.RunWithMoto(m, &moto)) }
 
-// TestConformance runs the shared rotation suite against the Docker Hub emulator and moto.
+// TestConformance runs the shared rotation suite against the Docker Hub emulator and moto. The
+// emulated account has a personal account's pull limit, so every testSecret also reports the
+// pull budget: read with a manifest HEAD (never a GET, which would spend a pull) and emitted as
+// PullsRemaining for the secret.
 func TestConformance(t *testing.T) {
-	upstreamtest.Run(t, moto, registries.DockerHub, upstreamtest.Options{})
+	upstreamtest.Run(t, moto, registries.DockerHub, upstreamtest.Options{
+		AfterRotation: func(f *upstreamtest.Fixture, r upstreamtest.Rotation) {
+			checkPullProbe(f, r.Calls)
+			found := false
+			for _, line := range strings.Split(f.EMF.String(), "\n") {
+				var rec map[string]any
+				if json.Unmarshal([]byte(line), &rec) == nil && rec[metrics.PullsRemaining] == float64(registries.HubPullLimit) && rec[metrics.SecretDimension] == f.Name {
+					found = true
+				}
+			}
+			if !found {
+				f.T.Errorf("no PullsRemaining=%d record for %s", registries.HubPullLimit, f.Name)
+			}
+		},
+		AfterTestSecretOnly: func(f *upstreamtest.Fixture, calls []emukit.Call) { checkPullProbe(f, calls) },
+	})
+}
+
+func checkPullProbe(f *upstreamtest.Fixture, calls []emukit.Call) {
+	f.T.Helper()
+	heads := 0
+	for _, c := range calls {
+		if strings.Contains(c.Path, "/manifests/") {
+			if c.Method != "HEAD" || c.Path != "/v2/"+dockerhub.PullProbeRepository+"/manifests/"+dockerhub.PullProbeReference {
+				f.T.Errorf("manifest request %s %s: the pull-budget probe must be a HEAD of %s", c.Method, c.Path, dockerhub.PullProbeRepository)
+			}
+			heads++
+		}
+	}
+	if heads == 0 {
+		f.T.Errorf("testSecret read no pull budget: calls %+v", calls)
+	}
 }

@@ -11,9 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +55,10 @@ type Request struct {
 	JSON any
 	// Form is sent as application/x-www-form-urlencoded when non-nil.
 	Form url.Values
+	// Repeatable marks a POST that is safe to send again after a 5xx or a lost answer because
+	// it only starts a session (a login, a token request) and changes nothing. Such calls are
+	// retried like idempotent ones.
+	Repeatable bool
 }
 
 // Response is what a successful call returned besides the decoded body.
@@ -151,7 +157,8 @@ func (c *Caller) Do(ctx context.Context, op string, req Request, out any) (Respo
 				return Response{}, fmt.Errorf("%s: %s: %w", c.Service, op, redactURLError(err))
 			}
 			lastErr = fmt.Errorf("%s: %s: %s unreachable: %w", c.Service, op, c.Service, redactURLError(err))
-			if !idempotent(req.Method) {
+			if !idempotent(req.Method) && !req.Repeatable || errors.Is(err, kit.ErrRedirect) {
+				// A refused redirect is the answer, not a passing failure.
 				return Response{}, lastErr
 			}
 			wait = backoff
@@ -177,7 +184,7 @@ func (c *Caller) Do(ctx context.Context, op string, req Request, out any) (Respo
 				if wait <= 0 {
 					wait = backoff
 				}
-			case resp.StatusCode >= 500 && idempotent(req.Method):
+			case resp.StatusCode >= 500 && (idempotent(req.Method) || req.Repeatable):
 				wait = backoff
 			default:
 				return Response{}, lastErr
@@ -293,6 +300,7 @@ func idempotent(method string) bool {
 }
 
 // RetryAfter reads a rate-limit hint: Retry-After in seconds or as an HTTP date, else
+// X-Retry-After as a Unix time (Docker Hub's API reference documents it so on 429), else
 // X-RateLimit-Reset / X-Ratelimit-Reset as a Unix time. Zero when there is none.
 func RetryAfter(h http.Header, now time.Time) time.Duration {
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
@@ -301,6 +309,11 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 		}
 		if t, err := http.ParseTime(v); err == nil {
 			return max(t.Sub(now), 0)
+		}
+	}
+	if v := strings.TrimSpace(h.Get("X-Retry-After")); v != "" {
+		if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
+			return max(time.Unix(s, 0).Sub(now), 0)
 		}
 	}
 	if v := strings.TrimSpace(h.Get("X-RateLimit-Reset")); v != "" {
@@ -318,6 +331,9 @@ func errorMessage(body []byte) string {
 	if json.Unmarshal(body, &m) != nil {
 		return ""
 	}
+	if msg := valueError(m); msg != "" {
+		return kit.Truncate(kit.OneLine(msg), maxMessage)
+	}
 	for _, k := range []string{"message", "detail", "error_description", "error", "errinfo"} {
 		switch v := m[k].(type) {
 		case string:
@@ -329,6 +345,37 @@ func errorMessage(body []byte) string {
 		}
 	}
 	return ""
+}
+
+// valueError renders Docker Hub's documented 400 body, ValueError {"fields": {name: [problems]},
+// "text": "..."}: the text, then each field's problems in name order. Empty when m has neither.
+func valueError(m map[string]any) string {
+	text, _ := m["text"].(string)
+	fields, _ := m["fields"].(map[string]any)
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		var problems []string
+		switch v := fields[name].(type) {
+		case string:
+			problems = append(problems, v)
+		case []any:
+			for _, p := range v {
+				if s, ok := p.(string); ok {
+					problems = append(problems, s)
+				}
+			}
+		}
+		if len(problems) > 0 {
+			parts = append(parts, name+": "+strings.Join(problems, ", "))
+		}
+	}
+	switch {
+	case len(parts) == 0:
+		return strings.TrimSpace(text)
+	case strings.TrimSpace(text) == "":
+		return strings.Join(parts, "; ")
+	}
+	return strings.TrimSpace(text) + " (" + strings.Join(parts, "; ") + ")"
 }
 
 // maxMessage bounds the API's own explanation in a StatusError (in bytes, after folding it to

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 )
 
 // planted is a distinctive secret the leak checks scan for.
@@ -209,6 +211,12 @@ func TestDoErrorMessages(t *testing.T) {
 		{"error object", `{"error":{"code":"Unauthorized","message":"The access token is invalid."}}`, "The access token is invalid."},
 		{"error string", `{"error":"insufficient_scope"}`, "insufficient_scope"},
 		{"no known field", `{"foo":"bar"}`, ""},
+		// Docker Hub documents its 400 answers as ValueError {"fields", "text"}.
+		{"ValueError", `{"fields":{"token_label":["is required"],"expires_at":["must be in the future","bad format"]},"text":"invalid request"}`,
+			"invalid request (expires_at: must be in the future, bad format; token_label: is required)"},
+		{"ValueError fields only", `{"fields":{"scopes":"unknown scope"}}`, "scopes: unknown scope"},
+		{"ValueError text only", `{"text":"organization access token limit reached"}`, "organization access token limit reached"},
+		{"ValueError wins over detail", `{"text":"the text","detail":"the detail"}`, "the text"},
 		{"not JSON", `<html>oops</html>`, ""},
 	}
 	for _, tt := range tests {
@@ -387,6 +395,49 @@ func TestDo5xxRetriedOnlyWhenIdempotent(t *testing.T) {
 	}
 }
 
+// TestDoRepeatablePOSTRetried: a POST marked Repeatable (it only starts a session) is retried
+// after a 5xx and after a connection failure, like an idempotent call; a 4xx still is not.
+func TestDoRepeatablePOSTRetried(t *testing.T) {
+	t.Run("5xx", func(t *testing.T) {
+		rec := newRecorder(t, answer{status: 502, body: `{"detail":"bad gateway"}`}, answer{status: 503}, answer{status: 200, body: `{"access_token":"x"}`})
+		sl := &sleeper{}
+		c := newCaller(sl)
+		var out struct {
+			AccessToken string `json:"access_token"`
+		}
+		if _, err := c.Do(context.Background(), "log in", Request{Method: http.MethodPost, URL: rec.srv.URL, Repeatable: true, JSON: map[string]string{"secret": planted}}, &out); err != nil {
+			t.Fatalf("Do: %v", err)
+		}
+		if n := len(rec.requests()); n != 3 || out.AccessToken != "x" || c.Retries != 2 {
+			t.Errorf("%d requests, Retries %d, token %q; want 3, 2, x", n, c.Retries, out.AccessToken)
+		}
+		for _, r := range rec.requests() {
+			if !strings.Contains(r.Body, planted) {
+				t.Errorf("a retry lost its body: %q", r.Body)
+			}
+		}
+	})
+	t.Run("connection failure", func(t *testing.T) {
+		dead := httptest.NewServer(http.NotFoundHandler())
+		u := dead.URL
+		dead.Close()
+		sl := &sleeper{}
+		c := newCaller(sl)
+		c.MaxAttempts = 3
+		_, err := c.Do(context.Background(), "log in", Request{Method: http.MethodPost, URL: u, Repeatable: true}, nil)
+		if err == nil || len(sl.recorded()) != 2 {
+			t.Errorf("err %v, waits %v; want 2 waits then the unreachable error", err, sl.recorded())
+		}
+	})
+	t.Run("4xx", func(t *testing.T) {
+		rec := newRecorder(t, answer{status: 401, body: `{"detail":"Incorrect authentication credentials"}`})
+		_, err := newCaller(&sleeper{}).Do(context.Background(), "log in", Request{Method: http.MethodPost, URL: rec.srv.URL, Repeatable: true}, nil)
+		if !IsStatus(err, 401) || len(rec.requests()) != 1 {
+			t.Errorf("err %v after %d requests, want one 401", err, len(rec.requests()))
+		}
+	})
+}
+
 func TestDo4xxNotRetried(t *testing.T) {
 	for _, code := range []int{400, 401, 403, 404, 409} {
 		rec := newRecorder(t, answer{status: code, body: `{}`})
@@ -550,6 +601,12 @@ func TestRetryAfter(t *testing.T) {
 		{"reset garbage", http.Header{"X-Ratelimit-Reset": {"later"}}, 0},
 		{"Retry-After wins over reset", http.Header{"Retry-After": {"2"}, "X-Ratelimit-Reset": {reset30}}, 2 * time.Second},
 		{"bad Retry-After falls back to reset", http.Header{"Retry-After": {"soon"}, "X-Ratelimit-Reset": {reset30}}, 30 * time.Second},
+		// Docker Hub's API reference: a 429 carries X-Retry-After, a Unix time.
+		{"X-Retry-After", http.Header{"X-Retry-After": {unix(now.Add(40 * time.Second))}}, 40 * time.Second},
+		{"X-Retry-After in the past", http.Header{"X-Retry-After": {unix(now.Add(-time.Minute))}}, 0},
+		{"X-Retry-After wins over reset", http.Header{"X-Retry-After": {unix(now.Add(40 * time.Second))}, "X-Ratelimit-Reset": {reset30}}, 40 * time.Second},
+		{"Retry-After wins over X-Retry-After", http.Header{"Retry-After": {"2"}, "X-Retry-After": {unix(now.Add(40 * time.Second))}}, 2 * time.Second},
+		{"X-Retry-After garbage falls back to reset", http.Header{"X-Retry-After": {"soon"}, "X-Ratelimit-Reset": {reset30}}, 30 * time.Second},
 	}
 	for _, tt := range tests {
 		if got := RetryAfter(tt.header, now); got != tt.want {
@@ -679,6 +736,22 @@ func TestDo429DoesNotUseUpAttempts(t *testing.T) {
 	for range 100 {
 		if j := (&Caller{}).jitter(); j < 0 || j >= time.Second {
 			t.Fatalf("default jitter %v", j)
+		}
+	}
+}
+
+// TestDoRedirectNotRetried: a refused redirect is the server's answer, so even an idempotent or
+// Repeatable call is not sent again.
+func TestDoRedirectNotRetried(t *testing.T) {
+	other := newRecorder(t, answer{status: 200, body: `{}`})
+	rec := newRecorder(t, answer{status: 307, header: map[string]string{"Location": other.srv.URL + "/x"}})
+	for _, req := range []Request{{Method: http.MethodGet, URL: rec.srv.URL}, {Method: http.MethodPost, URL: rec.srv.URL, Repeatable: true}} {
+		sl := &sleeper{}
+		c := newCaller(sl)
+		c.Client = kit.Client(nil, 5*time.Second)
+		_, err := c.Do(context.Background(), "op", req, nil)
+		if !errors.Is(err, kit.ErrRedirect) || len(sl.recorded()) != 0 || len(other.requests()) != 0 {
+			t.Errorf("%s: err %v, waits %v, %d requests to the other host", req.Method, err, sl.recorded(), len(other.requests()))
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/acr"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/chainguard"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/dockerhub"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/ghcr"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/gitlab"
@@ -19,6 +20,7 @@ func All() map[string]upstream.Provider {
 	m := map[string]upstream.Provider{}
 	for _, p := range []upstream.Provider{
 		acr.Provider,
+		chainguard.Provider,
 		dockerhub.Provider,
 		ghcr.Provider,
 		gitlab.Provider,

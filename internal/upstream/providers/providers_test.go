@@ -9,10 +9,11 @@ import (
 func TestEveryCredentialedRegistryIsWired(t *testing.T) {
 	all := All()
 	for reg, fixed := range map[string]bool{
-		ptcsecret.UpstreamDockerHub: true,  // the account or organization name
-		ptcsecret.UpstreamACR:       true,  // the ACR token's name
-		ptcsecret.UpstreamGitLab:    false, // each access token has its own bot user
-		ptcsecret.UpstreamGHCR:      false, // a person may stage another account's PAT
+		ptcsecret.UpstreamDockerHub:  true,  // the account or organization name
+		ptcsecret.UpstreamACR:        true,  // the ACR token's name
+		ptcsecret.UpstreamGitLab:     false, // each access token has its own bot user
+		ptcsecret.UpstreamGHCR:       false, // a person may stage another account's PAT
+		ptcsecret.UpstreamChainguard: false, // each pull token is its own identity
 	} {
 		p, ok := all[reg]
 		if !ok {
@@ -29,8 +30,8 @@ func TestEveryCredentialedRegistryIsWired(t *testing.T) {
 			t.Errorf("%s has no default registry", reg)
 		}
 	}
-	if len(all) != 4 {
-		t.Errorf("%d providers, want 4", len(all))
+	if len(all) != 5 {
+		t.Errorf("%d providers, want 5", len(all))
 	}
 	if all[ptcsecret.UpstreamACR].DefaultRegistryURL != "" {
 		t.Error("ACR registries have no common host; UpstreamRegistryUrl must be required")

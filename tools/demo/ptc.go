@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/operator"
+	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localcloud"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
+)
+
+// operatorView is the demo's last act: the operator's view with the ptc command's code. A
+// managed Docker Hub rule (made by the provisioner, as a stack would) and a hand-made one whose
+// secret uses the key "access-token" (as a public sample does); `ptc status` over both, then
+// `ptc doctor` of the broken one with an image pulled without library/. It returns the
+// hand-made secret's value, for the leak scan, and an error if ptc did not see what it must.
+func operatorView(ctx context.Context, out io.Writer, cloud *localcloud.Cloud) (string, error) {
+	hub, ok := cloud.Registry(registries.DockerHub.Name)
+	if !ok {
+		return "", errors.New("no Docker Hub emulator")
+	}
+	fmt.Fprintln(out, "\n== The operator's view: ptc status and ptc doctor ==")
+	src, err := cloud.SM.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(localcloud.SourcePrefix + "ops-docker-hub"), SecretString: aws.String(hub.Source)})
+	if err != nil {
+		return "", fmt.Errorf("creating the source secret: %w", err)
+	}
+	ans, err := cloud.CustomResourceFor(ctx, "OpsDockerHubCache", "Create", "", map[string]any{
+		"EcrRepositoryPrefix": "ops-docker-hub", "UpstreamRegistry": hub.Name, "UpstreamRegistryUrl": hub.URL,
+		"SourceSecretArn": aws.ToString(src.ARN), "RotationSchedule": "rate(30 days)", "RecoveryWindowInDays": "0",
+	})
+	if err != nil || ans.Status != "SUCCESS" {
+		return "", fmt.Errorf("creating the managed rule: %v %s", err, ans.Reason)
+	}
+	fmt.Fprintf(out, "  managed rule ops-docker-hub created through %s; rotating it once...\n", localcloud.ResourceType)
+	// Create turned rotation on (testSecret of the current value), which Secrets Manager runs
+	// after answering: let it finish, as a person would by the time they rotate.
+	if err := cloud.SecretsManager.WaitRotation(ctx, ans.Data["SecretArn"]); err != nil {
+		return "", err
+	}
+	env := &operator.Env{ECR: cloud.ECR, SM: cloud.SM, Region: cloud.Region, Out: io.Discard, Err: io.Discard}
+	if ok, err := operator.Rotate(ctx, env, ans.Data["SecretArn"], time.Minute); err != nil || !ok {
+		return "", fmt.Errorf("rotating the managed secret: %v", err)
+	}
+
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	value := "demo-handmade-" + hex.EncodeToString(b)
+	hand, err := cloud.SM.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(ptcsecret.Prefix + "hand-made"),
+		SecretString: aws.String(`{"username":"` + registries.HubUser + `","access-token":"` + value + `"}`)})
+	if err != nil {
+		return value, fmt.Errorf("creating the hand-made secret: %w", err)
+	}
+	if _, err := cloud.ECR.CreatePullThroughCacheRule(ctx, &ecr.CreatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("hand-made"),
+		UpstreamRegistry: ecrtypes.UpstreamRegistryDockerHub, UpstreamRegistryUrl: aws.String(hub.URL), CredentialArn: hand.ARN}); err != nil {
+		return value, fmt.Errorf("creating the hand-made rule: %w", err)
+	}
+	fmt.Fprintln(out, `  hand-made rule hand-made created, its secret with the key "access-token" (value not shown)`)
+
+	var buf strings.Builder
+	env.Out = io.MultiWriter(out, &buf)
+	fmt.Fprintln(out, "\n$ ptc status")
+	rep, err := operator.Status(ctx, env)
+	if err != nil {
+		return value, err
+	}
+	if err := operator.WriteStatusTable(env, rep); err != nil {
+		return value, err
+	}
+	fmt.Fprintln(out, "\n$ ptc doctor hand-made --image alpine")
+	if _, err := operator.Doctor(ctx, env, "hand-made", "alpine"); err != nil {
+		return value, err
+	}
+	got := buf.String()
+	for _, want := range []string{"ops-docker-hub", "managed", "hand-made", `key "access-token" where ECR expects "accessToken"`, "library/alpine"} {
+		if !strings.Contains(got, want) {
+			return value, fmt.Errorf("ptc's output lacks %q", want)
+		}
+	}
+	for _, r := range rep.Rules {
+		if r.Prefix == "ops-docker-hub" && !r.Healthy() {
+			return value, fmt.Errorf("the managed rule is unhealthy: %s", strings.Join(r.Problems, "; "))
+		}
+	}
+	return value, nil
+}
