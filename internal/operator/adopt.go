@@ -100,7 +100,7 @@ func Adopt(ctx context.Context, env *Env, opts AdoptOptions) (bool, error) {
 		if _, ok := provs[up]; ok {
 			// The same check the rotator makes before every mint: readable, bound, usable.
 			_, err := upstream.FromSource(ctx, env.SM, upstream.SourceRequest{Name: "source secret", Registry: up, ARN: opts.SourceSecret,
-				ForSecret: name, Providers: provs, Options: upstream.Options{HTTPClient: env.HTTPClient, RegistryURL: registryURL}})
+				ForSecret: name, Providers: provs, Options: upstream.Options{HTTPClient: env.HTTPClient, RegistryURL: registryURL, Standins: env.Standins}})
 			if err != nil {
 				refuse("%s", kit.Truncate(err.Error(), 500))
 			}

@@ -92,12 +92,15 @@ func newWorld(t testing.TB, srv testenv.SecretsManagerServer) *world {
 	ls := httptest.NewServer(w.lambda)
 	t.Cleanup(ls.Close)
 	w.lambdaAPI = lambda.NewFromConfig(testenv.AWSConfig(), func(o *lambda.Options) { o.BaseEndpoint = aws.String(ls.URL) })
+	if r, ok := srv.(*rotatingSM); ok {
+		r.rot.Standins = w.hub.Standins() // the rotator may reach this world's registry emulator
+	}
 	return w
 }
 
 func (w *world) env() *operator.Env {
 	return &operator.Env{
-		ECR: w.ecr, SM: w.sm, Lambda: w.lambdaAPI, Region: testenv.Region, Out: &w.out, Err: &w.errw,
+		ECR: w.ecr, SM: w.sm, Lambda: w.lambdaAPI, Region: testenv.Region, Out: &w.out, Err: &w.errw, Standins: w.hub.Standins(),
 		Now: func() time.Time { return w.now.Add(w.slept) },
 		Sleep: func(_ context.Context, d time.Duration) error {
 			w.slept += d

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
@@ -61,6 +62,9 @@ type Env struct {
 	Out, Err io.Writer
 	// HTTPClient makes the doctor's registry login check; nil means a 30 s client.
 	HTTPClient *http.Client
+	// Standins are loopback emulators that may stand in for the upstreams' pinned hosts when
+	// adopt builds an upstream (tests only; the CLI sets none).
+	Standins pinned.Standins
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Sleep waits between polls; nil means a timer that stops when ctx ends.

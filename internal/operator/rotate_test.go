@@ -28,6 +28,7 @@ type rotatingSM struct {
 	url    string
 	server *localsm.Server
 	logs   *syncBuf
+	rot    *rotation.Rotator
 }
 
 func (r *rotatingSM) URL() string { return r.url }
@@ -55,6 +56,7 @@ func startRotatingSM(t *testing.T) *rotatingSM {
 	r.url = hs.URL
 	rot = &rotation.Rotator{SM: r.SecretsManager(), Providers: providers.All(), Secrets: secrets,
 		Logger: slog.New(logging.Redacting(slog.NewJSONHandler(r.logs, nil), secrets))}
+	r.rot = rot
 	return r
 }
 

@@ -33,7 +33,7 @@ func TestChainguardCreateRotateDelete(t *testing.T) {
 	provs := map[string]upstream.Provider{ptcsecret.UpstreamChainguard: cg.Provider}
 	logs := &rotationtest.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, nil))
-	rot := &rotation.Rotator{SM: sm, Providers: provs, Logger: logger}
+	rot := &rotation.Rotator{SM: sm, Providers: provs, Logger: logger, Standins: cg.Standins()}
 	rsm := &testenv.RotatingSecretsManager{Client: sm, Invoke: func(ctx context.Context, step, id, token string) error {
 		return rot.Handle(ctx, rotation.Event{Step: rotation.Step(step), SecretID: id, ClientRequestToken: token})
 	}}
@@ -48,7 +48,7 @@ func TestChainguardCreateRotateDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &provision.Provisioner{SM: rsm, ECR: ecrc, Providers: provs, RotationLambdaARN: testenv.FakeRotationLambdaARN, Logger: logger}
+	p := &provision.Provisioner{SM: rsm, ECR: ecrc, Providers: provs, RotationLambdaARN: testenv.FakeRotationLambdaARN, Logger: logger, Standins: cg.Standins()}
 	prefix := "cg" + strings.ReplaceAll(id, "-", "")[:8]
 	name := ptcsecret.Prefix + prefix
 	props := map[string]any{

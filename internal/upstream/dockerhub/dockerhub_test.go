@@ -545,7 +545,7 @@ func TestPATAsPassword(t *testing.T) {
 	good, _ := e.upstream(nil)
 	pat := e.mint(good, "v1").Credential.AccessToken
 	e.emu.ResetCalls()
-	_, err := New(e.source(map[string]any{"password": pat}), upstream.Options{HTTPClient: e.srv.Client(), RegistryURL: e.srv.URL})
+	_, err := New(e.source(map[string]any{"password": pat}), upstream.Options{HTTPClient: e.srv.Client(), RegistryURL: e.srv.URL, Standins: pinned.NewStandins(e.srv.URL)})
 	if e.note(err) == nil || !strings.Contains(err.Error(), "personal access token") || !strings.Contains(err.Error(), ModesDoc) {
 		t.Fatalf("New = %v, want the PAT refused up front", err)
 	}
@@ -563,7 +563,7 @@ func TestPATAsPassword(t *testing.T) {
 		_, _ = w.Write([]byte(`{"message":"token issued from personal access token is not allowed","errinfo":{}}`))
 	}))
 	defer hub.Close()
-	d, err := New(e.source(map[string]any{"password": "0b1d4c2e-PLANTED-uuid-pat", "apiUrl": hub.URL}), upstream.Options{HTTPClient: hub.Client(), RegistryURL: e.srv.URL})
+	d, err := New(e.source(map[string]any{"password": "0b1d4c2e-PLANTED-uuid-pat", "apiUrl": hub.URL}), upstream.Options{HTTPClient: hub.Client(), RegistryURL: e.srv.URL, Standins: pinned.NewStandins(e.srv.URL, hub.URL)})
 	if err != nil {
 		t.Fatal(err)
 	}

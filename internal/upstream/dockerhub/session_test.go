@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
@@ -107,7 +108,7 @@ func TestRefusalsToldApart(t *testing.T) {
 			_, _ = w.Write([]byte(`{"detail":"Account locked: too many failed login attempts"}`))
 		}))
 		defer hub.Close()
-		d, err := New(e.source(map[string]any{"apiUrl": hub.URL}), upstream.Options{HTTPClient: hub.Client(), RegistryURL: e.srv.URL})
+		d, err := New(e.source(map[string]any{"apiUrl": hub.URL}), upstream.Options{HTTPClient: hub.Client(), RegistryURL: e.srv.URL, Standins: pinned.NewStandins(e.srv.URL, hub.URL)})
 		if err != nil {
 			t.Fatal(err)
 		}
