@@ -49,7 +49,7 @@ func (e *Env) follow(ctx context.Context, arn, name, version, oldCurrent string,
 	start := e.now()
 	e.line("rotation of %s started: new version %s (AWSCURRENT is %s)", name, version, orNone(oldCurrent))
 	lastFacts := ""
-	pendingSeen := false
+	pendingSeen, testedSeen := false, false
 	for {
 		d, err := e.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 		if err != nil {
@@ -68,6 +68,12 @@ func (e *Env) follow(ctx context.Context, arn, name, version, oldCurrent string,
 		case present && slices.Contains(stages, ptcsecret.StagePending) && !pendingSeen:
 			pendingSeen = true
 			e.line("version %s is AWSPENDING: the rotator mints, checks and tests the new token", version)
+		}
+		// testSecret's mark is the one step between AWSPENDING and the promotion that leaves a
+		// trace on the secret: the new token logged in to the registry.
+		if present && !testedSeen && tags[ptcsecret.TagTestedVersion] == version && !slices.Contains(stages, ptcsecret.StageCurrent) {
+			testedSeen = true
+			e.line("testSecret: the new token logged in to the registry (the rotator marked version %s as tested)", version)
 		}
 		if f := tags[rotation.TagLastFailure]; f != lastFacts {
 			lastFacts = f

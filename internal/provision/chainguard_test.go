@@ -48,7 +48,9 @@ func TestChainguardCreateRotateDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &provision.Provisioner{SM: rsm, ECR: ecrc, Providers: provs, RotationLambdaARN: testenv.FakeRotationLambdaARN, Logger: logger, Standins: cg.Standins()}
+	p := &provision.Provisioner{SM: rsm, ECR: ecrc, Providers: provs, RotationLambdaARN: testenv.FakeRotationLambdaARN, Logger: logger,
+		RotatorRoleARN: testenv.RotatorRoleARN, ProvisionerRoleARN: testenv.ProvisionerRoleARN, OwnerKey: provision.StaticOwnerKey([]byte(testenv.OwnerKey)),
+		Standins: cg.Standins()}
 	prefix := "cg" + strings.ReplaceAll(id, "-", "")[:8]
 	name := ptcsecret.Prefix + prefix
 	props := map[string]any{
