@@ -22,7 +22,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/awsenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/operator"
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 )
 
 const usage = `ptc — ECR pull-through cache credentials, for operators
@@ -140,8 +142,13 @@ func newEnv(ctx context.Context, region, profile string, stdout, stderr io.Write
 	if cfg.Region == "" {
 		return nil, errors.New("no AWS Region: pass --region or set AWS_REGION (or region in the profile)")
 	}
+	// The functions' emulator switch, for the same tests: unset in real use (no stand-ins).
+	standins, err := pinned.ParseStandinsVar(awsenv.LoopbackStandinsVar, awsenv.LoopbackStandins(os.Getenv))
+	if err != nil {
+		return nil, err
+	}
 	return &operator.Env{
 		ECR: ecr.NewFromConfig(cfg), SM: secretsmanager.NewFromConfig(cfg), Lambda: lambda.NewFromConfig(cfg),
-		Region: cfg.Region, Out: stdout, Err: stderr,
+		Region: cfg.Region, Out: stdout, Err: stderr, Standins: standins,
 	}, nil
 }

@@ -53,7 +53,7 @@ func TestCommandsThroughTheStandardChain(t *testing.T) {
 	smSrv := httptest.NewServer(sm)
 	t.Cleanup(smSrv.Close)
 	smc := secretsmanager.NewFromConfig(testenv.AWSConfig(), func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(smSrv.URL) })
-	rot = &rotation.Rotator{SM: smc, Providers: providers.All(), Secrets: secrets, Logger: slog.New(logging.Redacting(slog.NewJSONHandler(&rotLog, nil), secrets))}
+	rot = &rotation.Rotator{SM: smc, Providers: providers.All(), Secrets: secrets, Standins: hub.Standins(), Logger: slog.New(logging.Redacting(slog.NewJSONHandler(&rotLog, nil), secrets))}
 	ecrSrv := httptest.NewServer(ecremu.New(ecremu.Options{SecretsManager: smc, Verify: func(ctx context.Context, _, url string, cred ptcsecret.Value) error {
 		return registryauth.Check(ctx, nil, registryauth.Target{Registry: url, Repository: hub.CheckRepository}, registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
 	}}))
@@ -66,6 +66,7 @@ func TestCommandsThroughTheStandardChain(t *testing.T) {
 		"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDPTCCLITEST", "AWS_SECRET_ACCESS_KEY": "ptc-cli-test-fake", "AWS_SESSION_TOKEN": "",
 		"AWS_PROFILE": "", "AWS_CONFIG_FILE": os.DevNull, "AWS_SHARED_CREDENTIALS_FILE": os.DevNull,
 		"AWS_ENDPOINT_URL_ECR": ecrSrv.URL, "AWS_ENDPOINT_URL_SECRETS_MANAGER": smSrv.URL, "AWS_ENDPOINT_URL_LAMBDA": lambdaSrv.URL, "AWS_EC2_METADATA_DISABLED": "true",
+		"PTC_LOOPBACK_STANDINS": hub.Standins().String(), // the registry emulator stands in for Docker Hub
 	} {
 		t.Setenv(k, v)
 	}
