@@ -99,7 +99,7 @@ type Cloud struct {
 	// OtherTeamSM is a Secrets Manager client signed as testenv.OtherTeamRoleARN: a principal
 	// of the account that is neither function role (the trust-model attacker).
 	OtherTeamSM *secretsmanager.Client
-	ECRServer      *ecremu.Server
+	ECRServer   *ecremu.Server
 	// CloudFormation answers the provisioner's DescribeStackResource / DescribeStacks: it shows
 	// each custom resource in the state CloudFormation would while a request is out.
 	CloudFormation    *cfnemu.Server

@@ -54,9 +54,9 @@ func TestResourcePolicyCallsFollowTheAPIReference(t *testing.T) {
 
 	for doc, check := range map[string]string{
 		public: "BROAD_ACCESS",
-		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"secretsmanager:*","Resource":"*"}]}`:  "LOCKOUT",
-		`{"Version":"2012-10-17","Statement":[{"Effect":"Maybe","Principal":"*","Action":"secretsmanager:*","Resource":"*"}]}`: "SYNTAX",
-		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"secretsmanager:*","Resource":"*"}]}`:                   "SYNTAX",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"secretsmanager:*","Resource":"*"}]}`:                                                                   "LOCKOUT",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Maybe","Principal":"*","Action":"secretsmanager:*","Resource":"*"}]}`:                                                                  "SYNTAX",
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"secretsmanager:*","Resource":"*"}]}`:                                                                                   "SYNTAX",
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"secretsmanager:PutSecretValue","Resource":"*","Condition":{"StringSorta":{"aws:PrincipalArn":"x"}}}]}`: "SYNTAX",
 	} {
 		v, err := e.sm.ValidateResourcePolicy(e.ctx, &secretsmanager.ValidateResourcePolicyInput{ResourcePolicy: aws.String(doc)})

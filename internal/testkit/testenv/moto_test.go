@@ -181,7 +181,7 @@ func TestGateAnswersValidateResourcePolicy(t *testing.T) {
 	})
 	ctx := context.Background()
 	for doc, pass := range map[string]bool{
-		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"secretsmanager:PutSecretValue","Resource":"*"}]}`: true,
+		`{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"secretsmanager:PutSecretValue","Resource":"*"}]}`:  true,
 		`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}`: false,
 		`{"Statement":`: false,
 	} {

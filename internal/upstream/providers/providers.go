@@ -38,6 +38,15 @@ var StagedVerifiers = map[string]staged.NewVerifier{
 		return acr.NewStagedVerifier(s.Fields, o)
 	},
 	ptcsecret.UpstreamDockerHub: staged.OCI(ptcsecret.UpstreamDockerHub, dockerhub.RegistryHosts, dockerhub.RealmHosts, dockerhub.Provider.DefaultRegistryURL, dockerhub.DefaultCheckRepository),
+	// A staged Chainguard pull token (chainctl auth pull-token) logs in at cgr.dev, whose token
+	// endpoint is on the same host; its expiry is its JWT's own.
+	ptcsecret.UpstreamChainguard: func(s staged.Source, o upstream.Options) (staged.Verifier, error) {
+		v, err := staged.OCI(chainguard.Registry, chainguard.RegistryHosts, chainguard.RegistryHosts, chainguard.DefaultRegistryURL, "")(s, o)
+		if err != nil {
+			return nil, err
+		}
+		return chainguard.StagedVerifier{Login: v.Verify}, nil
+	},
 	ptcsecret.UpstreamGHCR: func(s staged.Source, o upstream.Options) (staged.Verifier, error) {
 		return ghcr.NewStagedVerifier(s.Username, s.Token, s.Fields, o)
 	},

@@ -61,10 +61,11 @@ func TestParseSource(t *testing.T) {
 // know is refused by name.
 func TestEveryProviderRunsStagedMode(t *testing.T) {
 	fields := map[string]string{
-		ptcsecret.UpstreamDockerHub: `,"checkRepository":"library/alpine"`,
-		ptcsecret.UpstreamGHCR:      `,"checkRepository":"octo/app"`,
-		ptcsecret.UpstreamGitLab:    `,"checkRepository":"acme/app"`,
-		ptcsecret.UpstreamACR:       `,"loginServer":"myreg.azurecr.io"`,
+		ptcsecret.UpstreamDockerHub:  `,"checkRepository":"library/alpine"`,
+		ptcsecret.UpstreamGHCR:       `,"checkRepository":"octo/app"`,
+		ptcsecret.UpstreamGitLab:     `,"checkRepository":"acme/app"`,
+		ptcsecret.UpstreamACR:        `,"loginServer":"myreg.azurecr.io"`,
+		ptcsecret.UpstreamChainguard: `,"checkRepository":"acme.dev/nginx"`,
 	}
 	for reg, p := range providers.All() {
 		t.Run(reg, func(t *testing.T) {
