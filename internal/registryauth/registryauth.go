@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,45 +129,72 @@ func validHostPort(s string) bool {
 // upstream's pinned transport (upstream.Options.Client) decides which hosts the credential may
 // reach; a host it refuses fails the check with ErrProtocol.
 func Check(ctx context.Context, client *http.Client, target Target, cred Credential) error {
+	ctx, cancel := withClientTimeout(ctx, client)
+	defer cancel()
+	_, err := login(ctx, client, target, cred)
+	return err
+}
+
+// session is a finished login handshake: rt sends requests to reg with its token.
+type session struct {
+	reg name.Registry
+	rt  http.RoundTripper
+}
+
+// withClientTimeout keeps client's per-call bound: go-containerregistry takes only the transport.
+func withClientTimeout(ctx context.Context, client *http.Client) (context.Context, context.CancelFunc) {
+	if client != nil && client.Timeout > 0 {
+		return context.WithTimeout(ctx, client.Timeout)
+	}
+	return ctx, func() {}
+}
+
+// login runs the handshake of Check, asking the token realm once for a pull scope on
+// target.Repository and on each of also (the distribution token spec repeats the "scope"
+// parameter; go-containerregistry sends one per scope), and proves the credential: with a
+// Bearer challenge the token exchange is the proof, with Basic one GET /v2/.
+func login(ctx context.Context, client *http.Client, target Target, cred Credential, also ...string) (*session, error) {
 	reg, err := ParseRegistry(target.Registry)
 	if err != nil {
-		return &Error{Registry: target.Registry, Kind: ErrProtocol, Detail: err.Error()}
+		return nil, &Error{Registry: target.Registry, Kind: ErrProtocol, Detail: err.Error()}
 	}
-	repo := reg.Repo(target.Repository)
+	scopes := []string{reg.Repo(target.Repository).Scope(transport.PullScope)}
+	for _, r := range also {
+		if sc := reg.Repo(r).Scope(transport.PullScope); !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
 	inner := http.DefaultTransport
 	if client != nil && client.Transport != nil {
 		inner = client.Transport
-	}
-	if client != nil && client.Timeout > 0 {
-		// go-containerregistry takes only the transport; keep the client's per-call bound.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, client.Timeout)
-		defer cancel()
 	}
 	// The handshake sends the credential to the registry and its token realm; go-containerregistry
 	// builds its own http.Client (which follows redirects) around this transport, so redirects
 	// are refused here, at the transport.
 	rec := &challengeRecorder{inner: kit.RefuseRedirects(inner)}
 	auth := &authn.Basic{Username: cred.Username, Password: cred.Password}
-	rt, err := transport.NewWithContext(ctx, reg, auth, rec, []string{repo.Scope(transport.PullScope)})
+	rt, err := transport.NewWithContext(ctx, reg, auth, rec, scopes)
 	if err != nil {
-		return classify(target.Registry, err, cred)
+		return nil, classify(target.Registry, err, cred)
 	}
 	switch rec.scheme() {
 	case "bearer":
 		// The token exchange above succeeded with the credential: that is the proof.
-		return nil
+		return &session{reg: reg, rt: rt}, nil
 	case "basic":
 		// Basic registries check the credential on every request: ask once.
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, reg.Scheme()+"://"+reg.RegistryStr()+"/v2/", nil)
 		resp, err := rt.RoundTrip(req)
 		if err != nil {
-			return classify(target.Registry, err, cred)
+			return nil, classify(target.Registry, err, cred)
 		}
 		resp.Body.Close()
-		return classifyStatus(target.Registry, resp.StatusCode)
+		if err := classifyStatus(target.Registry, resp.StatusCode); err != nil {
+			return nil, err
+		}
+		return &session{reg: reg, rt: rt}, nil
 	default:
-		return &Error{Registry: target.Registry, Kind: ErrProtocol, Detail: "GET /v2/ asked for no authentication, so the credential cannot be checked there"}
+		return nil, &Error{Registry: target.Registry, Kind: ErrProtocol, Detail: "GET /v2/ asked for no authentication, so the credential cannot be checked there"}
 	}
 }
 

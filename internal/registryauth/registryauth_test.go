@@ -1,6 +1,8 @@
 package registryauth
 
 import (
+	"cmp"
+	"slices"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -47,6 +49,10 @@ type fakeRegistry struct {
 	realmBody string
 	// echo makes refusals quote the credential back, as a careless registry might.
 	echo bool
+	// scopes are the scope parameters /token expects (nil: the one pull scope on repo).
+	scopes []string
+	// manifestStatus is what a manifest request with the pull token gets (0: 200).
+	manifestStatus int
 
 	mu   sync.Mutex
 	reqs []seen
@@ -83,6 +89,11 @@ func (f *fakeRegistry) serve(w http.ResponseWriter, r *http.Request) {
 	case "/token":
 		f.token(w, r)
 	default:
+		if strings.Contains(r.URL.Path, "/manifests/") && r.Header.Get("Authorization") == "Bearer pull-token" {
+			w.Header().Set("Ratelimit-Remaining", "7;w=60")
+			w.WriteHeader(cmp.Or(f.manifestStatus, http.StatusOK))
+			return
+		}
 		w.WriteHeader(http.StatusNotFound)
 	}
 }
@@ -136,7 +147,11 @@ func (f *fakeRegistry) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	if q.Get("service") != service || len(q["scope"]) != 1 || q.Get("scope") != "repository:"+repo+":pull" {
+	want := f.scopes
+	if want == nil {
+		want = []string{"repository:" + repo + ":pull"}
+	}
+	if q.Get("service") != service || !slices.Equal(q["scope"], want) {
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = w.Write([]byte(`{"errors":[{"code":"DENIED","message":"bad scope or service"}]}`))
 		return

@@ -79,6 +79,12 @@ type Options struct {
 	PullLimits map[string]int
 	// PullWindow is the pull limit's rolling window; zero means 6 hours (21600 s).
 	PullWindow time.Duration
+	// PrivateRepositories maps a private repository ("acme/app") to the registry login names
+	// (users, or organizations for their access tokens) that may pull it; every other
+	// repository is public. A token request's pull scope on a private repository another name
+	// asks for is left out of the token, not refused: the distribution token spec says a client
+	// granted a subset of the requested access must not get an error.
+	PrivateRepositories map[string][]string
 }
 
 // Token is an access token as the emulator stores it.
@@ -665,7 +671,8 @@ func (s *Server) registryPing(w http.ResponseWriter, r *http.Request) {
 	emukit.WriteJSON(w, http.StatusUnauthorized, map[string]any{"errors": []map[string]any{{"code": "UNAUTHORIZED", "message": "authentication required"}}})
 }
 
-// registryToken is the distribution token endpoint: Basic credentials in, a bearer token out.
+// registryToken is the distribution token endpoint: Basic credentials in, a bearer token out,
+// granting pull on every repository of the repeated "scope" parameters the login may pull.
 func (s *Server) registryToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("service") != RegistryService {
@@ -698,6 +705,12 @@ func (s *Server) registryToken(w http.ResponseWriter, r *http.Request) {
 	tok := "reg_" + emukit.RandHex(16)
 	if !hasAuth {
 		user = ""
+	}
+	// Each scope (the parameter repeats, one per scope) is granted when the name may pull it.
+	for name := range repos {
+		if allowed, private := s.opts.PrivateRepositories[name]; private && (user == "" || !slices.Contains(allowed, user)) {
+			delete(repos, name)
+		}
 	}
 	s.regTokens[tok] = regToken{expires: s.now().Add(5 * time.Minute), subject: user, repos: repos}
 	emukit.WriteJSON(w, http.StatusOK, map[string]any{"token": tok, "access_token": tok, "expires_in": 300, "issued_at": s.now().UTC().Format(time.RFC3339)})

@@ -888,6 +888,26 @@ func TestPullLimitHeaders(t *testing.T) {
 
 // TestManifestNeedsPullScope: a manifest answers only to a registry token granting pull on
 // that repository; otherwise 401 with a challenge naming the scope.
+// TestRegistryTokenSeveralScopes: one token request may carry several "scope" parameters (the
+// distribution token spec; Docker clients send one per scope) and the token grants each the
+// login may pull — here two public repositories — while a private repository the login may not
+// pull is left out of the token rather than failing the request; its owner gets it.
+func TestRegistryTokenSeveralScopes(t *testing.T) {
+	h := newHub(t, func(o *Options) { o.PrivateRepositories = map[string][]string{"carol/secret": {carol}} })
+	q := url.Values{"service": {RegistryService}, "scope": {pullScope, "repository:ratelimitpreview/test:pull", "repository:carol/secret:pull"}}
+	tok := h.expect(h.do("GET", "/token?"+q.Encode(), basic(alice, alicePass), nil), 200).str("token")
+	h.expect(h.manifest("HEAD", "library/alpine", tok), 200)
+	h.expect(h.manifest("HEAD", "ratelimitpreview/test", tok), 200)
+	h.expect(h.manifest("HEAD", "carol/secret", tok), 401)
+	anon := h.expect(h.do("GET", "/token?"+q.Encode(), "", nil), 200).str("token")
+	h.expect(h.manifest("HEAD", "carol/secret", anon), 401)
+	h.expect(h.manifest("HEAD", "library/alpine", anon), 200)
+	owner := h.expect(h.do("GET", "/token?"+q.Encode(), basic(carol, carolPass), nil), 200).str("token")
+	h.expect(h.manifest("HEAD", "carol/secret", owner), 200)
+	// A refused credential is refused whatever it asks for.
+	h.expect(h.do("GET", "/token?"+q.Encode(), basic(alice, "wrong"), nil), 401)
+}
+
 func TestManifestNeedsPullScope(t *testing.T) {
 	h := newHub(t, nil)
 	tok := h.scopedToken(alice, alicePass, "library/alpine")

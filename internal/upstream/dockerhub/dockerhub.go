@@ -22,7 +22,6 @@ import (
 
 	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
-	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/totp"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/httpapi"
@@ -371,13 +370,9 @@ func (d *DockerHub) Revoke(ctx context.Context, t upstream.Token) error {
 	return err
 }
 
-// Verify implements upstream.Upstream: a pull token from the registry's auth service, then the
-// credential's pull budget (pulls.go), which never fails the check.
+// Verify implements upstream.Upstream: one handshake at the registry — GET /v2/, one token
+// request for checkRepository and the pull probe, a manifest HEAD — that proves the credential
+// and reads its pull budget (pulls.go), which never fails the check.
 func (d *DockerHub) Verify(ctx context.Context, cred upstream.Credential) (upstream.Verification, error) {
-	err := registryauth.Check(ctx, d.opts.Client(RegistryHosts.Union(RealmHosts)), registryauth.Target{Registry: d.registry, Repository: d.src.CheckRepository},
-		registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
-	if err != nil {
-		return upstream.Verification{}, err
-	}
-	return d.pullBudget(ctx, cred), nil
+	return verifyWithBudget(ctx, d.opts, d.registry, d.src.CheckRepository, cred)
 }

@@ -20,19 +20,23 @@ const (
 	pullProbeTimeout = 10 * time.Second
 )
 
-// pullBudget reads the credential's remaining pulls from the ratelimit headers of a manifest
-// HEAD, which Docker Hub does not count as a pull. A credential without a limit (a paid plan)
-// gets no headers, and a probe that fails is logged: either way v reports nothing.
-func (d *DockerHub) pullBudget(ctx context.Context, cred upstream.Credential) (v upstream.Verification) {
-	ctx, cancel := context.WithTimeout(ctx, pullProbeTimeout)
-	defer cancel()
-	h, err := registryauth.HeadManifest(ctx, d.opts.Client(RegistryHosts.Union(RealmHosts)), registryauth.Target{Registry: d.registry, Repository: PullProbeRepository},
-		registryauth.Credential{Username: cred.Username, Password: cred.AccessToken}, PullProbeReference)
+// verifyWithBudget is Verify's one handshake: a pull token for checkRepository and the probe
+// repository from one token request, then a manifest HEAD of the probe with that token, whose
+// ratelimit headers are the credential's pull budget (Docker Hub does not count a HEAD as a
+// pull). A refused credential is the check's error; a credential without a limit (a paid plan)
+// gets no headers, and a probe that fails is logged: either way v reports no budget.
+func verifyWithBudget(ctx context.Context, opts upstream.Options, registry, checkRepository string, cred upstream.Credential) (upstream.Verification, error) {
+	res, err := registryauth.CheckAndProbe(ctx, opts.Client(RegistryHosts.Union(RealmHosts)), registryauth.Target{Registry: registry, Repository: checkRepository},
+		registryauth.Credential{Username: cred.Username, Password: cred.AccessToken},
+		registryauth.Probe{Repository: PullProbeRepository, Reference: PullProbeReference, Timeout: pullProbeTimeout})
 	if err != nil {
-		d.opts.Log().WarnContext(ctx, "could not read the credential's Docker Hub pull budget (the login check passed)", "error", err.Error())
-		return v
+		return upstream.Verification{}, err
 	}
-	return parsePullBudget(h)
+	if res.Err != nil {
+		opts.Log().WarnContext(ctx, "could not read the credential's Docker Hub pull budget (the login check passed)", "error", res.Err.Error())
+		return upstream.Verification{}, nil
+	}
+	return parsePullBudget(res.Header), nil
 }
 
 // parsePullBudget reads "ratelimit-limit: 100;w=21600" and "ratelimit-remaining: 20;w=21600"

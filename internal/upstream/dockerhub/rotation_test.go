@@ -2,6 +2,7 @@ package dockerhub_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -54,5 +55,30 @@ func checkPullProbe(f *upstreamtest.Fixture, calls []emukit.Call) {
 	}
 	if heads == 0 {
 		f.T.Errorf("testSecret read no pull budget: calls %+v", calls)
+	}
+}
+
+// TestUpstreamCallsPerRotation counts what one full warm rotation asks of Docker Hub: session,
+// list, create (createSecret); GET /v2/, one token request for both pull scopes, the probe's
+// manifest HEAD (testSecret: the login check and the pull budget share one handshake); list and
+// the delete of the token two generations old (finishSecret; the first rotation has none).
+func TestUpstreamCallsPerRotation(t *testing.T) {
+	f := upstreamtest.New(t, moto, registries.DockerHub, upstreamtest.Options{})
+	for i, want := range []int{7, 8} {
+		f.E.ResetCalls()
+		f.Rotate()
+		calls := f.E.Calls()
+		var lines []string
+		registry := 0
+		for _, c := range calls {
+			lines = append(lines, fmt.Sprintf("%s %s -> %d", c.Method, c.Path, c.Status))
+			if c.Path == "/v2/" || c.Path == "/token" || strings.Contains(c.Path, "/manifests/") {
+				registry++
+			}
+		}
+		t.Logf("rotation %d: %d upstream calls:\n  %s", i+1, len(calls), strings.Join(lines, "\n  "))
+		if len(calls) != want || registry != 3 {
+			t.Errorf("rotation %d made %d upstream calls (%d to the registry), want %d (3)", i+1, len(calls), registry, want)
+		}
 	}
 }

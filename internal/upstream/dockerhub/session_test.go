@@ -5,12 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/httpapi"
@@ -315,6 +317,57 @@ func TestPullBudget(t *testing.T) {
 		}
 		if !strings.Contains(e.logs.String(), "could not read the credential's Docker Hub pull budget") {
 			t.Errorf("the failed probe was not logged")
+		}
+	})
+}
+
+// TestVerifyIsOneHandshake: Verify proves the credential and reads its pull budget in three
+// registry calls — GET /v2/, one token request carrying both pull scopes (checkRepository and
+// the probe), and the probe's HEAD with that same token — not two handshakes (five calls). A
+// refused credential stops after the token request and is still ErrBadCredentials; a HEAD the
+// registry refuses only costs the budget.
+func TestVerifyIsOneHandshake(t *testing.T) {
+	e := newEnv(t, func(o *dockerhubemu.Options) { o.PullLimits = map[string]int{user: 100} })
+	d, _ := e.upstream(nil)
+	m := e.mint(d, "v1")
+	e.emu.ResetCalls()
+	v, err := d.Verify(ctx(t), m.Credential)
+	if e.note(err) != nil || v.PullsRemaining == nil || *v.PullsRemaining != 100 {
+		t.Fatalf("Verify = %+v, %v; want 100 pulls remaining", v, err)
+	}
+	calls := e.emu.Calls()
+	want := []string{"GET /v2/", "GET /token", "HEAD /v2/" + PullProbeRepository + "/manifests/" + PullProbeReference}
+	if len(calls) != len(want) {
+		t.Fatalf("%d registry calls %+v, want %v", len(calls), calls, want)
+	}
+	for i, c := range calls {
+		if c.Method+" "+c.Path != want[i] {
+			t.Errorf("call %d = %s %s, want %s", i, c.Method, c.Path, want[i])
+		}
+	}
+	q, _ := url.ParseQuery(calls[1].Query)
+	if got := q["scope"]; len(got) != 2 || got[0] != "repository:"+DefaultCheckRepository+":pull" || got[1] != "repository:"+PullProbeRepository+":pull" {
+		t.Errorf("token request scopes = %q, want checkRepository's and the probe's pull scope", got)
+	}
+	if calls[1].Auth != "Basic" || calls[2].Auth != "Bearer" {
+		t.Errorf("auth: token request %q, HEAD %q; want Basic then the bearer token", calls[1].Auth, calls[2].Auth)
+	}
+
+	t.Run("refused credential", func(t *testing.T) {
+		e.emu.ResetCalls()
+		bad := upstream.Credential{Username: user, AccessToken: "dckr_pat_not-a-token"}
+		if _, err := d.Verify(ctx(t), bad); !errors.Is(err, registryauth.ErrBadCredentials) {
+			t.Fatalf("Verify of a wrong token = %v, want ErrBadCredentials", err)
+		}
+		if n := len(e.emu.Calls()); n != 2 {
+			t.Errorf("%d calls for a refused credential %+v, want /v2/ and the token request", n, e.emu.Calls())
+		}
+	})
+	t.Run("HEAD refused", func(t *testing.T) {
+		e.emu.Inject(http.MethodHead, "/v2/"+PullProbeRepository, http.StatusForbidden, 1)
+		v, err := d.Verify(ctx(t), m.Credential)
+		if e.note(err) != nil || v.PullsRemaining != nil {
+			t.Errorf("Verify = %+v, %v; want success without a budget", v, err)
 		}
 	})
 }
