@@ -31,13 +31,16 @@ func All() map[string]upstream.Provider {
 }
 
 // StagedVerifiers are how each registry verifies a staged token: its own Verify on a
-// verify-only upstream, or (Docker Hub, whose Verify is exactly that) the registry's OCI token
-// handshake.
+// verify-only upstream, or (Chainguard) the registry's OCI token handshake.
 var StagedVerifiers = map[string]staged.NewVerifier{
 	ptcsecret.UpstreamACR: func(s staged.Source, o upstream.Options) (staged.Verifier, error) {
 		return acr.NewStagedVerifier(s.Fields, o)
 	},
-	ptcsecret.UpstreamDockerHub: staged.OCI(ptcsecret.UpstreamDockerHub, dockerhub.RegistryHosts, dockerhub.RealmHosts, dockerhub.Provider.DefaultRegistryURL, dockerhub.DefaultCheckRepository),
+	// A staged Docker Hub personal or organization access token (an SSO-enforced organization's
+	// only way) is verified as a minted one is, and reports its pull budget.
+	ptcsecret.UpstreamDockerHub: func(s staged.Source, o upstream.Options) (staged.Verifier, error) {
+		return dockerhub.NewStagedVerifier(s.Fields, o)
+	},
 	// A staged Chainguard pull token (chainctl auth pull-token) logs in at cgr.dev, whose token
 	// endpoint is on the same host; its expiry is its JWT's own.
 	ptcsecret.UpstreamChainguard: func(s staged.Source, o upstream.Options) (staged.Verifier, error) {
