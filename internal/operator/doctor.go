@@ -22,8 +22,10 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/acr"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/dockerhub"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 )
 
 // Check is one line of `ptc doctor`: passed, failed (with the fix) or skipped (a check before
@@ -391,7 +393,20 @@ func (d *doctor) checkLogin(ctx context.Context, image string) {
 		return
 	}
 	url := aws.ToString(d.rule.UpstreamRegistryUrl)
-	err := registryauth.Check(ctx, d.env.HTTPClient, registryauth.Target{Registry: url, Repository: repo},
+	// The credential goes only where the rotator would send it: the upstream's pinned registry
+	// and token realm hosts (and, in tests, the Env's stand-ins), over a pinned client.
+	p, known := providers.All()[upstreamName]
+	if !known {
+		d.skip(name, "ptc-credentials does not know which hosts a %s credential may be sent to, so it sends it nowhere", upstreamName)
+		return
+	}
+	if err := p.CheckRegistryURL("the rule's upstream URL", url, d.env.Standins); err != nil {
+		d.fail(name, "the rule must pull "+upstreamName+" from "+p.RegistryHosts.String()+": recreate the rule with that upstream URL; the credential was not sent",
+			"%s", kit.Truncate(err.Error(), 300))
+		return
+	}
+	client := upstream.Options{HTTPClient: d.env.HTTPClient, Standins: d.env.Standins}.Client(providers.LoginHosts(p))
+	err := registryauth.Check(ctx, client, registryauth.Target{Registry: url, Repository: repo},
 		registryauth.Credential{Username: d.value.Username, Password: d.value.AccessToken})
 	msg := ""
 	if err != nil {

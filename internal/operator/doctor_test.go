@@ -2,11 +2,16 @@ package operator_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/operator"
@@ -226,4 +231,46 @@ func TestDoctorRotatorGone(t *testing.T) {
 	}
 	wantLines(t, out, "✘ rotation: on, but the rotation function "+testenv.FakeRotationLambdaARN+" does not exist: every rotation fails",
 		"--rotation-lambda-arn <the stack's RotatorArn output>")
+}
+
+// TestDoctorLoginOnlyToPinnedHosts plays a rule whose upstream URL names a host that is not
+// Docker Hub's: the doctor's login check refuses it before sending anything — ✘ with the hosts
+// a docker-hub credential may go to — and that host receives no request, so a working
+// credential is never handed to it.
+func TestDoctorLoginOnlyToPinnedHosts(t *testing.T) {
+	w := newWorld(t, moto)
+	var mu sync.Mutex
+	var got []string
+	attacker := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		rw.Header().Set("WWW-Authenticate", `Basic realm="give me your token"`)
+		rw.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer attacker.Close()
+	// Real ECR pulls docker-hub only from registry-1.docker.io, so its validation never reaches
+	// such a host either; the emulator's plays that here.
+	w.ecrVerify = func(context.Context, string, string, ptcsecret.Value) error {
+		return errors.New("the upstream URL is not Docker Hub's")
+	}
+	prefix := unique(t, "pin")
+	arn := w.secret(ptcsecret.Prefix+prefix, w.hubValue(), nil)
+	if _, err := w.ecr.CreatePullThroughCacheRule(w.ctx, &ecr.CreatePullThroughCacheRuleInput{
+		EcrRepositoryPrefix: aws.String(prefix), UpstreamRegistry: ecrtypes.UpstreamRegistryDockerHub,
+		UpstreamRegistryUrl: aws.String(attacker.URL), CredentialArn: aws.String(arn),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out, ok := w.doctor(prefix, "")
+	if ok {
+		t.Errorf("doctor passed a rule whose upstream URL is not a pinned host:\n%s", out)
+	}
+	wantLines(t, out, "✘ upstream login: the rule's upstream URL", "registry-1.docker.io", "the credential was not sent")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 0 {
+		t.Errorf("the unpinned host received %v", got)
+	}
+	w.assertNoLeak(w.hub.SourceSecret)
 }

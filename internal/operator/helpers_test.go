@@ -48,6 +48,9 @@ type world struct {
 	out, errw syncBuf
 	now       time.Time
 	slept     time.Duration
+	// ecrVerify, when set, is how the ECR emulator's validation logs in instead of the
+	// registry emulator.
+	ecrVerify func(ctx context.Context, upstreamRegistry, url string, cred ptcsecret.Value) error
 }
 
 type syncBuf struct {
@@ -80,6 +83,9 @@ func newWorld(t testing.TB, srv testenv.SecretsManagerServer) *world {
 	emu := ecremu.New(ecremu.Options{
 		SecretsManager: w.sm,
 		Verify: func(ctx context.Context, upstreamRegistry, url string, cred ptcsecret.Value) error {
+			if w.ecrVerify != nil {
+				return w.ecrVerify(ctx, upstreamRegistry, url, cred)
+			}
 			return registryauth.Check(ctx, nil, registryauth.Target{Registry: url, Repository: w.hub.CheckRepository},
 				registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
 		},

@@ -4,6 +4,7 @@
 package providers
 
 import (
+	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/acr"
@@ -56,6 +57,23 @@ var StagedVerifiers = map[string]staged.NewVerifier{
 	ptcsecret.UpstreamGitLab: func(s staged.Source, o upstream.Options) (staged.Verifier, error) {
 		return gitlab.NewStagedVerifier(s.Fields, o)
 	},
+}
+
+// realmHosts are the token realms that are not on a registry host: Docker Hub's
+// auth.docker.io, GitLab.com's gitlab.com/jwt/auth. The other registries answer tokens on the
+// registry's own host.
+var realmHosts = map[string]pinned.Hosts{
+	ptcsecret.UpstreamDockerHub: dockerhub.RealmHosts,
+	ptcsecret.UpstreamGitLab:    gitlab.RealmHosts,
+}
+
+// LoginHosts are the hosts a login check at p's registry may send the credential to: the
+// registry hosts and the registry's token realm, the ones p's own Verify pins.
+func LoginHosts(p upstream.Provider) pinned.Hosts {
+	if r, ok := realmHosts[p.Registry]; ok {
+		return p.RegistryHosts.Union(r)
+	}
+	return p.RegistryHosts
 }
 
 // WithStaged returns p with staged mode (staged.Wrap) when StagedVerifiers knows p's registry,
