@@ -37,3 +37,26 @@ func TestEveryCredentialedRegistryIsWired(t *testing.T) {
 		t.Error("ACR registries have no common host; UpstreamRegistryUrl must be required")
 	}
 }
+
+// TestLoginHosts: a login check may reach the registry and its token realm — Docker Hub's
+// auth.docker.io, GitLab.com's gitlab.com — and nothing else.
+func TestLoginHosts(t *testing.T) {
+	all := All()
+	for reg, hosts := range map[string][]string{
+		ptcsecret.UpstreamDockerHub: {"registry-1.docker.io", "auth.docker.io"},
+		ptcsecret.UpstreamGitLab:    {"registry.gitlab.com", "gitlab.com"},
+		ptcsecret.UpstreamGHCR:      {"ghcr.io"},
+	} {
+		h := LoginHosts(all[reg])
+		for _, name := range hosts {
+			if !h.Allows(name) {
+				t.Errorf("%s: login hosts %s refuse %s", reg, h, name)
+			}
+		}
+		for _, name := range []string{"evil.example", "hub.docker.com"} {
+			if h.Allows(name) {
+				t.Errorf("%s: login hosts %s allow %s", reg, h, name)
+			}
+		}
+	}
+}
