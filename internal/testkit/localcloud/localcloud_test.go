@@ -68,8 +68,8 @@ func TestScenarioEveryRegistry(t *testing.T) {
 	}
 	// Every mode of every registry: five registries, Docker Hub staged and ACR federated beside
 	// their other mode.
-	if want := []string{"docker-hub", "docker-hub-staged", "github-container-registry", "azure-container-registry",
-		"azure-container-registry-federated", "gitlab-container-registry", "chainguard"}; !slices.Equal(keys, want) {
+	if want := []string{"docker-hub", "docker-hub-staged", "azure-container-registry", "azure-container-registry-federated",
+		"github-container-registry", "gitlab-container-registry", "chainguard"}; !slices.Equal(keys, want) {
 		t.Errorf("rows %v, want %v", keys, want)
 	}
 

@@ -64,21 +64,25 @@ func newUUID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-// Rows are the demo's rows in order: every registry of registries.All in its minting mode
-// (GHCR: staged, its only mode), Docker Hub staged for an organization that enforces SSO, ACR
-// federated, and the federated registries (Chainguard). Key and Prefix tell the rows of one
-// registry apart.
+// Rows are the demo's rows in order: every registry of registries.All in its own mode, each
+// followed by its second mode where the demo shows one (Docker Hub staged for an organization
+// that enforces SSO, ACR federated), then the federated registries (Chainguard). Key and Prefix
+// tell the rows of one registry apart; a registry added to registries.All gets its row here
+// with no change.
 func Rows() []Row {
-	rows := []Row{
-		{registries.DockerHub, registries.DockerHub.Name, registries.DockerHub.Prefix, ""},
+	second := map[string]Row{
 		// Weekly: the provisioner asks staged sources to be checked at least weekly, so that the
 		// TokenDaysToExpiry alarm pages before the staged token lapses. (The prefix avoids the
 		// word "staged": the provisioner treats every value of a staged source as secret.)
-		{registries.DockerHubSSO, registries.DockerHub.Name + "-staged", registries.DockerHub.Prefix + "-sso", "rate(7 days)"},
-		{registries.GHCR, registries.GHCR.Name, registries.GHCR.Prefix, ""},
-		{registries.ACR, registries.ACR.Name, registries.ACR.Prefix, ""},
-		{registries.ACRFederated, registries.ACR.Name + "-federated", registries.ACR.Prefix + "-federated", ""},
-		{registries.GitLab, registries.GitLab.Name, registries.GitLab.Prefix, ""},
+		registries.DockerHub.Name: {registries.DockerHubSSO, registries.DockerHub.Name + "-staged", registries.DockerHub.Prefix + "-sso", "rate(7 days)"},
+		registries.ACR.Name:       {registries.ACRFederated, registries.ACR.Name + "-federated", registries.ACR.Prefix + "-federated", ""},
+	}
+	var rows []Row
+	for _, d := range registries.All() {
+		rows = append(rows, Row{d, d.Name, d.Prefix, ""})
+		if r, ok := second[d.Name]; ok {
+			rows = append(rows, r)
+		}
 	}
 	for _, d := range registries.Federated() {
 		// Chainguard's pull tokens live 30 days: rotate at least twice per lifetime.
@@ -110,6 +114,7 @@ func (c *Cloud) startRegistries(opts Options) error {
 		d := *e.Descriptor
 		// Here the upstream trusts both function roles, not the in-process harnesses' one.
 		d.SourceWhat = strings.ReplaceAll(d.SourceWhat, "role "+registries.FederationRole, "both function roles")
+		d.Emulates = strings.TrimSuffix(d.Emulates, " and AWS STS") // the cloud's own STS is listed apart
 		c.registries = append(c.registries, Registry{Descriptor: &d, Key: row.Key, Prefix: row.Prefix, Schedule: row.Schedule, Emulator: e, URL: e.URL,
 			CheckRepository: e.CheckRepository, Source: e.Source(0)})
 	}
