@@ -1,6 +1,8 @@
 // Command demo tells the whole ptc-credentials story on this machine, with no AWS account and no
-// Docker: for Docker Hub, Azure Container Registry, GitHub Container Registry and GitLab in turn
-// it creates a source secret, provisions a pull-through cache rule through the real provisioner
+// Docker: for Docker Hub (minting, and staged for an organization that enforces SSO), GitHub
+// Container Registry, Azure Container Registry (client secret, and federated through IAM
+// outbound identity federation), GitLab and Chainguard (federated) in turn it creates a source
+// secret, provisions a pull-through cache rule through the real provisioner
 // (a CloudFormation Create), rotates the credential through Secrets Manager and the real rotator,
 // has ECR validate the rule, and deletes it all again — printing what happened and a summary.
 // Everything runs locally (see internal/localcloud). It never prints a token, password or secret
@@ -24,7 +26,6 @@ import (
 	"time"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localcloud"
-	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, nil)) }
@@ -36,7 +37,7 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 	fs.SetOutput(stderr)
 	rie := fs.String("rie", os.Getenv("PTC_RIE_BIN"), "prebuilt aws-lambda-rie for this machine (default: built from tools.mod; env PTC_RIE_BIN)")
 	bootstrapDir := fs.String("bootstrap-dir", os.Getenv("PTC_BOOTSTRAP_DIR"), "directory of prebuilt <function>/bootstrap binaries for this machine (default: built; env PTC_BOOTSTRAP_DIR)")
-	only := fs.String("registries", "", "comma-separated ECR UpstreamRegistry values to run (default: all)")
+	only := fs.String("registries", "", "comma-separated rows to run: ECR UpstreamRegistry values, or docker-hub-staged, azure-container-registry-federated (default: all)")
 	rotations := fs.Int("rotations", 2, "rotations per registry (the second shows the first token revoked)")
 	replication := fs.Duration("acr-replication", time.Second, "how long the ACR emulator refuses a new password, as ACR does while it replicates")
 	showLogs := fs.Bool("logs", false, "print both functions' own output (JSON logs, EMF) at the end")
@@ -58,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 	out := io.MultiWriter(stdout, &said)
 	began := time.Now()
 
-	fmt.Fprintf(out, "ptc-credentials demo: a local Secrets Manager, ECR and %s registries; the real\n", count(len(registries.All())))
+	fmt.Fprintf(out, "ptc-credentials demo: a local Secrets Manager, ECR, AWS STS and %s registries; the real\n", count(distinctRegistries()))
 	fmt.Fprintln(out, "provisioner and rotator bootstraps under aws-lambda-rie. No AWS account, no Docker.")
 	fmt.Fprintln(out, "Building the bootstraps and aws-lambda-rie (the go build cache makes this fast after the first time)...")
 	cloud, err := localcloud.Start(ctx, localcloud.Options{RIEBin: *rie, BootstrapDir: *bootstrapDir, ACRReplicationDelay: *replication})
@@ -74,20 +75,25 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 	servers := [][2]string{
 		{"Secrets Manager (localsm)", cloud.SecretsManagerURL},
 		{"ECR pull-through cache", cloud.ECRURL},
+		{"AWS STS and the issuer", cloud.STSURL},
 	}
 	for _, r := range cloud.Registries() {
-		servers = append(servers, [2]string{r.Emulates, r.URL})
+		servers = append(servers, [2]string{r.Emulates, r.URL + "  " + r.Key})
 	}
 	servers = append(servers,
 		[2]string{"rotator under RIE", cloud.Rotator.URL + "  " + cloud.Rotator.ARN},
 		[2]string{"provisioner under RIE", cloud.Provisioner.URL + "  " + cloud.Provisioner.ARN})
+	width := 0
 	for _, l := range servers {
-		fmt.Fprintf(out, "    %-27s %s\n", l[0], l[1])
+		width = max(width, len(l[0]))
+	}
+	for _, l := range servers {
+		fmt.Fprintf(out, "    %-*s %s\n", width, l[0], l[1])
 	}
 
 	names := []string{}
 	for _, r := range cloud.Registries() {
-		names = append(names, r.Name)
+		names = append(names, r.Key)
 	}
 	if *only != "" {
 		names = strings.Split(*only, ",")
@@ -131,11 +137,15 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 		fmt.Fprintln(out, "\nLEAK: the hand-made secret's value appears in the output")
 		failed = true
 	}
+	if m := cloud.KeyMaterial(said.String() + cloud.Transcript()); len(m) > 0 {
+		fmt.Fprintf(out, "\nLEAK: the output or the functions' logs hold what looks like a private key or a JWT (%s)\n", strings.Join(m, ", "))
+		failed = true
+	}
 	if n := cloud.Leaks(said.String() + cloud.Transcript()); n > 0 {
 		fmt.Fprintf(out, "\nLEAK: %d of the %d secret values this run created appear in the output or the functions' logs\n", n, secrets)
 		failed = true
 	} else {
-		fmt.Fprintf(out, "\nNone of the %d secret values this run created (passwords, tokens, PATs, the ResponseURL signature)\nappears in this output, the functions' logs or CloudFormation's answers.\n", secrets)
+		fmt.Fprintf(out, "\nNone of the %d secret values this run created (passwords, tokens, PATs, web identity tokens,\nChainguard tokens and pull-token JWTs, the ResponseURL signature) appears in this output, the functions' logs or CloudFormation's answers.\n", secrets)
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -149,6 +159,16 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 		return 1
 	}
 	return 0
+}
+
+// distinctRegistries is how many upstream registries the demo's rows cover (ECR
+// UpstreamRegistry values; a registry in two modes counts once).
+func distinctRegistries() int {
+	seen := map[string]bool{}
+	for _, r := range localcloud.Rows() {
+		seen[r.Descriptor.Name] = true
+	}
+	return len(seen)
 }
 
 // count spells n the way the narrative does ("four"); past ten, in digits.

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localcloud"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
 )
 
 // TestDemoPrintsNoSecret runs the demo for Docker Hub and GitLab and scans everything it printed
@@ -42,6 +45,73 @@ func TestDemoPrintsNoSecret(t *testing.T) {
 		`"msg":"promoted pending version"`, // -logs: the rotator's own records
 		"$ ptc status", "ops-docker-hub", "$ ptc doctor hand-made --image alpine",
 		`✘ secret value: key "access-token" where ECR expects "accessToken"`, `its upstream path is "library/alpine"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "LEAK") || strings.Contains(out, "FAILED") {
+		t.Errorf("output reports a failure:\n%s", out)
+	}
+}
+
+// TestDemoStagedAndFederatedRows runs the rows that store no minting secret — Docker Hub staged
+// for an organization that enforces SSO, ACR federated, Chainguard — beside Docker Hub minting:
+// every row succeeds, Docker Hub's personal account shows its pulls left, nothing secret (the
+// web identity tokens, Chainguard's tokens and pull-token JWTs among them) and nothing that looks
+// like a private key or a JWT is printed, and ptc status lists a managed rule of each mode.
+func TestDemoStagedAndFederatedRows(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("aws-lambda-rie runs only on Linux")
+	}
+	var stdout, stderr bytes.Buffer
+	var cloud *localcloud.Cloud
+	rows := []string{"docker-hub", "docker-hub-staged", "azure-container-registry-federated", "chainguard"}
+	code := run([]string{"-registries", strings.Join(rows, ","), "-acr-replication", "0s", "-logs"}, &stdout, &stderr, func(c *localcloud.Cloud) { cloud = c })
+	out := stdout.String() + stderr.String()
+	if code != 0 {
+		t.Fatalf("demo exited %d:\n%s", code, out)
+	}
+	for _, s := range cloud.Secrets() {
+		if strings.Contains(out, s) {
+			t.Errorf("a secret value (%d characters) appears in the demo's output", len(s))
+		}
+	}
+	tokens := cloud.STS.Tokens()
+	if len(tokens) == 0 {
+		t.Fatal("the functions got no web identity token: the federated rows did not federate")
+	}
+	secrets := cloud.Secrets()
+	for _, tok := range tokens {
+		if !slices.Contains(secrets, tok) {
+			t.Error("a web identity token is not among the values the leak scan looks for")
+		}
+	}
+	if m := cloud.KeyMaterial(out); len(m) != 0 {
+		t.Errorf("output holds key material or a JWT: %v", m)
+	}
+	summary := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if title, rest, ok := strings.Cut(l, " | "); ok {
+			summary[strings.TrimSpace(title)] = rest
+		}
+	}
+	if !strings.Contains(summary["registry"], "| pulls left |") {
+		t.Errorf("the summary has no pulls left column: %q", summary["registry"])
+	}
+	for _, title := range []string{"Docker Hub", "Docker Hub (staged, SSO org)", "Azure Container Registry (federated)", "Chainguard"} {
+		row, ok := summary[title]
+		if !ok || !strings.HasPrefix(row, "SUCCESS | 2/2 ok | IsValid  | SUCCESS |") {
+			t.Errorf("row %q = %q, want every step to succeed", title, row)
+		}
+	}
+	if cells := strings.Split(summary["Docker Hub"], " | "); len(cells) < 7 || strings.TrimSpace(cells[6]) != strconv.Itoa(registries.HubPullLimit) {
+		t.Errorf("Docker Hub's pulls left in %q, want %d (HEAD does not count as a pull)", summary["Docker Hub"], registries.HubPullLimit)
+	}
+	for _, want := range []string{
+		"== Docker Hub (staged, SSO org) (docker-hub-staged) ==", "== Azure Container Registry (federated) (azure-container-registry-federated) ==",
+		"== Chainguard (chainguard) ==", "the owner signed in with SSO and made organization access token",
+		"$ ptc status", "ops-docker-hub-sso", "ops-acr-federated", "ops-chainguard", "All done in",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -21,8 +21,13 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
 )
 
+// opsModes are the rows whose mode the operator's view shows beside minting Docker Hub.
+var opsModes = []string{registries.DockerHub.Name + "-staged", registries.ACR.Name + "-federated", registries.Chainguard.Name}
+
 // operatorView is the demo's last act: the operator's view with the ptc command's code. A
-// managed Docker Hub rule (made by the provisioner, as a stack would) and a hand-made one whose
+// managed Docker Hub rule (made by the provisioner, as a stack would), one managed rule each
+// for staged Docker Hub (an SSO-enforced organization), ACR federated and Chainguard, and a
+// hand-made one whose
 // secret uses the key "access-token" (as a public sample does); `ptc status` over both, then
 // `ptc doctor` of the broken one with an image pulled without library/. It returns the
 // hand-made secret's value, for the leak scan, and an error if ptc did not see what it must.
@@ -54,6 +59,37 @@ func operatorView(ctx context.Context, out io.Writer, cloud *localcloud.Cloud) (
 		return "", fmt.Errorf("rotating the managed secret: %v", err)
 	}
 
+	// One managed rule for each mode that is not minting with a stored secret: staged Docker Hub
+	// for an SSO-enforced organization, ACR federated, Chainguard (federated). Each source is
+	// its own (Source(1): a fresh organization access token; its own ACR token).
+	var modes []string
+	for i, key := range opsModes {
+		reg, ok := cloud.Registry(key)
+		if !ok {
+			continue
+		}
+		prefix := "ops-" + reg.Prefix
+		src, err := cloud.SM.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(localcloud.SourcePrefix + "ops-" + key), SecretString: aws.String(reg.Emulator.Source(1))})
+		if err != nil {
+			return "", fmt.Errorf("creating the source secret of %s: %w", prefix, err)
+		}
+		ans, err := cloud.CustomResourceFor(ctx, fmt.Sprintf("OpsCache%d", i+2), "Create", "", map[string]any{
+			"EcrRepositoryPrefix": prefix, "UpstreamRegistry": reg.Name, "UpstreamRegistryUrl": reg.URL,
+			"SourceSecretArn": aws.ToString(src.ARN), "RotationSchedule": reg.Schedule, "RecoveryWindowInDays": "0",
+		})
+		if err != nil || ans.Status != "SUCCESS" {
+			return "", fmt.Errorf("creating the managed rule %s: %v %s", prefix, err, ans.Reason)
+		}
+		if err := cloud.SecretsManager.WaitRotation(ctx, ans.Data["SecretArn"]); err != nil {
+			return "", err
+		}
+		modes = append(modes, prefix)
+	}
+	cloud.NoteIssued()
+	if len(modes) > 0 {
+		fmt.Fprintf(out, "  managed rules %s created (staged, federated)\n", strings.Join(modes, ", "))
+	}
+
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	value := "demo-handmade-" + hex.EncodeToString(b)
@@ -83,13 +119,13 @@ func operatorView(ctx context.Context, out io.Writer, cloud *localcloud.Cloud) (
 		return value, err
 	}
 	got := buf.String()
-	for _, want := range []string{"ops-docker-hub", "managed", "hand-made", `key "access-token" where ECR expects "accessToken"`, "library/alpine"} {
+	for _, want := range append(modes, "ops-docker-hub", "managed", "hand-made", `key "access-token" where ECR expects "accessToken"`, "library/alpine") {
 		if !strings.Contains(got, want) {
 			return value, fmt.Errorf("ptc's output lacks %q", want)
 		}
 	}
 	for _, r := range rep.Rules {
-		if r.Prefix == "ops-docker-hub" && !r.Healthy() {
+		if strings.HasPrefix(r.Prefix, "ops-") && !r.Healthy() {
 			return value, fmt.Errorf("the managed rule is unhealthy: %s", strings.Join(r.Problems, "; "))
 		}
 	}

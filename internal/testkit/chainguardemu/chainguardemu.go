@@ -30,7 +30,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"regexp"
 
 	"slices"
 	"sort"
@@ -72,10 +74,13 @@ const (
 // it minted (docs/deploy.md: a custom role).
 var MinterCapabilities = []string{CapIdentityCreate, CapIdentityList, CapIdentityDelete, CapRoleBindingsCreate, CapRolesList}
 
-// Assumable is an assumable identity with a claim_match: tokens of Issuer about Subject for
-// Audience (empty: IssuerAudience) may be exchanged for its Capabilities in Group.
+// Assumable is an assumable identity with a claim_match: tokens of Issuer about Subject (or,
+// with SubjectPattern, about any subject the regular expression matches, as `chainctl iam
+// identities create --subject-pattern` registers it; Chainguard anchors it with ^…$ itself
+// here) for Audience (empty: IssuerAudience) may be exchanged for its Capabilities in Group.
 type Assumable struct {
 	ID, Issuer, Subject, Audience string
+	SubjectPattern                string
 	Capabilities                  []string
 }
 
@@ -309,7 +314,13 @@ func (s *Server) exchange(w http.ResponseWriter, r *http.Request) {
 		grpcError(w, codeUnauthenticated, "unable to fetch the issuer's keys")
 		return
 	}
-	if _, err := jwtkit.Verify(ext, keys, jwtkit.Expect{Issuer: as.Issuer, Subject: as.Subject, Audience: as.Audience, Now: s.opts.Now()}); err != nil {
+	verified, err := jwtkit.Verify(ext, keys, jwtkit.Expect{Issuer: as.Issuer, Subject: as.Subject, Audience: as.Audience, Now: s.opts.Now()})
+	if err == nil && as.SubjectPattern != "" {
+		if ok, rerr := regexp.MatchString("^(?:"+as.SubjectPattern+")$", verified.Subject); rerr != nil || !ok {
+			err = fmt.Errorf("%w (%q)", jwtkit.ErrSubject, verified.Subject)
+		}
+	}
+	if err != nil {
 		switch {
 		case errors.Is(err, jwtkit.ErrSubject), errors.Is(err, jwtkit.ErrAudience):
 			grpcError(w, codePermissionDenied, "the token does not match the identity: "+err.Error())

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +190,28 @@ func TestPullTokenLifecycle(t *testing.T) {
 	_, out3 := f.exchange(f.awsToken(role, IssuerAudience, f.now))
 	if st, _ := f.do(http.MethodDelete, "/iam/v1/identities/"+group+"/cccccccccccccccc", "Bearer "+out3["token"].(string), nil, nil); st != 403 {
 		t.Errorf("delete without identity.delete: %d", st)
+	}
+}
+
+// TestExchangeSubjectPattern: an assumable identity registered with a subject pattern (both
+// function roles, as docs/deploy.md registers it) accepts each role it names, and refuses
+// another role of the account and one that only contains a name it matches.
+func TestExchangeSubjectPattern(t *testing.T) {
+	f := setup(t)
+	provisioner := "arn:aws:iam::123456789012:role/ptc-provisioner"
+	f.s = New(Options{Now: func() time.Time { return f.now }, Group: group, Assumable: []Assumable{{ID: ident, Issuer: f.iss,
+		SubjectPattern: regexp.QuoteMeta(role) + "|" + regexp.QuoteMeta(provisioner), Capabilities: MinterCapabilities}}})
+	srv := httptest.NewServer(f.s)
+	t.Cleanup(srv.Close)
+	f.url = srv.URL
+	for _, sub := range []string{role, provisioner} {
+		if st, out := f.exchange(f.awsToken(sub, IssuerAudience, f.now)); st != 200 || out["token"] == nil {
+			t.Errorf("%s: %d %v, want a token", sub, st, out)
+		}
+	}
+	for _, sub := range []string{"arn:aws:iam::123456789012:role/other", role + "-evil"} {
+		if st, out := f.exchange(f.awsToken(sub, IssuerAudience, f.now)); st != 403 || out["token"] != nil {
+			t.Errorf("%s: %d %v, want 403", sub, st, out)
+		}
 	}
 }

@@ -165,6 +165,20 @@ func (s *Server) SetPassword(user, password string) {
 	}
 }
 
+// SSOSession is a person signing in to Docker Hub's web UI with single sign-on (the identity
+// provider's browser flow, which this emulator does not play): it returns the bearer session
+// the UI then calls the Hub API with. Unlike a PAT-derived session it may manage personal and
+// organization access tokens, which is how the owner of an organization that enforces SSO
+// makes the organization access tokens staged mode takes. ok is false for an unknown user.
+func (s *Server) SSOSession(user string) (session string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.accounts[user]; !ok {
+		return "", false
+	}
+	return "Bearer " + s.newSession(user, false), true
+}
+
 // Tokens returns a copy of every stored access token (secrets included, for assertions).
 func (s *Server) Tokens() []Token {
 	s.mu.Lock()

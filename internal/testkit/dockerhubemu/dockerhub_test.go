@@ -976,3 +976,26 @@ func TestSetPasswordAndTokensCopy(t *testing.T) {
 		t.Errorf("Tokens returns shared slices")
 	}
 }
+
+// TestSSOSessionMakesOrgTokens: the owner of an organization that enforces SSO cannot start a
+// session with a password, but signed in through SSO (the web UI) makes an organization access
+// token, which then logs in at the registry with the organization as username — staged mode's
+// token. A stranger gets no session.
+func TestSSOSessionMakesOrgTokens(t *testing.T) {
+	h := newHub(t, nil)
+	h.emu.AddAccount(Account{Username: alice, Password: alicePass, Orgs: []string{org}, SSOEnforced: true})
+	h.expect(h.do("POST", "/v2/auth/token", "", map[string]string{"identifier": alice, "secret": alicePass}), 401)
+	if _, ok := h.emu.SSOSession("nobody"); ok {
+		t.Error("an unknown user got an SSO session")
+	}
+	sess, ok := h.emu.SSOSession(alice)
+	if !ok {
+		t.Fatal("no SSO session for the owner")
+	}
+	oat := h.expect(h.do("POST", "/v2/orgs/"+org+"/access-tokens", sess, orgTokenBody("staged")), 201).str("token")
+	if !strings.HasPrefix(oat, "dckr_oat_") {
+		t.Fatalf("organization token = %q, want dckr_oat_…", oat)
+	}
+	h.expect(h.registryToken(org, oat), 200)
+	h.expect(h.registryToken(alice, alicePass), 401)
+}

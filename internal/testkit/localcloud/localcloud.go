@@ -1,8 +1,10 @@
 // Package localcloud starts the whole of ptc-credentials on one machine, with no AWS account and
 // no Docker: a local Secrets Manager (localsm) that really invokes the rotation function, the ECR
-// pull-through cache API (ecrptc) whose ValidatePullThroughCacheRule logs in upstream, the four
-// registry emulators (Docker Hub, ACR, GHCR, GitLab), CloudFormation's response bucket, and the
-// two real bootstrap binaries under aws-lambda-rie — wired the way template.yaml wires them in
+// pull-through cache API (ecrptc) whose ValidatePullThroughCacheRule logs in upstream, the five
+// registry emulators (Docker Hub, ACR, GHCR, GitLab, Chainguard; with Docker Hub staged for an
+// SSO-enforced organization and ACR federated beside them: Rows), AWS STS with the account's
+// outbound identity federation issuer, CloudFormation's response bucket, and the two real
+// bootstrap binaries under aws-lambda-rie — wired the way template.yaml wires them in
 // AWS (the SDK's AWS_ENDPOINT_URL_<SERVICE> variables; no test-only branch in product code).
 //
 // `make demo` (tools/demo) and this package's tests drive it through RunScenario. Every
@@ -37,6 +39,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/cfnemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/stsemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
@@ -104,6 +107,11 @@ type Cloud struct {
 	// each custom resource in the state CloudFormation would while a request is out.
 	CloudFormation    *cfnemu.Server
 	CloudFormationURL string
+
+	// STS is the AWS STS emulator (GetWebIdentityToken) and the account's outbound identity
+	// federation issuer, at STSURL: the functions' AWS_ENDPOINT_URL_STS.
+	STS    *stsemu.Server
+	STSURL string
 
 	// Rotator and Provisioner are the real bootstraps under aws-lambda-rie.
 	Rotator, Provisioner *Function
@@ -205,6 +213,15 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 		return c, fmt.Errorf("creating the ownership key secret: %w", err)
 	}
 
+	// AWS STS and the account's outbound identity federation issuer: each function's role gets
+	// its web identity token here, and the federated registries trust it.
+	c.STS = stsemu.New(stsemu.Options{Region: Region,
+		Credentials: map[string]string{rotatorKeyID: secretAccessKey, provisionerKeyID: secretAccessKey},
+		Roles:       map[string]string{rotatorKeyID: testenv.RotatorRoleARN, provisionerKeyID: testenv.ProvisionerRoleARN}})
+	if c.STSURL, err = c.serve(c.STS); err != nil {
+		return c, err
+	}
+
 	// The registries.
 	if err := c.startRegistries(opts); err != nil {
 		return c, err
@@ -253,6 +270,7 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 			"AWS_LAMBDA_FUNCTION_TIMEOUT":      strconv.Itoa(int(opts.FunctionTimeout / time.Second)),
 			"AWS_ENDPOINT_URL_SECRETS_MANAGER": c.SecretsManagerURL,
 			"AWS_ENDPOINT_URL_ECR":             c.ECRURL,
+			"AWS_ENDPOINT_URL_STS":             c.STSURL,
 			"LOG_LEVEL":                        opts.LogLevel,
 		}
 		// The one switch that lets loopback stand in for pinned hosts (never set by the
@@ -373,6 +391,24 @@ func (c *Cloud) Leaks(text string) int {
 		}
 	}
 	return n
+}
+
+// keyMarkers are what private keys and JWTs look like in text, whatever their value: a PEM
+// block, a JWK's private part, and the start of a base64url JSON object (every JWT: the web
+// identity tokens, Chainguard's tokens, pull-token JWTs, whose values Secrets lists too once
+// the cloud has seen them, but a throw-away signing key is never seen outside the function).
+var keyMarkers = []string{"PRIVATE KEY", `"d":"`, "eyJ"}
+
+// KeyMaterial returns the markers of private keys and JWTs that occur in text (none is the
+// only good answer). It never returns the text around them.
+func (c *Cloud) KeyMaterial(text string) []string {
+	var found []string
+	for _, m := range keyMarkers {
+		if strings.Contains(text, m) {
+			found = append(found, m)
+		}
+	}
+	return found
 }
 
 // Transcript is everything the cloud's own parts said: both functions' output, every Invoke

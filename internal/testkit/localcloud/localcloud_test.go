@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/registries"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
 func startCloud(t *testing.T) *Cloud {
@@ -44,12 +47,30 @@ func TestScenarioEveryRegistry(t *testing.T) {
 	var said bytes.Buffer
 	var results []Result
 
+	var keys []string
 	for _, reg := range c.Registries() {
-		t.Run(reg.Name, func(t *testing.T) {
-			r := c.RunScenario(ctx, &said, reg.Name, ScenarioOptions{Rotations: 2})
+		keys = append(keys, reg.Key)
+		t.Run(reg.Key, func(t *testing.T) {
+			r := c.RunScenario(ctx, &said, reg.Key, ScenarioOptions{Rotations: 2})
 			results = append(results, r)
 			checkResult(t, c, reg, r)
+			// Docker Hub's personal account has a pull limit, which testSecret read and the
+			// rotator tagged; the other registries (and a Business organization) report none.
+			switch {
+			case reg.Key == registries.DockerHub.Name:
+				if n, err := strconv.Atoi(r.PullsLeft); err != nil || n <= 0 || n > registries.HubPullLimit {
+					t.Errorf("pulls left %q, want a count up to %d", r.PullsLeft, registries.HubPullLimit)
+				}
+			case reg.Name != registries.DockerHub.Name && r.PullsLeft != "":
+				t.Errorf("pulls left %q on a registry that reports no pull budget", r.PullsLeft)
+			}
 		})
+	}
+	// Every mode of every registry: five registries, Docker Hub staged and ACR federated beside
+	// their other mode.
+	if want := []string{"docker-hub", "docker-hub-staged", "azure-container-registry", "azure-container-registry-federated",
+		"github-container-registry", "gitlab-container-registry", "chainguard"}; !slices.Equal(keys, want) {
+		t.Errorf("rows %v, want %v", keys, want)
 	}
 
 	// Nothing secret in the narrative, the functions' output, the Invoke answers or
@@ -61,12 +82,40 @@ func TestScenarioEveryRegistry(t *testing.T) {
 	secrets := c.Secrets()
 	planted := []string{c.presignedSig}
 	for _, r := range c.Registries() {
-		planted = append(planted, r.Emulator.SourceSecret)
+		if !r.Federated {
+			planted = append(planted, r.Emulator.SourceSecret)
+		}
 	}
 	for _, s := range planted {
 		if s == "" || !slices.Contains(secrets, s) {
 			t.Error("a source credential is missing from Secrets")
 		}
+	}
+	// The federated rows stored no secret: the web identity tokens the functions got from STS
+	// are what the scan must know instead.
+	tokens := c.STS.Tokens()
+	if len(tokens) == 0 {
+		t.Error("the functions got no web identity token from the cloud's STS")
+	}
+	for _, tok := range tokens {
+		if !slices.Contains(secrets, tok) {
+			t.Error("a web identity token is missing from Secrets")
+		}
+	}
+	subjects := map[string]bool{}
+	for _, is := range c.STS.Issued() {
+		subjects[is.Subject] = true
+	}
+	if !subjects[testenv.RotatorRoleARN] || !subjects[testenv.ProvisionerRoleARN] {
+		t.Errorf("web identity tokens went to %v, want both function roles", subjects)
+	}
+	// No private key and no JWT anywhere (Chainguard's throw-away keys, pull-token JWTs, web
+	// identity tokens), and the scan sees one.
+	if m := c.KeyMaterial(text); len(m) != 0 {
+		t.Errorf("the output holds key material or a JWT: %v", m)
+	}
+	if len(c.KeyMaterial("-----BEGIN EC PRIVATE KEY-----")) == 0 || len(c.KeyMaterial(`{"kty":"EC","d":"x"}`)) == 0 || len(c.KeyMaterial(tokens[0])) == 0 {
+		t.Error("KeyMaterial misses a private key or a JWT")
 	}
 	if len(secrets) < 15 {
 		t.Errorf("Secrets knows %d values; the scenarios minted more than that", len(secrets))
@@ -118,7 +167,7 @@ func TestScenarioEveryRegistry(t *testing.T) {
 			t.Errorf("%s's Invoke address %s still accepts connections after Close", f.Name, f.Addr)
 		}
 	}
-	urls := []string{c.SecretsManagerURL, c.ECRURL, c.cfnURL}
+	urls := []string{c.SecretsManagerURL, c.ECRURL, c.cfnURL, c.STSURL}
 	for _, r := range c.Registries() {
 		urls = append(urls, r.URL)
 	}

@@ -72,6 +72,9 @@ type Result struct {
 	// credential stopped logging in during the rotations (e.g. "v1 (deleted)").
 	Current string
 	Revoked []string
+	// PullsLeft is the pull budget the rotator tagged the secret with after the last rotation
+	// (ptcsecret.TagTestedPulls; "" when the registry reports none).
+	PullsLeft string
 	// Described says what each version held when it became AWSCURRENT, e.g. "v2 PAT #2";
 	// Staged names the credentials a person staged before each rotation (registries that
 	// cannot mint).
@@ -146,9 +149,9 @@ func (c *Cloud) RunScenario(ctx context.Context, w io.Writer, name string, opts 
 		return res
 	}
 	s := &scenario{c: c, w: w, reg: reg, opts: opts, res: &res, creds: map[string]ptcsecret.Value{},
-		logicalID: strings.ReplaceAll(reg.Title, " ", "") + "Cache"}
+		logicalID: logicalID(reg.Key)}
 	start := time.Now()
-	fmt.Fprintf(w, "\n== %s (%s) ==\n", reg.Title, reg.Name)
+	fmt.Fprintf(w, "\n== %s (%s) ==\n", reg.Title, reg.Key)
 	if reg.Can.Replicates && c.replicationDelay > 0 {
 		fmt.Fprintf(w, "  (%s)\n", fmt.Sprintf(reg.ReplicationNote, FormatDuration(c.replicationDelay)))
 	}
@@ -203,7 +206,7 @@ func (s *scenario) more(format string, args ...any) {
 
 func (s *scenario) create(ctx context.Context) error {
 	t0 := time.Now()
-	src := SourcePrefix + s.reg.Name
+	src := SourcePrefix + s.reg.Key
 	out, err := s.c.SM.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 		Name: aws.String(src), SecretString: aws.String(s.reg.Source),
 		Description: aws.String("minting credential for " + s.reg.Title + " (ptc-credentials demo)"),
@@ -219,7 +222,7 @@ func (s *scenario) create(ctx context.Context) error {
 		"UpstreamRegistry":     s.reg.Name,
 		"UpstreamRegistryUrl":  s.reg.URL,
 		"SourceSecretArn":      s.sourceARN,
-		"RotationSchedule":     "rate(30 days)",
+		"RotationSchedule":     s.reg.Schedule,
 		"RecoveryWindowInDays": "0",
 		"Tags":                 []any{map[string]any{"Key": "team", "Value": "platform"}},
 	}
@@ -278,7 +281,30 @@ func (s *scenario) rotate(ctx context.Context) error {
 		}
 	}
 	s.res.Current = s.describe(ctx, s.res.Versions[len(s.res.Versions)-1])
+	// The pull budget the rotator's testSecret read for the new credential, as it tagged it.
+	if d, err := s.c.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(s.res.SecretARN)}); err == nil {
+		for _, t := range d.Tags {
+			if aws.ToString(t.Key) == ptcsecret.TagTestedPulls {
+				s.res.PullsLeft = aws.ToString(t.Value)
+			}
+		}
+	}
+	if s.res.PullsLeft != "" {
+		s.more("pulls left           %s (tag %s, from the registry's ratelimit-remaining)", s.res.PullsLeft, ptcsecret.TagTestedPulls)
+	}
 	return nil
+}
+
+// logicalID is the custom resource's logical id for the row with key: CloudFormation allows
+// only letters and digits ("docker-hub-staged" -> "DockerHubStagedCache").
+func logicalID(key string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(key, "-") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String() + "Cache"
 }
 
 func (s *scenario) rotateOnce(ctx context.Context, i int) error {
@@ -296,7 +322,7 @@ func (s *scenario) rotateOnce(ctx context.Context, i int) error {
 		staged = cred
 		s.res.Staged = append(s.res.Staged, cred.Name)
 		s.c.NoteIssued()
-		s.say(t0, "%s and put it into %s%s", fmt.Sprintf(s.reg.StagedHow, cred.Name), SourcePrefix, s.reg.Name)
+		s.say(t0, "%s and put it into %s%s", fmt.Sprintf(s.reg.StagedHow, cred.Name), SourcePrefix, s.reg.Key)
 	}
 	before, err := s.loggingIn(ctx)
 	if err != nil {
@@ -590,9 +616,9 @@ func FormatDuration(d time.Duration) string {
 }
 
 // WriteSummary prints one row per result: registry | create | rotate | validate | delete |
-// current token | revoked | time.
+// current token | revoked | pulls left | time.
 func WriteSummary(w io.Writer, results []Result) {
-	rows := [][]string{{"registry", "create", "rotate", "validate", "delete", "current token", "revoked", "time"}}
+	rows := [][]string{{"registry", "create", "rotate", "validate", "delete", "current token", "revoked", "pulls left", "time"}}
 	for _, r := range results {
 		cell := func(name, okText string) string {
 			st := r.Step(name)
@@ -614,13 +640,17 @@ func WriteSummary(w io.Writer, results []Result) {
 		if current == "" {
 			current = "-"
 		}
+		pulls := r.PullsLeft
+		if pulls == "" {
+			pulls = "-"
+		}
 		rows = append(rows, []string{
 			r.Registry.Title,
 			cell(StepCreate, "SUCCESS"),
 			cell(StepRotate, fmt.Sprintf("%d/%d ok", len(r.Rotations), len(r.Rotations))),
 			cell(StepValidate, "IsValid"),
 			cell(StepDelete, "SUCCESS"),
-			current, revoked, FormatDuration(r.Duration),
+			current, revoked, pulls, FormatDuration(r.Duration),
 		})
 	}
 	widths := make([]int, len(rows[0]))

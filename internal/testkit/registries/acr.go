@@ -110,11 +110,16 @@ var ACRFederated = func() *Descriptor {
 	d.Federated = true
 	d.SourceWhat = "no secret: app " + ACRClientID + " trusts role " + FederationRole + "; ACR token " + ACRToken + " of registry " + ACRRegistry
 	d.NewServer = func(e *Emulator) http.Handler {
+		// One federated credential per trusted role (docs/deploy.md: one per function role).
+		var fedCreds []acremu.FederatedCredential
+		for _, role := range e.trustedRoles() {
+			fedCreds = append(fedCreds, acremu.FederatedCredential{Issuer: e.STSURL, Subject: role, Audience: acr.DefaultAssertionAudience})
+		}
 		e.ACR = acremu.New(acremu.Options{
 			Now: e.Options.Now, TenantID: ACRTenantID, ClientID: ACRClientID,
 			SubscriptionID: ACRSubscriptionID, ResourceGroup: ACRResourceGroup, Registry: ACRRegistry,
 			ReplicationDelay:     e.Options.ReplicationDelay,
-			FederatedCredentials: []acremu.FederatedCredential{{Issuer: e.STSURL, Subject: FederationRole, Audience: acr.DefaultAssertionAudience}},
+			FederatedCredentials: fedCreds,
 		}, ACRToken)
 		e.Recorder = &e.ACR.Recorder
 		e.CheckRepository = acr.DefaultCheckRepository

@@ -2,6 +2,7 @@ package registries
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
@@ -36,8 +37,19 @@ var Chainguard = &Descriptor{
 	RevokedHow: "deleted",
 
 	NewServer: func(e *Emulator) http.Handler {
-		e.Chainguard = chainguardemu.New(chainguardemu.Options{Now: e.Options.Now, Group: ChainguardGroup,
-			Assumable: []chainguardemu.Assumable{{ID: ChainguardIdentity, Issuer: e.STSURL, Subject: FederationRole, Capabilities: chainguardemu.MinterCapabilities}}})
+		// One assumable identity for every trusted role: a subject pattern, as docs/deploy.md
+		// registers it for both function roles.
+		as := chainguardemu.Assumable{ID: ChainguardIdentity, Issuer: e.STSURL, Capabilities: chainguardemu.MinterCapabilities}
+		if roles := e.trustedRoles(); len(roles) == 1 {
+			as.Subject = roles[0]
+		} else {
+			quoted := make([]string, len(roles))
+			for i, r := range roles {
+				quoted[i] = regexp.QuoteMeta(r)
+			}
+			as.SubjectPattern = strings.Join(quoted, "|")
+		}
+		e.Chainguard = chainguardemu.New(chainguardemu.Options{Now: e.Options.Now, Group: ChainguardGroup, Assumable: []chainguardemu.Assumable{as}})
 		e.Recorder = &e.Chainguard.Recorder
 		e.CheckRepository = ChainguardRepository
 		return e.Chainguard

@@ -24,6 +24,10 @@ const (
 
 // startSTS starts the STS emulator of a federated registry and returns its closer.
 func (e *Emulator) startSTS() func() {
+	if e.Options.STS != nil {
+		e.STS, e.STSURL = e.Options.STS, e.Options.STSURL
+		return func() {}
+	}
 	e.STS = stsemu.New(stsemu.Options{Region: FederationRegion, Now: e.Options.Now,
 		Credentials: map[string]string{FederationAccessKey: federationSecretKey}, Roles: map[string]string{FederationAccessKey: FederationRole}})
 	srv := httptest.NewServer(e.STS)
@@ -51,4 +55,12 @@ func (e *Emulator) federate() {
 		return inner(source, opts)
 	}
 	e.Descriptor = &d
+}
+
+// trustedRoles are the role ARNs the federated upstream trusts (Options.TrustedRoles).
+func (e *Emulator) trustedRoles() []string {
+	if len(e.Options.TrustedRoles) > 0 {
+		return e.Options.TrustedRoles
+	}
+	return []string{FederationRole}
 }

@@ -227,6 +227,15 @@ type Options struct {
 	// Source edits every source secret the emulator hands out: each field replaces the one of
 	// that name, a nil value removes it (e.g. GitLab's projectId instead of groupId).
 	Source map[string]any
+	// STS and STSURL are a running AWS STS emulator (and issuer) a federated registry trusts
+	// instead of starting its own: the local cloud's, which the real functions call. Emulator's
+	// WebIdentity stays nil then (the caller's functions sign their own requests).
+	STS    *stsemu.Server
+	STSURL string
+	// TrustedRoles are the IAM role ARNs a federated registry trusts (an Entra federated
+	// credential each; one Chainguard assumable identity with a subject pattern); nil means
+	// FederationRole.
+	TrustedRoles []string
 }
 
 // Emulator is one running registry emulator with its account. Create it with Start.
