@@ -144,8 +144,10 @@ func (p *Provisioner) secrets(ctx context.Context, values ...string) {
 
 // sourceSecrets tells OnSecret about every string in a source secret's JSON: which fields are
 // secret differs per upstream, and none of them belongs in a response. Only the endpoint fields
-// (named …Url) are left out, by name, so that errors can still say which host failed; a value
-// is never judged by its looks (a password may well start with "http").
+// (named …Url) and "mode" (a fixed word such as "staged", which would otherwise be scrubbed from
+// every log line and refused in a physical id) are left out, by name, so that errors can still
+// say which host failed; a value is never judged by its looks (a password may well start with
+// "http").
 func (p *Provisioner) sourceSecrets(ctx context.Context, doc string) {
 	var m map[string]any
 	if json.Unmarshal([]byte(doc), &m) != nil {
@@ -153,7 +155,7 @@ func (p *Provisioner) sourceSecrets(ctx context.Context, doc string) {
 		return
 	}
 	for k, v := range m {
-		if s, ok := v.(string); ok && len(s) >= 6 && !strings.HasSuffix(strings.ToLower(k), "url") {
+		if s, ok := v.(string); ok && len(s) >= 6 && !strings.HasSuffix(strings.ToLower(k), "url") && k != "mode" {
 			p.secrets(ctx, s)
 		}
 	}

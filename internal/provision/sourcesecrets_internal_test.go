@@ -21,3 +21,17 @@ func TestSourceSecretsRegistersEverySecretField(t *testing.T) {
 		t.Error("the endpoint field was registered: errors could no longer name the host")
 	}
 }
+
+// A staged source's "mode" is a fixed word, not a secret: registered, "staged" would be scrubbed
+// from every log line and a physical id containing it refused. Its token still is a secret.
+func TestSourceSecretsLeavesTheModeWordAlone(t *testing.T) {
+	var got []string
+	p := &Provisioner{OnSecret: func(_ context.Context, values ...string) { got = append(got, values...) }}
+	p.sourceSecrets(context.Background(), `{"mode":"staged","username":"acme-org","token":"dckr_oat_PLANTED-staged"}`)
+	if slices.Contains(got, "staged") {
+		t.Error(`"staged" (the mode) was registered for redaction`)
+	}
+	if !slices.Contains(got, "dckr_oat_PLANTED-staged") {
+		t.Error("the staged token was not registered for redaction")
+	}
+}
