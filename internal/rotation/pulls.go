@@ -10,6 +10,10 @@ import (
 // an upstream that reports nothing emits nothing. The template alarms when it is low: ECR
 // pulls through this credential, so a spent budget means failed pulls until the window rolls.
 func (r *Rotator) reportPullBudget(st *stepState, v upstream.Verification) {
+	if v.PullsUnlimited {
+		st.log.Info("the pending credential has no pull limit (the registry reported none)")
+		return
+	}
 	if v.PullsRemaining == nil {
 		return
 	}

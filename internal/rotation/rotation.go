@@ -439,6 +439,8 @@ func (r *Rotator) markTested(ctx context.Context, st *stepState, pending ptcsecr
 	switch {
 	case v.PullsRemaining != nil:
 		want[ptcsecret.TagTestedPulls] = strconv.Itoa(*v.PullsRemaining)
+	case v.PullsUnlimited:
+		want[ptcsecret.TagTestedPulls] = "unlimited"
 	case st.tags[ptcsecret.TagTestedPulls] != "": // not an earlier credential's budget
 		want[ptcsecret.TagTestedPulls] = "unknown"
 	}

@@ -68,6 +68,10 @@ type Verification struct {
 	PullsRemaining, PullLimit *int
 	// PullWindow is the window the budget is counted over, zero when not reported.
 	PullWindow time.Duration
+	// PullsUnlimited: the registry answered the budget probe without any rate-limit header,
+	// which is how Docker Hub says the plan has no pull limit (Docker Business, the plan SSO
+	// requires). Not the same as a probe that failed, which reports nothing at all.
+	PullsUnlimited bool
 }
 
 // Upstream is one registry's token API plus its registry login check.

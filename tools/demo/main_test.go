@@ -108,6 +108,9 @@ func TestDemoStagedAndFederatedRows(t *testing.T) {
 	if cells := strings.Split(summary["Docker Hub"], " | "); len(cells) < 7 || strings.TrimSpace(cells[6]) != strconv.Itoa(registries.HubPullLimit) {
 		t.Errorf("Docker Hub's pulls left in %q, want %d (HEAD does not count as a pull)", summary["Docker Hub"], registries.HubPullLimit)
 	}
+	if cells := strings.Split(summary["Docker Hub (staged, SSO org)"], " | "); len(cells) < 7 || strings.TrimSpace(cells[6]) != "unlimited" {
+		t.Errorf("the SSO organization's pulls left in %q, want unlimited (Docker Business: no pull limit, no rate-limit header)", summary["Docker Hub (staged, SSO org)"])
+	}
 	for _, want := range []string{
 		"== Docker Hub (staged, SSO org) (docker-hub-staged) ==", "== Azure Container Registry (federated) (azure-container-registry-federated) ==",
 		"== Chainguard (chainguard) ==", "the owner signed in with SSO and made organization access token",

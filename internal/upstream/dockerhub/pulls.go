@@ -40,8 +40,13 @@ func verifyWithBudget(ctx context.Context, opts upstream.Options, registry, chec
 }
 
 // parsePullBudget reads "ratelimit-limit: 100;w=21600" and "ratelimit-remaining: 20;w=21600"
-// (pulls, and the window in seconds). Missing or unreadable headers report nothing.
+// (pulls, and the window in seconds). No rate-limit header at all is an unlimited plan (Docker's
+// "usage and limits" page: no headers, no limit); unreadable headers report nothing.
 func parsePullBudget(h http.Header) (v upstream.Verification) {
+	if h.Get("Ratelimit-Remaining") == "" && h.Get("Ratelimit-Limit") == "" {
+		v.PullsUnlimited = true
+		return v
+	}
 	remaining, window, ok := parseRateLimit(h.Get("Ratelimit-Remaining"))
 	if !ok {
 		return v

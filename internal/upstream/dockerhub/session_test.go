@@ -305,15 +305,15 @@ func TestPullBudget(t *testing.T) {
 		e := newEnv(t, nil)
 		d, _ := e.upstream(nil)
 		v, err := d.Verify(ctx(t), e.mint(d, "v1").Credential)
-		if e.note(err) != nil || v.PullsRemaining != nil || v.PullLimit != nil {
-			t.Errorf("Verify = %+v, %v; want no budget", v, err)
+		if e.note(err) != nil || v.PullsRemaining != nil || v.PullLimit != nil || !v.PullsUnlimited {
+			t.Errorf("Verify = %+v, %v; want no budget, reported as unlimited", v, err)
 		}
 	})
 	t.Run("probe fails", func(t *testing.T) {
 		e.emu.Inject(http.MethodHead, "/v2/"+PullProbeRepository, http.StatusInternalServerError, 1)
 		v, err := d.Verify(ctx(t), m.Credential)
-		if e.note(err) != nil || v.PullsRemaining != nil {
-			t.Errorf("Verify = %+v, %v; want success without a budget", v, err)
+		if e.note(err) != nil || v.PullsRemaining != nil || v.PullsUnlimited {
+			t.Errorf("Verify = %+v, %v; want success without a budget (a failed probe is not \"unlimited\")", v, err)
 		}
 		if !strings.Contains(e.logs.String(), "could not read the credential's Docker Hub pull budget") {
 			t.Errorf("the failed probe was not logged")
@@ -366,8 +366,8 @@ func TestVerifyIsOneHandshake(t *testing.T) {
 	t.Run("HEAD refused", func(t *testing.T) {
 		e.emu.Inject(http.MethodHead, "/v2/"+PullProbeRepository, http.StatusForbidden, 1)
 		v, err := d.Verify(ctx(t), m.Credential)
-		if e.note(err) != nil || v.PullsRemaining != nil {
-			t.Errorf("Verify = %+v, %v; want success without a budget", v, err)
+		if e.note(err) != nil || v.PullsRemaining != nil || v.PullsUnlimited {
+			t.Errorf("Verify = %+v, %v; want success without a budget (a failed probe is not \"unlimited\")", v, err)
 		}
 	})
 }
@@ -394,7 +394,13 @@ func TestParseRateLimit(t *testing.T) {
 			t.Errorf("parseRateLimit(%q) = %d, %v, %v; want %d, %v, %v", c.in, n, w, ok, c.n, c.window, c.ok)
 		}
 	}
-	if v := parsePullBudget(http.Header{"Ratelimit-Limit": {"100;w=21600"}}); v.PullsRemaining != nil {
+	if v := parsePullBudget(http.Header{"Ratelimit-Limit": {"100;w=21600"}}); v.PullsRemaining != nil || v.PullsUnlimited {
 		t.Errorf("a limit without remaining reported %+v", v)
+	}
+	if v := parsePullBudget(http.Header{"Ratelimit-Remaining": {"many"}}); v.PullsRemaining != nil || v.PullsUnlimited {
+		t.Errorf("an unreadable header reported %+v", v)
+	}
+	if v := parsePullBudget(http.Header{}); !v.PullsUnlimited || v.PullsRemaining != nil {
+		t.Errorf("no rate-limit header at all: %+v, want unlimited", v)
 	}
 }
