@@ -231,8 +231,15 @@ func readFacts(d *secretsmanager.DescribeSecretOutput) facts {
 		}
 	}
 	current := versionWith(d.VersionIdsToStages, ptcsecret.StageCurrent)
-	if current != "" && tags[ptcsecret.TagTestedVersion] == current {
+	tested := tags[ptcsecret.TagTestedVersion]
+	// The mark speaks for AWSCURRENT when it names it, and also when it names a version that no
+	// longer carries a label: the copy of AWSCURRENT that turning rotation on tests and drops
+	// (the rotator's setSecret reads it the same way). Only the first is a finished rotation.
+	speaksForCurrent := current != "" && (tested == current || (tested != "" && len(d.VersionIdsToStages[tested]) == 0))
+	if current != "" && tested == current {
 		f.ok = f.failedAt.IsZero()
+	}
+	if speaksForCurrent {
 		if t, err := time.Parse(time.RFC3339, tags[ptcsecret.TagTestedExpiry]); err == nil {
 			f.expires = &t
 		}
