@@ -68,6 +68,7 @@ func main() {
 		Self:         self,
 		ResourceType: provision.ResourceType,
 		Standins:     standins,
+		Overlaps:     provision.Overlaps,
 	}
 	sm := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = ep["SECRETS_MANAGER"] })
 	p := &provision.Provisioner{

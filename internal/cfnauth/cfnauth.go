@@ -80,6 +80,11 @@ type Checker struct {
 	// cloud and the tests list any, through the one emulator switch the deployed template never
 	// sets (awsenv.LoopbackStandinsVar).
 	Standins pinned.Standins
+	// Overlaps reports whether two physical ids name any resource in common. A cleanup Delete
+	// is acted on only for an id that shares nothing with the one CloudFormation shows now:
+	// ids that differ as strings may still name the live set (a forged
+	// "ptc:other:<the live secret>"). nil compares the strings only.
+	Overlaps func(a, b string) bool
 }
 
 // Refusal is why a request was not acted on.
@@ -209,6 +214,9 @@ func (c *Checker) Check(ctx context.Context, req Request) error {
 	// tells that cleanup phase apart. Never the physical id CloudFormation shows now: that one
 	// is live.
 	if req.Type == "Delete" && current != req.PhysicalID && c.replacementCleanup(ctx, req.StackID) {
+		if c.Overlaps != nil && c.Overlaps(req.PhysicalID, current) {
+			return refuse("the Delete's PhysicalResourceId names part of the set CloudFormation shows as live for %s", req.LogicalID)
+		}
 		return nil
 	}
 	if !statusOK {

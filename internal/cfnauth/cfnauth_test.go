@@ -150,6 +150,21 @@ func TestReplacementCleanupDelete(t *testing.T) {
 			t.Fatalf("Delete of the live resource in %s: %v, want a refusal", st, err)
 		}
 	}
+	// An id that differs as a string but names the live set: refused once the checker knows how
+	// ids overlap (the provisioner passes provision.Overlaps), while the real old id still passes.
+	w.c.Overlaps = func(a, b string) bool {
+		pa, sa, _ := strings.Cut(strings.TrimPrefix(a, "ptc:"), ":")
+		pb, sb, _ := strings.Cut(strings.TrimPrefix(b, "ptc:"), ":")
+		return pa == pb || sa == sb
+	}
+	alias := old
+	alias.PhysicalID = "ptc:zzz:ecr-pullthroughcache/hub2"
+	if err := w.c.Check(ctx(t), alias); !IsRefusal(err) || !strings.Contains(err.Error(), "names part of the set") {
+		t.Fatalf("cleanup Delete of an alias of the live set: %v, want a refusal", err)
+	}
+	if err := w.c.Check(ctx(t), old); err != nil {
+		t.Fatalf("the real old resource's cleanup Delete: %v", err)
+	}
 }
 
 func TestLoopbackResponseOnlyForAListedStandin(t *testing.T) {

@@ -229,3 +229,24 @@ func TestCreateUndoNeverDeletesASecretItDidNotCreate(t *testing.T) {
 		})
 	}
 }
+
+// Overlaps tells cfnauth which physical ids name part of the same set: a replacement changes
+// both the prefix and the secret name (Update insists), so the real old id never overlaps the
+// new one, while an alias of the live set always does.
+func TestOverlaps(t *testing.T) {
+	live := provision.PhysicalID("hub2", "ecr-pullthroughcache/hub2")
+	for _, tc := range []struct {
+		id   string
+		want bool
+	}{
+		{provision.PhysicalID("hub", "ecr-pullthroughcache/hub"), false},
+		{provision.PhysicalID("zzz", "ecr-pullthroughcache/hub2"), true},
+		{provision.PhysicalID("hub2", "ecr-pullthroughcache/other"), true},
+		{live, true},
+		{"failed-create-0b1c", false},
+	} {
+		if got := provision.Overlaps(tc.id, live); got != tc.want {
+			t.Errorf("Overlaps(%q, live) = %v, want %v", tc.id, got, tc.want)
+		}
+	}
+}

@@ -39,6 +39,15 @@ func ParsePhysicalID(id string) (prefix, secretName string, ok bool) {
 	return prefix, secretName, true
 }
 
+// Overlaps reports whether physical ids a and b name a rule or a secret in common (the same ECR
+// prefix or the same secret name). Ids this package did not make name nothing. cfnauth uses it
+// so that a cleanup Delete cannot be aimed at the live set under a slightly different id.
+func Overlaps(a, b string) bool {
+	pa, sa, okA := ParsePhysicalID(a)
+	pb, sb, okB := ParsePhysicalID(b)
+	return okA && okB && (pa == pb || sa == sb)
+}
+
 // ManagedBy is the ptc:managed-by value for a resource: "<stack id>/<logical id>", hashed when
 // it would not fit a tag value (256 characters).
 func ManagedBy(stackID, logicalID string) string {

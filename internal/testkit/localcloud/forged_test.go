@@ -92,6 +92,22 @@ func TestForgedRequestsChangeNothing(t *testing.T) {
 	}
 	victimIntact("a forged Delete for another account")
 
+	// Every stack update passes through a cleanup phase, when CloudFormation deletes replaced
+	// resources under their old physical ids. A forged Delete then names an id that differs from
+	// the live one as a string but names the live secret (or the live prefix): refused.
+	c.CloudFormation.SetStackStatus(c.StackID, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
+	for _, alias := range []string{"ptc:zzz:" + secretName, "ptc:victim:ecr-pullthroughcache/other"} {
+		n, reason, _ = forge(func(ev map[string]any) {
+			ev["PhysicalResourceId"] = alias
+			ev["ResourceProperties"].(map[string]any)["RecoveryWindowInDays"] = "0"
+		})
+		if n != 1 || !strings.Contains(reason, "names part of the set CloudFormation shows as live") {
+			t.Errorf("forged cleanup Delete of %s: %d answers, reason %q", alias, n, reason)
+		}
+		victimIntact("a forged cleanup Delete of " + alias)
+	}
+	c.CloudFormation.SetStackStatus(c.StackID, "UPDATE_COMPLETE")
+
 	if len(c.CloudFormation.Calls()) == 0 {
 		t.Error("the provisioner never asked CloudFormation about any request")
 	}
