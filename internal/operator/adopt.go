@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,7 +86,7 @@ func Adopt(ctx context.Context, env *Env, opts AdoptOptions) (bool, error) {
 	}
 	provs := providers.All()
 	if _, ok := provs[up]; !ok {
-		refuse("upstream %s cannot be managed by ptc-credentials (supported: docker-hub, github-container-registry, azure-container-registry, gitlab-container-registry)", up)
+		refuse("upstream %s cannot be managed by ptc-credentials (supported: %s)", up, strings.Join(slices.Sorted(maps.Keys(provs)), ", "))
 	}
 	if p := stuckPending(d.VersionIdsToStages); p != "" {
 		refuse("version %s of %s is AWSPENDING: finish or cancel that rotation first (ptc doctor %s)", p, name, opts.Prefix)

@@ -55,7 +55,11 @@ func ProtectingPolicy(rotatorRoleARN, provisionerRoleARN string) (string, error)
 				"StringNotEquals":        {"aws:PrincipalArn": both},
 			}},
 		{Sid: sidValue, Effect: "Deny", Principal: "*", Resource: "*",
-			Action:    []string{"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage", "secretsmanager:CancelRotateSecret"},
+			// UpdateSecret too: with SecretString it stores a new AWSCURRENT (PutSecretValue by
+			// another name), with KmsKeyId it moves the secret to a key ECR cannot use.
+			// Replication copies the token to other Regions. Neither role calls any of these.
+			Action: []string{"secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage", "secretsmanager:CancelRotateSecret",
+				"secretsmanager:UpdateSecret", "secretsmanager:ReplicateSecretToRegions", "secretsmanager:RemoveRegionsFromReplication"},
 			Condition: map[string]map[string]any{"StringNotEquals": {"aws:PrincipalArn": both}}},
 		{Sid: sidPolicy, Effect: "Deny", Principal: "*", Resource: "*",
 			Action:    []string{"secretsmanager:PutResourcePolicy", "secretsmanager:DeleteResourcePolicy"},
