@@ -3,8 +3,8 @@ package operator
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
