@@ -23,6 +23,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
 	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 	"github.com/ptc-credentials/ptc-credentials/internal/webidentity"
 )
@@ -71,11 +72,16 @@ func main() {
 		Overlaps:     provision.Overlaps,
 	}
 	sm := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = ep["SECRETS_MANAGER"] })
+	bindings, err := upstream.ParseFederatedBindings(os.Getenv(upstream.FederatedBindingsVar))
+	if err != nil {
+		fail(err)
+	}
 	p := &provision.Provisioner{
-		Standins:  standins,
-		SM:        sm,
-		ECR:       ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = ep["ECR"] }),
-		Providers: providers.All(),
+		Standins:          standins,
+		FederatedBindings: bindings,
+		SM:                sm,
+		ECR:               ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = ep["ECR"] }),
+		Providers:         providers.All(),
 		// Federated upstreams get the role's web identity token from the Region's STS endpoint.
 		WebIdentity:       &webidentity.STS{API: sts.NewFromConfig(cfg, func(o *sts.Options) { o.BaseEndpoint = ep["STS"] })},
 		RotationLambdaARN: rotator,

@@ -18,6 +18,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
 	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 	"github.com/ptc-credentials/ptc-credentials/internal/webidentity"
 )
@@ -48,8 +49,14 @@ func main() {
 		log.Error("loading configuration", "error", err.Error())
 		os.Exit(1)
 	}
+	bindings, err := upstream.ParseFederatedBindings(os.Getenv(upstream.FederatedBindingsVar))
+	if err != nil {
+		log.Error("loading configuration", "error", err.Error())
+		os.Exit(1)
+	}
 	r := &rotation.Rotator{
-		Standins: standins,
+		Standins:          standins,
+		FederatedBindings: bindings,
 		// Federated upstreams get the role's web identity token from the Region's STS endpoint.
 		WebIdentity: &webidentity.STS{API: sts.NewFromConfig(cfg, func(o *sts.Options) { o.BaseEndpoint = endpoint(stsEndpoint) })},
 		SM:          secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = endpoint(smEndpoint) }),

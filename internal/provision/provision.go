@@ -108,6 +108,9 @@ type Provisioner struct {
 	// Standins are the loopback emulators that may stand in for the upstreams' pinned hosts
 	// (awsenv.LoopbackStandinsVar); the zero value, the deployed state, allows none.
 	Standins pinned.Standins
+	// FederatedBindings are the deployer's limits on which managed secrets may use which
+	// federated identity (upstream.FederatedBindingsVar); nil limits nothing.
+	FederatedBindings upstream.FederatedBindings
 	// OnSecret is told every secret value the request handles (source credential fields, the
 	// minted token) before it could reach an error, so the response layer can scrub them
 	// (customresource.AddSecrets). Nil: nobody is told.
@@ -211,7 +214,7 @@ func (p *Provisioner) fromSource(ctx context.Context, name, registry, sourceARN,
 
 func (p *Provisioner) upstreamOptions(registryURL string) upstream.Options {
 	return upstream.Options{HTTPClient: p.HTTPClient, Now: p.Now, Logger: p.log(), RegistryURL: registryURL, Sleep: p.Sleep,
-		RegistryURLField: "UpstreamRegistryUrl", Standins: p.Standins, WebIdentity: p.WebIdentity}
+		RegistryURLField: "UpstreamRegistryUrl", Standins: p.Standins, WebIdentity: p.WebIdentity, FederatedBindings: p.FederatedBindings}
 }
 
 func (p *Provisioner) enableRotation(ctx context.Context, arn, schedule string, immediately bool) error {

@@ -77,6 +77,9 @@ type Rotator struct {
 	// Standins are the loopback emulators that may stand in for the upstreams' pinned hosts
 	// (awsenv.LoopbackStandinsVar); the zero value, the deployed state, allows none.
 	Standins pinned.Standins
+	// FederatedBindings are the deployer's limits on which managed secrets may use which
+	// federated identity (upstream.FederatedBindingsVar); nil limits nothing.
+	FederatedBindings upstream.FederatedBindings
 	// WebIdentity is handed to upstreams in federated mode (upstream.Options.WebIdentity).
 	WebIdentity webidentity.Source
 	// Logger receives one record per step and upstream progress; nil discards.
@@ -609,7 +612,7 @@ func (r *Rotator) upstreamFor(ctx context.Context, st *stepState) (upstream.Upst
 	up, err := upstream.FromSource(ctx, r.SM, upstream.SourceRequest{Name: "source secret", Registry: st.upstream, ARN: st.source, ForSecret: st.name, Providers: r.Providers, Options: upstream.Options{
 		HTTPClient: r.HTTPClient, Now: r.Now, Logger: r.log().With("secret", st.name, "upstream", st.upstream), RegistryURL: st.registry,
 		Standins:    r.Standins,
-		WebIdentity: r.WebIdentity,
+		WebIdentity: r.WebIdentity, FederatedBindings: r.FederatedBindings,
 	}, Seen: func(doc string) {
 		secrets = sourceSecretValues(doc)
 		r.addSecrets(secrets...)

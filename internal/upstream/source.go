@@ -106,6 +106,9 @@ func FromSource(ctx context.Context, sm SecretReader, req SourceRequest) (Upstre
 		if err := checkBinding([]byte(doc), req); err != nil {
 			return nil, err
 		}
+		if err := checkFederated(up, req); err != nil {
+			return nil, err
+		}
 	}
 	return up, nil
 }

@@ -171,6 +171,9 @@ type Options struct {
 	// function role's web identity token; nil means no STS client, and federated mode fails
 	// with an error saying so. Upstreams wrap it in a webidentity.Cache of their own.
 	WebIdentity webidentity.Source
+	// FederatedBindings, set by the deployer, limits which managed secrets may use which
+	// federated identity (FederatedBindingsVar); nil limits nothing. FromSource checks it.
+	FederatedBindings FederatedBindings
 }
 
 // Wait sleeps d or until ctx ends, with the injected Sleep when there is one.

@@ -408,6 +408,12 @@ var Provider = upstream.Provider{
 // Registry implements upstream.Upstream.
 func (a *ACR) Registry() string { return ptcsecret.UpstreamACR }
 
+// FederatedIdentity implements upstream.Federated: the Entra app ("<tenantId>/<clientId>") whose
+// federated credential trusts the function role, in federated mode.
+func (a *ACR) FederatedIdentity() (string, bool) {
+	return a.src.TenantID + "/" + a.src.ClientID, a.src.Federated
+}
+
 // Username is the registry login name of the passwords this upstream mints: the token name.
 func (a *ACR) Username() string { return a.token.Name }
 

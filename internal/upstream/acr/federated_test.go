@@ -179,3 +179,20 @@ func TestFederatedSourceChecks(t *testing.T) {
 		t.Errorf("default audience: %q, %v", s.AssertionAudience, err)
 	}
 }
+
+// The Entra app a federated source names is what the deployer's FederatedBindings key on; a
+// client-secret source is not federated and not limited by them.
+func TestFederatedIdentityIsTheEntraApp(t *testing.T) {
+	f := newFedEnv(t, rotatorRole, acr.DefaultAssertionAudience)
+	id, fed := f.federated(t).FederatedIdentity()
+	if !fed || !strings.Contains(id, "/") || strings.HasPrefix(id, "/") || strings.HasSuffix(id, "/") {
+		t.Fatalf("FederatedIdentity = %q, %v; want <tenantId>/<clientId>, true", id, fed)
+	}
+	plain, err := acr.New(f.source(nil), f.env.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, fed := plain.FederatedIdentity(); fed {
+		t.Error("a client-secret source reports federated mode")
+	}
+}

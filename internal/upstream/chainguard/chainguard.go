@@ -216,6 +216,10 @@ var RegistryHosts = pinned.Hosts{Upstream: Registry, Exact: []string{"cgr.dev"}}
 // Registry implements upstream.Upstream.
 func (c *Chainguard) Registry() string { return Registry }
 
+// FederatedIdentity implements upstream.Federated: the assumable identity that trusts the
+// function role (Chainguard is always federated).
+func (c *Chainguard) FederatedIdentity() (string, bool) { return c.src.Identity, true }
+
 // MaxRotationInterval implements upstream.RotationBounded: half the pull tokens' lifetime.
 func (c *Chainguard) MaxRotationInterval() time.Duration {
 	return time.Duration(c.src.TokenLifetimeHours) * time.Hour / 2

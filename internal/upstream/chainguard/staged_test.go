@@ -32,3 +32,11 @@ func TestStagedVerifierReportsTheTokensOwnExpiry(t *testing.T) {
 		t.Fatalf("refused login: %v, %v", v, err)
 	}
 }
+
+// Chainguard is always federated; the assumable identity is what FederatedBindings key on.
+func TestFederatedIdentityIsTheAssumableIdentity(t *testing.T) {
+	c := &Chainguard{src: Source{Identity: "aaaa/bbbb"}}
+	if id, fed := c.FederatedIdentity(); id != "aaaa/bbbb" || !fed {
+		t.Fatalf("FederatedIdentity = %q, %v", id, fed)
+	}
+}
