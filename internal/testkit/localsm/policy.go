@@ -348,7 +348,10 @@ func checkPolicyParam(p *string) *apiError {
 	return nil
 }
 
-func (s *Server) putResourcePolicy(_ context.Context, body []byte) (any, *apiError) {
+// withPolicySecret is what the three resource-policy calls share: decode the input, check the
+// SecretId, run check (the call's own parameter checks, before the secret is looked up, as AWS
+// orders its errors), then act on the secret under the lock.
+func (s *Server) withPolicySecret(body []byte, check func(policyIn) *apiError, act func(*secret) (any, *apiError)) (any, *apiError) {
 	var in policyIn
 	if e := decode(body, &in); e != nil {
 		return nil, e
@@ -357,14 +360,10 @@ func (s *Server) putResourcePolicy(_ context.Context, body []byte) (any, *apiErr
 	if e != nil {
 		return nil, e
 	}
-	if e := checkPolicyParam(in.ResourcePolicy); e != nil {
-		return nil, e
-	}
-	if _, err := parsePolicy(*in.ResourcePolicy); err != nil {
-		return nil, errf("MalformedPolicyDocumentException", "The resource policy has syntax errors: %s", err.Error())
-	}
-	if in.BlockPublicPolicy != nil && *in.BlockPublicPolicy && broad(*in.ResourcePolicy) {
-		return nil, errf("PublicPolicyException", "The BlockPublicPolicy parameter is set to true, and the resource policy did not prevent broad access to the secret.")
+	if check != nil {
+		if e := check(in); e != nil {
+			return nil, e
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -372,53 +371,48 @@ func (s *Server) putResourcePolicy(_ context.Context, body []byte) (any, *apiErr
 	if sec == nil {
 		return nil, errNotFound()
 	}
-	if sec.isDeleted() {
-		return nil, errDeleted()
-	}
-	sec.policy = *in.ResourcePolicy
-	return policyOut{ARN: sec.arn, Name: sec.name}, nil
+	return act(sec)
+}
+
+func (s *Server) putResourcePolicy(_ context.Context, body []byte) (any, *apiError) {
+	var policy string
+	return s.withPolicySecret(body, func(in policyIn) *apiError {
+		if e := checkPolicyParam(in.ResourcePolicy); e != nil {
+			return e
+		}
+		if _, err := parsePolicy(*in.ResourcePolicy); err != nil {
+			return errf("MalformedPolicyDocumentException", "The resource policy has syntax errors: %s", err.Error())
+		}
+		if in.BlockPublicPolicy != nil && *in.BlockPublicPolicy && broad(*in.ResourcePolicy) {
+			return errf("PublicPolicyException", "The BlockPublicPolicy parameter is set to true, and the resource policy did not prevent broad access to the secret.")
+		}
+		policy = *in.ResourcePolicy
+		return nil
+	}, func(sec *secret) (any, *apiError) {
+		if sec.isDeleted() {
+			return nil, errDeleted()
+		}
+		sec.policy = policy
+		return policyOut{ARN: sec.arn, Name: sec.name}, nil
+	})
 }
 
 func (s *Server) getResourcePolicy(_ context.Context, body []byte) (any, *apiError) {
-	var in policyIn
-	if e := decode(body, &in); e != nil {
-		return nil, e
-	}
-	id, e := checkSecretID(in.SecretId)
-	if e != nil {
-		return nil, e
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec := s.lookup(id)
-	if sec == nil {
-		return nil, errNotFound()
-	}
-	out := policyOut{ARN: sec.arn, Name: sec.name}
-	if sec.policy != "" {
-		pol := sec.policy
-		out.ResourcePolicy = &pol
-	}
-	return out, nil
+	return s.withPolicySecret(body, nil, func(sec *secret) (any, *apiError) {
+		out := policyOut{ARN: sec.arn, Name: sec.name}
+		if sec.policy != "" {
+			pol := sec.policy
+			out.ResourcePolicy = &pol
+		}
+		return out, nil
+	})
 }
 
 func (s *Server) deleteResourcePolicy(_ context.Context, body []byte) (any, *apiError) {
-	var in policyIn
-	if e := decode(body, &in); e != nil {
-		return nil, e
-	}
-	id, e := checkSecretID(in.SecretId)
-	if e != nil {
-		return nil, e
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec := s.lookup(id)
-	if sec == nil {
-		return nil, errNotFound()
-	}
-	sec.policy = ""
-	return policyOut{ARN: sec.arn, Name: sec.name}, nil
+	return s.withPolicySecret(body, nil, func(sec *secret) (any, *apiError) {
+		sec.policy = ""
+		return policyOut{ARN: sec.arn, Name: sec.name}, nil
+	})
 }
 
 type validateOut struct {
