@@ -105,7 +105,7 @@ type Provisioner struct {
 	// the protecting policy; 0 means DefaultReplicaWait. It is measured in Sleep's waits, so a
 	// test's clock decides it.
 	ReplicaWait time.Duration
-	Providers map[string]upstream.Provider
+	Providers   map[string]upstream.Provider
 	// RotationLambdaARN is the rotator Secrets Manager will invoke.
 	RotationLambdaARN string
 	// RotatorRoleARN and ProvisionerRoleARN are the two function roles, the only principals the
