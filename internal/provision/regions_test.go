@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"slices"
@@ -23,6 +24,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/benchkit"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/dockerhubemu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
@@ -85,6 +87,8 @@ type world struct {
 	logs      *rotationtest.SyncBuffer
 	sourceARN string
 	stackID   string
+	// smCounts and ecrCounts tally the provisioner's own calls per Region.
+	smCounts, ecrCounts map[string]*benchkit.Counts
 	// ecrIn is a real ECR client of a Region.
 	ecrIn func(region string) *ecr.Client
 	// ecrHook, when set, runs before every ECR call of a Region (op, region).
@@ -159,10 +163,20 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		return ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = aws.String(ecrSrv.URL); o.RetryMaxAttempts = 1 })
 	}
 	w.ecrIn = ecrIn
+	// The provisioner's own calls are counted per Region (the emulators' Calls also include ECR's
+	// reads of the secret and the rotator's calls).
+	w.smCounts, w.ecrCounts = map[string]*benchkit.Counts{}, map[string]*benchkit.Counts{}
+	for _, r := range allRegions {
+		w.smCounts[r], w.ecrCounts[r] = &benchkit.Counts{}, &benchkit.Counts{}
+	}
+	smIn := func(r string) provision.SecretsManager {
+		return benchkit.CountingProvisionSM{Inner: w.cl.SecretsManagerIn(r), Counts: w.smCounts[r]}
+	}
+	ecrCounted := func(r string) provision.ECR { return benchkit.CountingECR{Inner: ecrIn(r), Counts: w.ecrCounts[r]} }
 	w.prov = &provision.Provisioner{
-		SM: w.cl.SecretsManagerIn(home), ECR: ecrIn(home), Region: home,
-		SMFor:                 func(r string) provision.SecretsManager { return w.cl.SecretsManagerIn(r) },
-		ECRFor:                func(r string) provision.ECR { return ecrIn(r) },
+		SM: smIn(home), ECR: ecrCounted(home), Region: home,
+		SMFor:                 smIn,
+		ECRFor:                ecrCounted,
 		AllowedReplicaRegions: []string{west, sydney, extra},
 		ReplicaWait:           o.wait,
 		Providers:             providers.All(), RotationLambdaARN: testenv.FakeRotationLambdaARN, Logger: logger,
@@ -454,6 +468,305 @@ func TestManyRegionsRotationReachesEveryReplica(t *testing.T) {
 		v, err := w.ecrIn(r).ValidatePullThroughCacheRule(w.ctx, &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("hub-rot")})
 		if err != nil || !v.IsValid {
 			t.Errorf("%s: the rule does not validate after the rotation: %v", r, err)
+		}
+	}
+}
+
+// With replication lagging behind, Create waits (on the injected clock) until every replica
+// holds the value and the protecting policy, then makes their rules; nothing is made in a
+// replica Region before its replica is complete.
+func TestManyRegionsCreateWaitsForLaggingReplicas(t *testing.T) {
+	w := newWorld(t, worldOptions{lag: 20 * time.Second})
+	start := w.clk.Now()
+	res := w.mustDo("Create", "", w.props("hub-lag", west, sydney), nil)
+	waited := w.clk.Now().Sub(start)
+	if waited < 20*time.Second {
+		t.Errorf("Create returned after %s of (fake) waiting; replication lags 20s", waited)
+	}
+	t.Logf("Create waited %s of fake time for 20 s replication lag", waited)
+	w.assertSet(res, "hub-lag", []string{west, sydney}, "")
+	if !strings.Contains(w.logs.String(), "waiting for replicas") {
+		t.Error("the wait is not logged")
+	}
+}
+
+// Replication slower than the wait budget: Create fails naming every Region still behind, and
+// what this Create made is gone from every Region.
+func TestManyRegionsCreateTimesOutNamingTheRegions(t *testing.T) {
+	w := newWorld(t, worldOptions{lag: 10 * time.Minute, wait: 30 * time.Second})
+	_, err := w.do("Create", "", w.props("hub-slow", west, sydney), nil)
+	if err == nil {
+		t.Fatal("Create succeeded although replication lags past the wait budget")
+	}
+	for _, want := range []string{`ReplicaRegions "eu-west-1"`, `ReplicaRegions "ap-southeast-2"`, "does not exist yet", "everything this request created was removed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q: %v", want, err)
+		}
+	}
+	w.assertGone("hub-slow", ptcsecret.Prefix+"hub-slow")
+	w.assertNoLeak(err)
+}
+
+// A Region that never replicates (its ReplicationStatus turns Failed): Create answers FAILED
+// naming that Region and Secrets Manager's message, and removes everything in every Region;
+// once the Region heals, the same Create succeeds.
+func TestManyRegionsFailedReplicationNamesTheRegion(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	w.cl.Cluster.FailReplication(sydney)
+	props := w.props("hub-fail", west, sydney)
+	_, err := w.do("Create", "", props, nil)
+	if err == nil {
+		t.Fatal("Create succeeded although replication to ap-southeast-2 fails")
+	}
+	for _, want := range []string{`ReplicaRegions "ap-southeast-2"`, "could not replicate", "Replication failed", "everything this request created was removed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), `"eu-west-1"`) {
+		t.Errorf("error blames eu-west-1, which replicated: %v", err)
+	}
+	w.assertGone("hub-fail", ptcsecret.Prefix+"hub-fail")
+	w.assertNoLeak(err)
+
+	w.cl.Cluster.HealReplication(sydney)
+	res := w.mustDo("Create", "", props, nil)
+	w.assertSet(res, "hub-fail", []string{west, sydney}, "")
+}
+
+// An Update that died halfway — the new Region's replica made, its rule not (ECR failed) — is
+// resumed by the next Update, which makes only what is missing.
+func TestManyRegionsHalfMadeUpdateResumes(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	props := w.props("hub-resume", west)
+	res := w.mustDo("Create", "", props, nil)
+	newProps := w.props("hub-resume", west, sydney)
+
+	w.ecrHook = func(op, region string) error {
+		if op == "CreatePullThroughCacheRule" && region == sydney {
+			return &ecremu.Error{Type: "ServerException", Message: "injected: ECR is down in " + region, Status: 500}
+		}
+		return nil
+	}
+	_, err := w.do("Update", res.PhysicalID, newProps, props)
+	if err == nil || !strings.Contains(err.Error(), `ReplicaRegions "ap-southeast-2"`) {
+		t.Fatalf("Update with ECR down in ap-southeast-2: want an error naming the Region, got %v", err)
+	}
+	name := res.Data["SecretName"]
+	if w.secret(sydney, name) == nil || w.rule(sydney, "hub-resume") != nil {
+		t.Fatal("the failed Update should have left the replica in ap-southeast-2 without its rule")
+	}
+
+	w.ecrHook = nil
+	mark := w.calls()
+	res2 := w.mustDo("Update", res.PhysicalID, newProps, props)
+	w.assertSet(res2, "hub-resume", []string{west, sydney}, "")
+	got := w.since(mark)
+	if slices.Contains(got[home][0], "ReplicateSecretToRegions") {
+		t.Errorf("the resumed Update replicated again: %v", got[home][0])
+	}
+	if n := count(got[sydney][1], "CreatePullThroughCacheRule"); n != 1 {
+		t.Errorf("the resumed Update made %d rules in ap-southeast-2, want 1", n)
+	}
+	if n := count(got[west][1], "CreatePullThroughCacheRule"); n != 0 {
+		t.Errorf("the resumed Update made %d rules in eu-west-1, which had its rule", n)
+	}
+}
+
+// The attacker names a Region the deployer does not allow (or the home Region, or another
+// partition's): the request is refused naming the field and value, before a single call in any
+// Region.
+func TestManyRegionsRefusesRegionsOutsideTheAllowList(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	for _, tc := range []struct {
+		regions any
+		want    string
+	}{
+		{[]any{outside}, `ReplicaRegions "sa-east-1" is not allowed by the deployer (AllowedReplicaRegions: eu-west-1, ap-southeast-2, eu-central-1)`},
+		{[]any{west, home}, `ReplicaRegions "us-east-1" is the stack's own Region`},
+		{"eu-west-1,cn-north-1", `ReplicaRegions "cn-north-1" is in partition aws-cn`},
+		{[]any{west, west}, `ReplicaRegions "eu-west-1" is listed twice`},
+		{[]any{"eu-west-1; DROP"}, `ReplicaRegions "eu-west-1; DROP" is not a Region name`},
+		{[]any{7}, `ReplicaRegions[0] must be a string`},
+	} {
+		props := w.props("hub-evil")
+		props["ReplicaRegions"] = tc.regions
+		mark := w.calls()
+		_, err := w.do("Create", "", props, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ReplicaRegions %v: want an error containing %q, got %v", tc.regions, tc.want, err)
+		}
+		for r, c := range w.since(mark) {
+			if len(c[0])+len(c[1]) > 0 {
+				t.Errorf("ReplicaRegions %v: the refused request still called %s: %v %v", tc.regions, r, c[0], c[1])
+			}
+		}
+	}
+	// An Update may not add one either, and leaves the set as it was.
+	props := w.props("hub-evil", west)
+	res := w.mustDo("Create", "", props, nil)
+	evil := w.props("hub-evil", west, outside)
+	if _, err := w.do("Update", res.PhysicalID, evil, props); err == nil || !strings.Contains(err.Error(), `ReplicaRegions "sa-east-1" is not allowed`) {
+		t.Errorf("Update adding sa-east-1: want a refusal, got %v", err)
+	}
+	if d := w.secret(outside, res.Data["SecretName"]); d != nil {
+		t.Error("a replica was made in sa-east-1")
+	}
+	// With no allow-list at all, no Region is allowed.
+	w.prov.AllowedReplicaRegions = nil
+	if _, err := w.do("Create", "", w.props("hub-none", west), nil); err == nil || !strings.Contains(err.Error(), "AllowedReplicaRegions parameter is empty") {
+		t.Errorf("no allow-list: want a refusal saying so, got %v", err)
+	}
+}
+
+// Someone else's secret of the same name in a replica Region — even one carrying a copy of our
+// ptc:* tags and proof — is not our replica: Create refuses naming the Region, makes nothing,
+// and leaves it as it was. Someone else's rule of the prefix in a replica Region likewise.
+func TestManyRegionsRefusesWhatIsNotOurs(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	// A set of ours to copy tags from, in another name.
+	real := w.mustDo("Create", "", w.props("hub-real"), nil)
+	var forged []smtypes.Tag
+	for _, tg := range w.secret(home, real.Data["SecretName"]).Tags {
+		forged = append(forged, tg)
+	}
+	name := ptcsecret.Prefix + "hub-squat"
+	squat, err := w.sm(west).CreateSecret(w.ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(name), SecretString: aws.String(`{"username":"squatter","accessToken":"squatter-token-123"}`), Tags: forged,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.do("Create", "", w.props("hub-squat", west), nil)
+	if err == nil || !strings.Contains(err.Error(), `ReplicaRegions "eu-west-1": a secret named `+name+` already exists in eu-west-1 and is not a replica`) {
+		t.Fatalf("Create over a squatted name in eu-west-1: want a refusal naming the Region, got %v", err)
+	}
+	if d := w.secret(home, name); d != nil {
+		t.Error("a primary was made although its replica Region is taken")
+	}
+	if d := w.secret(west, name); d == nil || aws.ToString(d.ARN) != aws.ToString(squat.ARN) || d.PrimaryRegion != nil && aws.ToString(d.PrimaryRegion) != west {
+		t.Errorf("the squatter's secret was changed: %+v", d)
+	}
+
+	// Someone else's rule of the prefix in ap-southeast-2.
+	if _, err := w.ecrIn(sydney).CreatePullThroughCacheRule(w.ctx, &ecr.CreatePullThroughCacheRuleInput{
+		EcrRepositoryPrefix: aws.String("hub-theirs"), UpstreamRegistryUrl: aws.String("public.ecr.aws"), UpstreamRegistry: "ecr-public",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.do("Create", "", w.props("hub-theirs", sydney), nil)
+	if err == nil || !strings.Contains(err.Error(), `ReplicaRegions "ap-southeast-2": a pull-through cache rule for EcrRepositoryPrefix "hub-theirs" already exists in ap-southeast-2`) {
+		t.Fatalf("Create over someone else's rule in ap-southeast-2: want a refusal naming the Region, got %v", err)
+	}
+	if r := w.rule(sydney, "hub-theirs"); r == nil || r.UpstreamRegistryURL != "public.ecr.aws" {
+		t.Errorf("someone else's rule in ap-southeast-2 was changed: %+v", r)
+	}
+	if w.secret(home, ptcsecret.Prefix+"hub-theirs") != nil || w.rule(home, "hub-theirs") != nil {
+		t.Error("Create made things at home although a replica Region's prefix is taken")
+	}
+	w.assertNoLeak()
+}
+
+// A rule of the prefix in a replica Region that someone swapped for one reading another secret is
+// not ours: neither Update (removing that Region) nor Delete touches it; ours go everywhere else.
+func TestManyRegionsLeavesSwappedRulesAlone(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	props := w.props("hub-swap", west, sydney)
+	res := w.mustDo("Create", "", props, nil)
+	swap := func(region string) {
+		if _, err := w.ecrIn(region).DeletePullThroughCacheRule(w.ctx, &ecr.DeletePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String("hub-swap")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.ecrIn(region).CreatePullThroughCacheRule(w.ctx, &ecr.CreatePullThroughCacheRuleInput{
+			EcrRepositoryPrefix: aws.String("hub-swap"), UpstreamRegistryUrl: aws.String("public.ecr.aws"), UpstreamRegistry: "ecr-public",
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	swap(sydney)
+	newProps := w.props("hub-swap", west)
+	w.mustDo("Update", res.PhysicalID, newProps, props)
+	if r := w.rule(sydney, "hub-swap"); r == nil || r.UpstreamRegistryURL != "public.ecr.aws" {
+		t.Errorf("Update removed or changed someone else's rule in ap-southeast-2: %+v", r)
+	}
+	if w.secret(sydney, res.Data["SecretName"]) != nil {
+		t.Error("the replica in ap-southeast-2 outlived its Region's removal")
+	}
+	swap(west)
+	w.mustDo("Delete", res.PhysicalID, newProps, nil)
+	if r := w.rule(west, "hub-swap"); r == nil || r.UpstreamRegistryURL != "public.ecr.aws" {
+		t.Errorf("Delete removed or changed someone else's rule in eu-west-1: %+v", r)
+	}
+	if w.secret(home, res.Data["SecretName"]) != nil || w.secret(west, res.Data["SecretName"]) != nil || w.rule(home, "hub-swap") != nil {
+		t.Error("Delete left our secret, replica or home rule behind")
+	}
+}
+
+// The protecting policy reaches the replicas, where StopReplicationToReplica is called: nobody
+// but the provisioner's role may detach a replica from its primary (and so from rotation).
+func TestManyRegionsReplicasCannotBeDetached(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	res := w.mustDo("Create", "", w.props("hub-attach", west), nil)
+	_, err := w.attacker(west).StopReplicationToReplica(w.ctx, &secretsmanager.StopReplicationToReplicaInput{SecretId: aws.String(res.Data["SecretName"])})
+	if err == nil || !strings.Contains(err.Error(), "AccessDenied") {
+		t.Fatalf("someone else detached the replica in eu-west-1: %v", err)
+	}
+	if d := w.secret(west, res.Data["SecretName"]); d == nil || aws.ToString(d.PrimaryRegion) != home {
+		t.Error("the replica is no longer attached to its primary")
+	}
+}
+
+// The calls one three-Region set costs, per Region and service (the provisioner's own; "served"
+// adds what the emulators saw from ECR's reads of the secret and the rotator's testSecret), for Create, an Update that adds
+// a Region, drops one and changes the Description, and Delete (printed with -v; BENCHMARKS.md and
+// the README quote them). What is asserted is the shape, not the numbers: in a replica Region
+// the provisioner only reads Secrets Manager (replicas are written by Secrets Manager itself,
+// from the primary), and it calls nothing at all in a Region the set does not span.
+func TestManyRegionsCallCounts(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	props := w.props("hub-count", west, sydney)
+	newProps := w.props("hub-count", west, extra)
+	newProps["Description"] = "moved from Sydney to Frankfurt"
+	var res provision.Result
+	for _, step := range []struct {
+		name string
+		do   func()
+		span []string
+	}{
+		{"Create (home + 2 replicas)", func() { res = w.mustDo("Create", "", props, nil) }, []string{home, west, sydney}},
+		{"Update (+eu-central-1, -ap-southeast-2, Description)", func() { w.mustDo("Update", res.PhysicalID, newProps, props) }, []string{home, west, sydney, extra}},
+		{"Delete", func() { w.mustDo("Delete", res.PhysicalID, newProps, nil) }, []string{home, west, extra}},
+	} {
+		mark := w.calls()
+		for _, r := range allRegions {
+			w.smCounts[r].Reset()
+			w.ecrCounts[r].Reset()
+		}
+		step.do()
+		served := w.since(mark)
+		var line []string
+		for _, r := range allRegions {
+			sm, e := w.smCounts[r], w.ecrCounts[r]
+			if !slices.Contains(step.span, r) && sm.Total()+e.Total() > 0 {
+				t.Errorf("%s: called %s, which the set does not span: %s %s", step.name, r, sm, e)
+			}
+			if !slices.Contains(step.span, r) {
+				continue
+			}
+			line = append(line, fmt.Sprintf("%s SM %d ECR %d (served: SM %d, ECR %d)", r, sm.Total(), e.Total(), len(served[r][0]), len(served[r][1])))
+			if r == home {
+				continue
+			}
+			for op := range sm.Snapshot() {
+				if op != "DescribeSecret" && op != "GetResourcePolicy" {
+					t.Errorf("%s: called %s on Secrets Manager in replica Region %s; replicas are only read", step.name, op, r)
+				}
+			}
+		}
+		t.Logf("%s: %s", step.name, strings.Join(line, "; "))
+		for _, r := range step.span {
+			t.Logf("  %-14s SM  %s", r, w.smCounts[r])
+			t.Logf("  %-14s ECR %s", r, w.ecrCounts[r])
 		}
 	}
 }
