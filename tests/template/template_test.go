@@ -419,7 +419,7 @@ func TestExamplesDeclareOneCompleteRuleEach(t *testing.T) {
 			if got := render(p["UpstreamRegistry"]); got != up {
 				t.Errorf("UpstreamRegistry = %s, want %s", got, up)
 			}
-			for _, k := range []string{"EcrRepositoryPrefix", "UpstreamRegistryUrl", "UpstreamRepositoryPrefix", "SourceSecretArn", "SecretName", "RotationSchedule", "RecoveryWindowInDays", "Tags"} {
+			for _, k := range []string{"EcrRepositoryPrefix", "UpstreamRegistryUrl", "UpstreamRepositoryPrefix", "SourceSecretArn", "SecretName", "RotationSchedule", "RecoveryWindowInDays", "Tags", "ReplicaRegions", "Description"} {
 				if _, ok := p[k]; !ok {
 					t.Errorf("property %s missing (every example shows every property)", k)
 				}
@@ -453,7 +453,10 @@ func TestExamplesDeclareOneCompleteRuleEach(t *testing.T) {
 			for _, o := range mapAt(doc, "Outputs") {
 				outs = append(outs, render(get(o, "Value")))
 			}
-			for _, attr := range []string{"RepositoryUriPrefix", "SecretArn"} {
+			if got := render(p["ReplicaRegions"]); got != "${ReplicaRegions}" || get(doc, "Parameters", "ReplicaRegions", "Type") != "CommaDelimitedList" || render(get(doc, "Parameters", "ReplicaRegions", "Default")) != "" {
+				t.Errorf("ReplicaRegions = %s, want !Ref of a CommaDelimitedList parameter defaulting to none", got)
+			}
+			for _, attr := range []string{"RepositoryUriPrefix", "SecretArn", "Regions"} {
 				if !slices.Contains(outs, "${"+id+"."+attr+"}") {
 					t.Errorf("no output of !GetAtt %s.%s", id, attr)
 				}
