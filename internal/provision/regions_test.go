@@ -770,3 +770,94 @@ func TestManyRegionsCallCounts(t *testing.T) {
 		}
 	}
 }
+
+// lostPolicyPut is the home Region's Secrets Manager with the first PutResourcePolicy lost on
+// the way (answered, never applied): the replicas then hold the value but never the policy.
+type lostPolicyPut struct {
+	provision.SecretsManager
+	lost bool
+}
+
+func (l *lostPolicyPut) PutResourcePolicy(ctx context.Context, in *secretsmanager.PutResourcePolicyInput, o ...func(*secretsmanager.Options)) (*secretsmanager.PutResourcePolicyOutput, error) {
+	if !l.lost {
+		l.lost = true
+		return &secretsmanager.PutResourcePolicyOutput{ARN: in.SecretId}, nil
+	}
+	return l.SecretsManager.PutResourcePolicy(ctx, in, o...)
+}
+
+// A replica that holds the value but not the protecting policy is not taken as done: halfway
+// through the wait the policy is put on the primary again, and the rules are made only once every
+// replica carries it.
+func TestManyRegionsCreatePutsALostPolicyAgain(t *testing.T) {
+	w := newWorld(t, worldOptions{wait: 40 * time.Second})
+	lossy := &lostPolicyPut{SecretsManager: w.prov.SM}
+	w.prov.SM = lossy
+	res := w.mustDo("Create", "", w.props("hub-lost", west, sydney), nil)
+	if !lossy.lost {
+		t.Fatal("the test lost no put")
+	}
+	w.assertSet(res, "hub-lost", []string{west, sydney}, "")
+	if !strings.Contains(w.logs.String(), "put it on the primary again") {
+		t.Error("the second put is not logged")
+	}
+}
+
+// Someone with the provisioner's rights removed the policy behind the stack's back; Secrets
+// Manager removed it from the replicas too. The next Update puts it back and waits until every
+// replica carries it again.
+func TestManyRegionsUpdateRestoresThePolicyEverywhere(t *testing.T) {
+	w := newWorld(t, worldOptions{lag: 5 * time.Second})
+	props := w.props("hub-drift", west, sydney)
+	res := w.mustDo("Create", "", props, nil)
+	if _, err := w.sm(home).DeleteResourcePolicy(w.ctx, &secretsmanager.DeleteResourcePolicyInput{SecretId: aws.String(res.Data["SecretArn"])}); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.clk.Sleep(w.ctx, time.Minute)
+	if pol, err := w.sm(west).GetResourcePolicy(w.ctx, &secretsmanager.GetResourcePolicyInput{SecretId: aws.String(res.Data["SecretName"])}); err != nil || pol.ResourcePolicy != nil {
+		t.Fatalf("the removal did not reach the replica: %v %v", pol, err)
+	}
+	res2 := w.mustDo("Update", res.PhysicalID, props, props)
+	w.assertSet(res2, "hub-drift", []string{west, sydney}, "")
+}
+
+// An Update adding a Region that does not replicate fails naming it; while it still fails, the
+// next Update tries that Region afresh (Secrets Manager keeps a Failed replica until it is
+// removed) and fails the same way; once it heals, an Update finishes the set.
+func TestManyRegionsUpdateRetriesAFailedRegion(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	props := w.props("hub-retry", west)
+	res := w.mustDo("Create", "", props, nil)
+	newProps := w.props("hub-retry", west, sydney)
+	w.cl.Cluster.FailReplication(sydney)
+	for i := range 2 {
+		mark := w.calls()
+		_, err := w.do("Update", res.PhysicalID, newProps, props)
+		if err == nil || !strings.Contains(err.Error(), `ReplicaRegions "ap-southeast-2": Secrets Manager could not replicate`) {
+			t.Fatalf("Update #%d with ap-southeast-2 failing: want an error naming it, got %v", i+1, err)
+		}
+		if i == 1 {
+			got := w.since(mark)[home][0]
+			if count(got, "RemoveRegionsFromReplication") != 1 || count(got, "ReplicateSecretToRegions") != 1 {
+				t.Errorf("the second Update did not remove and re-add the Failed Region: %v", got)
+			}
+		}
+		if w.rule(sydney, "hub-retry") != nil {
+			t.Error("a rule was made in a Region whose replica failed")
+		}
+	}
+	w.cl.Cluster.HealReplication(sydney)
+	res2 := w.mustDo("Update", res.PhysicalID, newProps, props)
+	w.assertSet(res2, "hub-retry", []string{west, sydney}, "")
+}
+
+// A Create that made everything in three Regions but never answered gets a Delete with an id
+// CloudFormation made up; Delete finds the set by its properties and, since the proof is ours,
+// removes it from every Region.
+func TestManyRegionsDeleteAfterAnUnansweredCreate(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	props := w.props("hub-lostanswer", west, sydney)
+	res := w.mustDo("Create", "", props, nil)
+	w.mustDo("Delete", "ptc-credentials-made-up-id-7", props, nil)
+	w.assertGone("hub-lostanswer", res.Data["SecretName"])
+}
