@@ -258,7 +258,8 @@ func (c *Cluster) applySync(ev *event, failing bool) {
 				cur.seq = ev.seq
 			}
 		default:
-			status, msg = ReplicationFailed, "Replication failed: Secret name "+ev.name+" already exists in region "+ev.to+"."
+			// The StatusMessage the API reference gives as its example (ReplicationStatusType).
+			status, msg = ReplicationFailed, "Secret with this name already exists in this region"
 		}
 		dst.mu.Unlock()
 	}
@@ -444,7 +445,9 @@ func (s *Server) afterWrite(op string, body []byte) {
 
 // --- replication operations ---
 
-var regionRE = regexp.MustCompile(`^([a-z]+-)+[a-z]+-[0-9]+$`)
+// regionRE is the Region parameters' pattern in the API reference (ReplicaRegionType.Region,
+// RemoveReplicaRegions).
+var regionRE = regexp.MustCompile(`^([a-z]+-)+\d+$`)
 
 type replicaRegionJSON struct {
 	Region   *string
