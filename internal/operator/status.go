@@ -233,6 +233,15 @@ func (env *Env) secretStatus(ctx context.Context, s *RuleStatus, d *secretsmanag
 	}
 }
 
+// replicaProblems counts the problems of a rule's replica Regions.
+func replicaProblems(r RuleStatus) int {
+	n := 0
+	for _, rs := range r.Replicas {
+		n += len(rs.Problems)
+	}
+	return n
+}
+
 func sinceOrUnknown(now, t time.Time) string {
 	if t.IsZero() {
 		return "an unknown time"
@@ -314,8 +323,16 @@ func WriteStatusTable(env *Env, rep *StatusReport) error {
 			}
 		}
 		health := "ok"
-		if !r.Healthy() {
+		if len(r.Problems) > 0 {
 			health = fmt.Sprintf("%d problem(s)", len(r.Problems))
+		}
+		if n := replicaProblems(r); n > 0 {
+			// The rule's own row says its replica Regions need a look too.
+			here := ""
+			if len(r.Problems) > 0 {
+				here = health + ", "
+			}
+			health = fmt.Sprintf("%s%d in replica Regions", here, n)
 		}
 		replica := "-"
 		switch {
