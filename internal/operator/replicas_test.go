@@ -19,9 +19,11 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/operator"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
+	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
+	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 )
 
 // The Regions of the multi-Region tests: the home Region first.
@@ -66,8 +68,26 @@ type regionWorld struct {
 
 func newRegionWorld(t *testing.T, lag time.Duration) *regionWorld {
 	t.Helper()
+	return newRegionWorldWith(t, lag, nil)
+}
+
+// newRegionWorldWith is newRegionWorld whose Secrets Manager runs rotations with rot (set once
+// the world exists), before RotateSecret answers.
+func newRegionWorldWith(t *testing.T, lag time.Duration, rot **rotation.Rotator) *regionWorld {
+	t.Helper()
 	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
-	cluster := testenv.StartLocalSMCluster(t, localsm.ClusterOptions{Regions: allRegions, ReplicationLag: lag, Options: localsm.Options{Now: c.Now}})
+	opts := localsm.Options{Now: c.Now}
+	if rot != nil {
+		opts.Synchronous = true
+		opts.Invoker = func(ctx context.Context, _ string, payload []byte) error {
+			var ev rotation.Event
+			if err := json.Unmarshal(payload, &ev); err != nil {
+				return err
+			}
+			return (*rot).Handle(ctx, ev)
+		}
+	}
+	cluster := testenv.StartLocalSMCluster(t, localsm.ClusterOptions{Regions: allRegions, ReplicationLag: lag, Options: opts})
 	w := newWorld(t, cluster)
 	rw := &regionWorld{world: w, cluster: cluster, clock: c}
 	rw.ecrs = ecremu.NewRegions(allRegions, func(region string) ecremu.Options {
@@ -370,4 +390,52 @@ func TestRotateRefusesAReplica(t *testing.T) {
 			t.Errorf("RotateSecret was called in %s: %v", r, calls)
 		}
 	}
+}
+
+// TestRotateFollowsTheReplicas: a real rotation of a secret replicated to two Regions, with a
+// minute of replication lag: after the promotion rotate follows each replica Region until it
+// holds the new version. With replication into one Region broken, rotate says so and fails
+// (the promotion stands).
+func TestRotateFollowsTheReplicas(t *testing.T) {
+	var rot *rotation.Rotator
+	rw := newRegionWorldWith(t, time.Minute, &rot)
+	rot = &rotation.Rotator{SM: rw.cluster.SecretsManagerIn(home), Providers: providers.All(), Standins: rw.hub.Standins(), Now: rw.clock.Now}
+	managed := func(name string, regions ...string) string {
+		src := rw.secret("ptc-source/"+name, rw.hub.Source(0), nil)
+		arn := rw.secret(ptcsecret.Prefix+name, rw.hubValue(), map[string]string{
+			ptcsecret.TagUpstream: ptcsecret.UpstreamDockerHub, ptcsecret.TagSourceSecret: src, ptcsecret.TagRegistryURL: rw.hub.URL})
+		var add []smtypes.ReplicaRegionType
+		for _, r := range regions {
+			add = append(add, smtypes.ReplicaRegionType{Region: aws.String(r)})
+		}
+		if _, err := rw.sm.ReplicateSecretToRegions(rw.ctx, &secretsmanager.ReplicateSecretToRegionsInput{SecretId: aws.String(arn), AddReplicaRegions: add}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rw.sm.RotateSecret(rw.ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn), RotationLambdaARN: aws.String(rotatorARN),
+			RotationRules: &smtypes.RotationRulesType{ScheduleExpression: aws.String("rate(30 days)")}, RotateImmediately: aws.Bool(false)}); err != nil {
+			t.Fatal(err)
+		}
+		rw.settle()
+		return arn
+	}
+	managed("rotrepl", dublin, sydney)
+	ok, err := operator.Rotate(rw.ctx, rw.envIn(home), ptcsecret.Prefix+"rotrepl", 10*time.Minute)
+	out := rw.out.String()
+	t.Logf("ptc rotate:\n%s", out)
+	if err != nil || !ok {
+		t.Fatalf("rotate: ok=%v err=%v", ok, err)
+	}
+	wantLines(t, out, "finishSecret: AWSCURRENT moved to", "replica "+sydney+" holds the new version as AWSCURRENT", "replica "+dublin+" holds the new version as AWSCURRENT")
+
+	rw.out.Reset()
+	managed("rotbroken", berlin)
+	rw.cluster.Cluster.FailReplication(berlin)
+	ok, err = operator.Rotate(rw.ctx, rw.envIn(home), ptcsecret.Prefix+"rotbroken", 10*time.Minute)
+	out = rw.out.String()
+	t.Logf("ptc rotate with %s broken:\n%s", berlin, out)
+	if err != nil || ok {
+		t.Fatalf("rotate with a broken replica: ok=%v err=%v", ok, err)
+	}
+	wantLines(t, out, "finishSecret: AWSCURRENT moved to", "replica "+berlin+": replication Failed (")
+	rw.assertNoLeak()
 }

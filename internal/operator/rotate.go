@@ -137,7 +137,7 @@ func (e *Env) followReplicas(ctx context.Context, arn, name, version string, dea
 				continue
 			}
 			if rs.Status == smtypes.StatusTypeFailed {
-				e.line("replica %s: replication Failed (%s); pulls there keep the old token until it is fixed (ptc doctor shows the Region's checks; docs/operations.md, \"A replica Region is Failed\")",
+				e.line("replica %s: replication Failed (%s); ECR there keeps reading the replica's old version, whose token a later rotation revokes: fix it now (ptc doctor <prefix> checks each Region; docs/operations.md, \"A replica Region is Failed\")",
 					region, orNone(kit.Truncate(aws.ToString(rs.StatusMessage), 200)))
 				return false, nil
 			}
