@@ -308,6 +308,11 @@ func TestAlarmsWatchEveryFailureMetricOfEveryUpstream(t *testing.T) {
 			continue
 		}
 		dims := list(p["Dimensions"])
+		if render(p["MetricName"]) == metrics.ReplicationFailed && len(dims) == 0 {
+			// The one alarm on the dimension-less set metrics.EmitReplica writes.
+			alarms[key{metrics.ReplicationFailed, ""}] = p
+			continue
+		}
 		if len(dims) != 1 || render(get(dims[0], "Name")) != "Upstream" {
 			t.Errorf("alarm %s dimensions = %s, want exactly [Upstream] as the code emits", id, render(p["Dimensions"]))
 			continue
@@ -353,6 +358,14 @@ func TestAlarmsWatchEveryFailureMetricOfEveryUpstream(t *testing.T) {
 	}
 	if min := render(get(doc, "Parameters", "PullsRemainingAlarmThreshold", "MinValue")); min != "0" {
 		t.Errorf("PullsRemainingAlarmThreshold MinValue = %s, want 0", min)
+	}
+
+	// Replication failures of every upstream and replica Region page through one alarm.
+	if p, ok := alarms[key{metrics.ReplicationFailed, ""}]; !ok {
+		t.Errorf("no alarm on %s without dimensions", metrics.ReplicationFailed)
+	} else if render(p["Statistic"]) != "Maximum" || render(p["ComparisonOperator"]) != "GreaterThanThreshold" || render(p["Threshold"]) != "0" || render(p["TreatMissingData"]) != "notBreaching" {
+		t.Errorf("%s alarm = %s %s %s %s, want Maximum GreaterThanThreshold 0 notBreaching", metrics.ReplicationFailed,
+			render(p["Statistic"]), render(p["ComparisonOperator"]), render(p["Threshold"]), render(p["TreatMissingData"]))
 	}
 
 	var rotatorErrors bool
