@@ -861,3 +861,39 @@ func TestManyRegionsDeleteAfterAnUnansweredCreate(t *testing.T) {
 	w.mustDo("Delete", "ptc-credentials-made-up-id-7", props, nil)
 	w.assertGone("hub-lostanswer", res.Data["SecretName"])
 }
+
+// A set whose answer would not fit CloudFormation's 4096 bytes (every Region adds its replica's
+// ARN to ReplicaSecretArns) is refused before anything is made, rather than made and then
+// reported FAILED.
+func TestManyRegionsRefusesASetWhoseAnswerWouldNotFit(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	many := []string{west, sydney, extra, "eu-west-2", "eu-west-3", "eu-north-1", "ap-northeast-1", "ap-south-1", "ca-central-1", "us-west-2"}
+	w.prov.AllowedReplicaRegions = many
+	props := w.props("hub-big", many...)
+	props["SecretName"] = ptcsecret.Prefix + strings.Repeat("n", 300)
+	mark := w.calls()
+	_, err := w.do("Create", "", props, nil)
+	if err == nil || !strings.Contains(err.Error(), "ReplicaRegions: with 10 replica Regions the answer to CloudFormation would be about") {
+		t.Fatalf("want a refusal saying the answer would not fit, got %v", err)
+	}
+	for r, c := range w.since(mark) {
+		if len(c[0])+len(c[1]) > 0 {
+			t.Errorf("the refused request still called %s: %v %v", r, c[0], c[1])
+		}
+	}
+}
+
+// A Delete whose properties name a Region outside the allow-list (forged, or the list shrank)
+// does not look there: the role may not act there, and nothing of ours can be there.
+func TestManyRegionsDeleteDoesNotLookOutsideTheAllowList(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	props := w.props("hub-del", west)
+	res := w.mustDo("Create", "", props, nil)
+	forged := w.props("hub-del", west, outside)
+	mark := w.calls()
+	w.mustDo("Delete", res.PhysicalID, forged, nil)
+	if c := w.since(mark)[outside]; len(c[0])+len(c[1]) > 0 {
+		t.Errorf("Delete called %s, outside the allow-list: %v %v", outside, c[0], c[1])
+	}
+	w.assertGone("hub-del", res.Data["SecretName"])
+}
