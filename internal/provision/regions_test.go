@@ -897,3 +897,26 @@ func TestManyRegionsDeleteDoesNotLookOutsideTheAllowList(t *testing.T) {
 	}
 	w.assertGone("hub-del", res.Data["SecretName"])
 }
+
+// lostReplicate answers ReplicateSecretToRegions without doing it, as a lost write would look.
+type lostReplicate struct{ provision.SecretsManager }
+
+func (lostReplicate) ReplicateSecretToRegions(_ context.Context, in *secretsmanager.ReplicateSecretToRegionsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ReplicateSecretToRegionsOutput, error) {
+	return &secretsmanager.ReplicateSecretToRegionsOutput{ARN: in.SecretId}, nil
+}
+
+// A Region the primary never lists is waited on like a slow one (a read may lag the write), and
+// named when the wait runs out; nothing is made there.
+func TestManyRegionsUpdateNamesARegionThatNeverAppears(t *testing.T) {
+	w := newWorld(t, worldOptions{wait: 20 * time.Second})
+	props := w.props("hub-never", west)
+	res := w.mustDo("Create", "", props, nil)
+	w.prov.SM = lostReplicate{w.prov.SM}
+	_, err := w.do("Update", res.PhysicalID, w.props("hub-never", west, sydney), props)
+	if err == nil || !strings.Contains(err.Error(), `ReplicaRegions "ap-southeast-2": the replica of `+res.Data["SecretName"]+` is not in the primary's ReplicationStatus`) {
+		t.Fatalf("want an error naming ap-southeast-2, got %v", err)
+	}
+	if w.rule(sydney, "hub-never") != nil || w.secret(sydney, res.Data["SecretName"]) != nil {
+		t.Error("something was made in ap-southeast-2")
+	}
+}
