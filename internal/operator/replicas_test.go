@@ -66,14 +66,14 @@ type regionWorld struct {
 	clock   *clock
 }
 
-func newRegionWorld(t *testing.T, lag time.Duration) *regionWorld {
+func newRegionWorld(t testing.TB, lag time.Duration) *regionWorld {
 	t.Helper()
 	return newRegionWorldWith(t, lag, nil)
 }
 
 // newRegionWorldWith is newRegionWorld whose Secrets Manager runs rotations with rot (set once
 // the world exists), before RotateSecret answers.
-func newRegionWorldWith(t *testing.T, lag time.Duration, rot **rotation.Rotator) *regionWorld {
+func newRegionWorldWith(t testing.TB, lag time.Duration, rot **rotation.Rotator) *regionWorld {
 	t.Helper()
 	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	opts := localsm.Options{Now: c.Now}

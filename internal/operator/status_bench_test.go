@@ -34,3 +34,41 @@ func BenchmarkStatus200Rules(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(srv.Server.Calls())-before)/float64(b.N)/200, "SM-calls/rule")
 }
+
+// BenchmarkStatusReplicated is `ptc status` over 200 Docker Hub rules whose managed secrets are
+// replicated to 0–3 Regions, each replica Region with its own rule pointing at its replica, in
+// the localsm cluster and an ECR per Region (validation logging in to the Docker Hub emulator),
+// all over loopback. Per replica Region and rule: the replica's DescribeSecret and ECR's
+// validation there (which reads the replica); each Region's rules are listed once per run.
+//
+//	go test -run '^$' -bench StatusReplicated -benchtime 5x ./internal/operator/
+func BenchmarkStatusReplicated(b *testing.B) {
+	for _, n := range []int{0, 1, 2, 3} {
+		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
+			rw := newRegionWorld(b, 0)
+			regions := allRegions[1 : 1+n]
+			for i := range 200 {
+				rw.replicated(fmt.Sprintf("bench-%03d", i), regions, regions)
+			}
+			env := rw.envIn(home)
+			env.Err = io.Discard
+			count := func() (sm, ecr int) {
+				for _, r := range allRegions {
+					sm += len(rw.cluster.Cluster.Region(r).Calls())
+					ecr += len(rw.ecrs.Region(r).Calls())
+				}
+				return sm, ecr
+			}
+			sm0, ecr0 := count()
+			for b.Loop() {
+				rep, err := operator.Status(rw.ctx, env)
+				if err != nil || len(rep.Rules) != 200 || rep.Unhealthy != 0 {
+					b.Fatalf("status: %v, %d rules, %d unhealthy", err, len(rep.Rules), rep.Unhealthy)
+				}
+			}
+			sm1, ecr1 := count()
+			b.ReportMetric(float64(sm1-sm0)/float64(b.N)/200, "SM-calls/rule")
+			b.ReportMetric(float64(ecr1-ecr0)/float64(b.N)/200, "ECR-calls/rule")
+		})
+	}
+}
