@@ -439,3 +439,22 @@ func TestRotateFollowsTheReplicas(t *testing.T) {
 	wantLines(t, out, "finishSecret: AWSCURRENT moved to", "replica "+berlin+": replication Failed (")
 	rw.assertNoLeak()
 }
+
+// TestStatusWithoutOtherRegionsClients: an Env without SMFor/ECRFor (an embedding that built
+// only the home Region's clients) reports each replica Region as a problem naming the Region,
+// never a crash, and the home Region's checks as usual.
+func TestStatusWithoutOtherRegionsClients(t *testing.T) {
+	rw := newRegionWorld(t, 0)
+	rw.replicated("homeonly", []string{dublin}, []string{dublin})
+	env := rw.envIn(home)
+	env.SMFor, env.ECRFor = nil, nil
+	rep, err := operator.Status(rw.ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := byPrefix(rep)["homeonly"]
+	rs, ok := replicaIn(r, dublin)
+	if !ok || len(r.Problems) != 0 || r.Valid == nil || !*r.Valid || rs.Healthy() || !strings.Contains(strings.Join(rs.Problems, " "), "no client for Region "+dublin) {
+		t.Errorf("rule %+v\nreplica %+v", r, rs)
+	}
+}
