@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
+	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 )
@@ -650,5 +651,31 @@ func TestProvisionerKnowsTheRolesAndTheOwnerKey(t *testing.T) {
 	// neither ecr-pullthroughcache/ nor any SourceSecretPrefix (which must end in "/").
 	if name, ok := mapAt(doc, "Resources", "OwnerKeySecret", "Properties")["Name"]; ok {
 		t.Errorf("OwnerKeySecret has Name %s: leave it to CloudFormation, whose generated name no prefix grant can match", render(name))
+	}
+}
+
+// The deployer's replica Regions reach the provisioner as ALLOWED_REPLICA_REGIONS, default to
+// none, and accept only Region names — each entry of the list parameter (CloudFormation applies a
+// CommaDelimitedList's AllowedPattern to every entry) must also be what the code accepts.
+func TestAllowedReplicaRegionsReachTheProvisioner(t *testing.T) {
+	doc := loadRel(t, "template.yaml")
+	p := mapAt(doc, "Parameters", "AllowedReplicaRegions")
+	if get(p, "Type") != "CommaDelimitedList" || render(get(p, "Default")) != "" {
+		t.Errorf("AllowedReplicaRegions must be a CommaDelimitedList defaulting to empty (no replication), got %s", render(p))
+	}
+	vars := mapAt(doc, "Resources", "ProvisionerFunction", "Properties", "Environment", "Variables")
+	if got, want := render(vars[provision.AllowedReplicaRegionsVar]), render(map[string]any{"Fn::Join": []any{",", map[string]any{"Ref": "AllowedReplicaRegions"}}}); got != want {
+		t.Errorf("ProvisionerFunction %s = %s, want %s", provision.AllowedReplicaRegionsVar, got, want)
+	}
+	if _, ok := mapAt(doc, "Resources", "RotatorFunction", "Properties", "Environment", "Variables")[provision.AllowedReplicaRegionsVar]; ok {
+		t.Error("the rotator is given the replica Regions; it acts in the primary's Region only")
+	}
+	cases := []string{"", "eu-west-1", "ap-southeast-2", "us-gov-west-1", "cn-north-1", "eusc-de-east-1", "EU-WEST-1", "eu-west", "eu_west_1", "eu-west-1 ", "*", "eu-*"}
+	pattern := render(get(p, "AllowedPattern"))
+	for i, got := range pyFullMatch(t, pattern, cases) {
+		want := cases[i] == "" || provision.ValidRegionName(cases[i])
+		if got != want {
+			t.Errorf("AllowedReplicaRegions pattern accepts %q = %v, but the provisioner's Region syntax says %v", cases[i], got, want)
+		}
 	}
 }
