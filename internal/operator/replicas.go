@@ -231,6 +231,8 @@ func (r ReplicaStatus) replicaCell() string {
 		return state + ", catching up"
 	case r.CurrentVersion != "":
 		return state + ", BEHIND"
+	case r.replicaErr != nil:
+		return state + ", UNREADABLE"
 	}
 	return state + ", NO REPLICA"
 }

@@ -437,6 +437,17 @@ func TestRotateFollowsTheReplicas(t *testing.T) {
 		t.Fatalf("rotate with a broken replica: ok=%v err=%v", ok, err)
 	}
 	wantLines(t, out, "finishSecret: AWSCURRENT moved to", "replica "+berlin+": replication Failed (")
+
+	// A replica Region this ptc cannot reach: rotate waits out its timeout and says why.
+	rw.out.Reset()
+	env := rw.envIn(home)
+	env.SMFor = nil
+	ok, err = operator.Rotate(rw.ctx, env, ptcsecret.Prefix+"rotrepl", time.Minute)
+	out = rw.out.String()
+	if err != nil || ok {
+		t.Fatalf("rotate with an unreachable replica Region: ok=%v err=%v\n%s", ok, err, out)
+	}
+	wantLines(t, out, "finishSecret: AWSCURRENT moved to", "replica "+dublin+" cannot be read: no client for Region "+dublin, "2 replica Region(s) do not hold the new version yet")
 	rw.assertNoLeak()
 }
 
