@@ -469,3 +469,31 @@ func TestStatusWithoutOtherRegionsClients(t *testing.T) {
 		t.Errorf("rule %+v\nreplica %+v", r, rs)
 	}
 }
+
+// TestStatusReplicaUnderACustomerKey: a replica encrypted with a customer managed key (ECR
+// cannot decrypt it) is a problem of its Region, in status and in doctor.
+func TestStatusReplicaUnderACustomerKey(t *testing.T) {
+	rw := newRegionWorld(t, 0)
+	key := "arn:aws:kms:" + dublin + ":123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	out, err := rw.sm.CreateSecret(rw.ctx, &secretsmanager.CreateSecretInput{Name: aws.String(ptcsecret.Prefix + "cmk"), SecretString: aws.String(rw.hubValue()),
+		Tags:              []smtypes.Tag{{Key: aws.String(ptcsecret.TagUpstream), Value: aws.String(ptcsecret.UpstreamDockerHub)}},
+		AddReplicaRegions: []smtypes.ReplicaRegionType{{Region: aws.String(dublin), KmsKeyId: aws.String(key)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw.enableRotation(aws.ToString(out.ARN))
+	rw.settle()
+	rw.rule("cmk", aws.ToString(out.ARN))
+	rw.ruleIn(dublin, "cmk", replicaARNIn(aws.ToString(out.ARN), dublin))
+	rep, err := operator.Status(rw.ctx, rw.envIn(home))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := replicaIn(byPrefix(rep)["cmk"], dublin); r.Healthy() || !strings.Contains(strings.Join(r.Problems, " "), "customer managed key "+key) {
+		t.Errorf("replica under %s: %+v", key, r)
+	}
+	if _, err := operator.Doctor(rw.ctx, rw.envIn(home), "cmk", ""); err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, rw.out.String(), "✘ encryption key in "+dublin+": the replica uses customer managed key "+key)
+}
