@@ -3,7 +3,13 @@ package operator_test
 import (
 	"fmt"
 	"io"
+	"net/http"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/operator"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
@@ -42,9 +48,21 @@ func BenchmarkStatus200Rules(b *testing.B) {
 // validation there (which reads the replica); each Region's rules are listed once per run.
 //
 //	go test -run '^$' -bench StatusReplicated -benchtime 5x ./internal/operator/
+//
+// latency=20ms puts 20 ms before every request the CLI sends (a round trip to a real Region's
+// endpoint, roughly), which is what the replica checks' concurrency is for: on loopback the
+// emulators' CPU is the bound, over a network the round trips are.
 func BenchmarkStatusReplicated(b *testing.B) {
-	for _, n := range []int{0, 1, 2, 3} {
-		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
+	for _, c := range []struct {
+		n       int
+		latency time.Duration
+	}{{0, 0}, {1, 0}, {2, 0}, {3, 0}, {0, 20 * time.Millisecond}, {3, 20 * time.Millisecond}} {
+		name := fmt.Sprintf("replicas=%d", c.n)
+		if c.latency > 0 {
+			name += ",latency=" + c.latency.String()
+		}
+		n := c.n
+		b.Run(name, func(b *testing.B) {
 			rw := newRegionWorld(b, 0)
 			regions := allRegions[1 : 1+n]
 			for i := range 200 {
@@ -52,6 +70,22 @@ func BenchmarkStatusReplicated(b *testing.B) {
 			}
 			env := rw.envIn(home)
 			env.Err = io.Discard
+			if c.latency > 0 {
+				hc := &http.Client{Transport: delayed{http.DefaultTransport, c.latency}}
+				cfg := func(region string) aws.Config {
+					x := testenv.AWSConfig()
+					x.Region = region
+					x.HTTPClient = hc
+					return x
+				}
+				env.SMFor = func(r string) operator.SecretsManager {
+					return secretsmanager.NewFromConfig(cfg(r), func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(rw.cluster.URL()) })
+				}
+				env.ECRFor = func(r string) operator.ECR {
+					return ecr.NewFromConfig(cfg(r), func(o *ecr.Options) { o.BaseEndpoint = aws.String(rw.ecrURL) })
+				}
+				env.SM, env.ECR = env.SMFor(home), env.ECRFor(home)
+			}
 			count := func() (sm, ecr int) {
 				for _, r := range allRegions {
 					sm += len(rw.cluster.Cluster.Region(r).Calls())
@@ -71,4 +105,15 @@ func BenchmarkStatusReplicated(b *testing.B) {
 			b.ReportMetric(float64(ecr1-ecr0)/float64(b.N)/200, "ECR-calls/rule")
 		})
 	}
+}
+
+// delayed is a transport that waits before each request: a stand-in for network latency.
+type delayed struct {
+	rt http.RoundTripper
+	d  time.Duration
+}
+
+func (t delayed) RoundTrip(r *http.Request) (*http.Response, error) {
+	time.Sleep(t.d)
+	return t.rt.RoundTrip(r)
 }
