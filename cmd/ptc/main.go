@@ -37,7 +37,9 @@ const usage = `ptc — ECR pull-through cache credentials, for operators
             [--schedule "rate(30 days)"] [--apply]      make a hand-made secret managed (dry run by default)
 
 Every command takes --region and --profile; endpoints follow AWS_ENDPOINT_URL_ECR and
-AWS_ENDPOINT_URL_SECRETS_MANAGER. Exit status 1 means something is unhealthy or failed.
+AWS_ENDPOINT_URL_SECRETS_MANAGER. A replicated secret's replica Regions are reached with the
+same credentials and endpoints, only the Region changed. Exit status 1 means something is
+unhealthy or failed.
 `
 
 func main() {

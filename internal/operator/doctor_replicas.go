@@ -61,6 +61,10 @@ func (d *doctor) replicaChecks(r ReplicaStatus) {
 		d.fail(name, retryReplication(r.Region), "%s, but holds AWSCURRENT %s while the primary's is %s, and the primary changed %s",
 			orNone(r.Replication), orNone(r.CurrentVersion), orNone(r.primaryCurrent), sinceOrUnknown(now, r.primaryChanged))
 	}
+	if r.customerKey != "" {
+		d.fail("encryption key in "+r.Region, "ECR can decrypt only secrets under the default key: remove "+r.Region+" from the resource's ReplicaRegions, update the stack, and add it back (the provisioner replicates with aws/secretsmanager)",
+			"the replica uses customer managed key %s", r.customerKey)
+	}
 	prefix := aws.ToString(d.rule.EcrRepositoryPrefix)
 	name = "rule in " + r.Region
 	switch {

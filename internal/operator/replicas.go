@@ -56,6 +56,7 @@ type ReplicaStatus struct {
 
 	// What went wrong reading the Region, for the doctor's checks.
 	noReplica                          bool
+	customerKey                        string
 	replicaErr, ruleErr, validationErr error
 	primaryCurrent                     string
 	primaryChanged                     time.Time
@@ -165,6 +166,10 @@ func (env *Env) replicaStatus(ctx context.Context, rr *regionRules, prefix strin
 		}
 		problem("replication to %s failed (%s): pulls there use the replica's last value, which a later rotation revokes; fix the cause, then retry the replication (docs/operations.md, \"A replica Region is Failed\")", region, msg)
 	}
+	if k := aws.ToString(rs.KmsKeyId); !isDefaultKey(k) {
+		r.customerKey = k
+		problem("the replica in %s is encrypted with customer managed key %s: ECR can read only secrets under aws/secretsmanager; replicate with the default key (remove the Region from ReplicaRegions, update the stack, add it back)", region, k)
+	}
 	rd, err := env.SMIn(region).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 	var nf *smtypes.ResourceNotFoundException
 	switch {
@@ -231,6 +236,8 @@ func (r ReplicaStatus) replicaCell() string {
 		return state + ", catching up"
 	case r.CurrentVersion != "":
 		return state + ", BEHIND"
+	case r.replicaErr != nil:
+		return state + ", UNREADABLE"
 	}
 	return state + ", NO REPLICA"
 }

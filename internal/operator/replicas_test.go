@@ -66,14 +66,14 @@ type regionWorld struct {
 	clock   *clock
 }
 
-func newRegionWorld(t *testing.T, lag time.Duration) *regionWorld {
+func newRegionWorld(t testing.TB, lag time.Duration) *regionWorld {
 	t.Helper()
 	return newRegionWorldWith(t, lag, nil)
 }
 
 // newRegionWorldWith is newRegionWorld whose Secrets Manager runs rotations with rot (set once
 // the world exists), before RotateSecret answers.
-func newRegionWorldWith(t *testing.T, lag time.Duration, rot **rotation.Rotator) *regionWorld {
+func newRegionWorldWith(t testing.TB, lag time.Duration, rot **rotation.Rotator) *regionWorld {
 	t.Helper()
 	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	opts := localsm.Options{Now: c.Now}
@@ -208,10 +208,10 @@ func replicaIn(r operator.RuleStatus, region string) (operator.ReplicaStatus, bo
 // (the replica keeps the old version). In the table, with the problems, and in JSON.
 func TestStatusShowsEachReplicaRegion(t *testing.T) {
 	rw := newRegionWorld(t, 0)
-	rw.replicated("good", []string{dublin, sydney}, []string{dublin, sydney})
+	goodARN := rw.replicated("good", []string{dublin, sydney}, []string{dublin, sydney})
 	rw.replicated("norule", []string{sydney}, nil)
 	rw.replicated("wrongarn", []string{dublin}, nil)
-	rw.ruleIn(dublin, "wrongarn", replicaARNIn(rw.replicated("other", []string{dublin}, nil), dublin))
+	rw.ruleIn(dublin, "wrongarn", replicaARNIn(goodARN, dublin)) // another secret's replica
 	failing := rw.replicated("failing", []string{berlin}, []string{berlin})
 	rw.cluster.Cluster.FailReplication(berlin)
 	rw.newCurrent(failing)
@@ -243,8 +243,8 @@ func TestStatusShowsEachReplicaRegion(t *testing.T) {
 		!strings.Contains(strings.Join(f.Problems, " "), "replication to "+berlin+" failed") {
 		t.Errorf("failing in %s: %+v", berlin, f)
 	}
-	if rep.Unhealthy != 4 {
-		t.Errorf("unhealthy = %d, want 4 (norule, wrongarn, failing, and other, whose replica Region has no rule)", rep.Unhealthy)
+	if rep.Unhealthy != 3 {
+		t.Errorf("unhealthy = %d, want 3 (norule, wrongarn, failing)", rep.Unhealthy)
 	}
 
 	env := rw.envIn(home)
@@ -437,5 +437,63 @@ func TestRotateFollowsTheReplicas(t *testing.T) {
 		t.Fatalf("rotate with a broken replica: ok=%v err=%v", ok, err)
 	}
 	wantLines(t, out, "finishSecret: AWSCURRENT moved to", "replica "+berlin+": replication Failed (")
+
+	// A replica Region this ptc cannot reach: rotate waits out its timeout and says why.
+	rw.out.Reset()
+	env := rw.envIn(home)
+	env.SMFor = nil
+	ok, err = operator.Rotate(rw.ctx, env, ptcsecret.Prefix+"rotrepl", time.Minute)
+	out = rw.out.String()
+	if err != nil || ok {
+		t.Fatalf("rotate with an unreachable replica Region: ok=%v err=%v\n%s", ok, err, out)
+	}
+	wantLines(t, out, "finishSecret: AWSCURRENT moved to", "replica "+dublin+" cannot be read: no client for Region "+dublin, "2 replica Region(s) do not hold the new version yet")
 	rw.assertNoLeak()
+}
+
+// TestStatusWithoutOtherRegionsClients: an Env without SMFor/ECRFor (an embedding that built
+// only the home Region's clients) reports each replica Region as a problem naming the Region,
+// never a crash, and the home Region's checks as usual.
+func TestStatusWithoutOtherRegionsClients(t *testing.T) {
+	rw := newRegionWorld(t, 0)
+	rw.replicated("homeonly", []string{dublin}, []string{dublin})
+	env := rw.envIn(home)
+	env.SMFor, env.ECRFor = nil, nil
+	rep, err := operator.Status(rw.ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := byPrefix(rep)["homeonly"]
+	rs, ok := replicaIn(r, dublin)
+	if !ok || len(r.Problems) != 0 || r.Valid == nil || !*r.Valid || rs.Healthy() || !strings.Contains(strings.Join(rs.Problems, " "), "no client for Region "+dublin) {
+		t.Errorf("rule %+v\nreplica %+v", r, rs)
+	}
+}
+
+// TestStatusReplicaUnderACustomerKey: a replica encrypted with a customer managed key (ECR
+// cannot decrypt it) is a problem of its Region, in status and in doctor.
+func TestStatusReplicaUnderACustomerKey(t *testing.T) {
+	rw := newRegionWorld(t, 0)
+	key := "arn:aws:kms:" + dublin + ":123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	out, err := rw.sm.CreateSecret(rw.ctx, &secretsmanager.CreateSecretInput{Name: aws.String(ptcsecret.Prefix + "cmk"), SecretString: aws.String(rw.hubValue()),
+		Tags:              []smtypes.Tag{{Key: aws.String(ptcsecret.TagUpstream), Value: aws.String(ptcsecret.UpstreamDockerHub)}},
+		AddReplicaRegions: []smtypes.ReplicaRegionType{{Region: aws.String(dublin), KmsKeyId: aws.String(key)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw.enableRotation(aws.ToString(out.ARN))
+	rw.settle()
+	rw.rule("cmk", aws.ToString(out.ARN))
+	rw.ruleIn(dublin, "cmk", replicaARNIn(aws.ToString(out.ARN), dublin))
+	rep, err := operator.Status(rw.ctx, rw.envIn(home))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := replicaIn(byPrefix(rep)["cmk"], dublin); r.Healthy() || !strings.Contains(strings.Join(r.Problems, " "), "customer managed key "+key) {
+		t.Errorf("replica under %s: %+v", key, r)
+	}
+	if _, err := operator.Doctor(rw.ctx, rw.envIn(home), "cmk", ""); err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, rw.out.String(), "✘ encryption key in "+dublin+": the replica uses customer managed key "+key)
 }

@@ -3,6 +3,7 @@ package operator
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -125,6 +126,7 @@ func (e *Env) follow(ctx context.Context, arn, name, version, oldCurrent string,
 // Regions, and the old one is revoked at the next rotation.
 func (e *Env) followReplicas(ctx context.Context, arn, name, version string, deadline time.Time) (bool, error) {
 	done := map[string]bool{}
+	lastErr := map[string]error{} // why a Region's replica could not be read, for the timeout line
 	for {
 		d, err := e.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 		if err != nil {
@@ -147,12 +149,18 @@ func (e *Env) followReplicas(ctx context.Context, arn, name, version string, dea
 				e.line("replica %s holds the new version as AWSCURRENT (%s)", region, rs.Status)
 				continue
 			}
+			lastErr[region] = err
 			pending++
 		}
 		if pending == 0 {
 			return true, nil
 		}
 		if !e.now().Before(deadline) {
+			for _, region := range slices.Sorted(maps.Keys(lastErr)) {
+				if err := lastErr[region]; err != nil && !done[region] {
+					e.line("replica %s cannot be read: %s", region, kit.Truncate(err.Error(), 200))
+				}
+			}
 			e.line("%d replica Region(s) do not hold the new version yet; ptc status shows where each stands", pending)
 			return false, nil
 		}

@@ -149,9 +149,16 @@ func (env *Env) ruleStatus(ctx context.Context, rr *regionRules, rule ecrtypes.P
 		default:
 			env.secretStatus(ctx, &s, d, now, problem)
 			if s.Managed {
-				for _, rs := range replicaRegions(d) {
-					s.Replicas = append(s.Replicas, env.replicaStatus(ctx, rr, s.Prefix, d, rs, now))
+				// One goroutine per replica Region: each Region still sees at most
+				// Env.Concurrency requests at once (one rule per worker, one replica of it per
+				// Region), and a rule costs the slowest Region's round trips, not their sum.
+				regions := replicaRegions(d)
+				s.Replicas = make([]ReplicaStatus, len(regions))
+				var wg sync.WaitGroup
+				for i, rs := range regions {
+					wg.Go(func() { s.Replicas[i] = env.replicaStatus(ctx, rr, s.Prefix, d, rs, now) })
 				}
+				wg.Wait()
 				sortReplicas(s.Replicas)
 			}
 		}
