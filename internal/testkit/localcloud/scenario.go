@@ -745,11 +745,23 @@ func writeRegionsNote(w io.Writer, r Result) {
 	if len(waits) == 0 {
 		waits = []string{"-"}
 	}
-	fmt.Fprintf(w, "\n%s: one secret, rotated in its primary Region only, serves rules in %d Regions\n  (%s); the replicas held each", r.Registry.Title, len(r.Regions), strings.Join(r.Regions, ", "))
-	fmt.Fprintf(w, " new AWSCURRENT %s after its rotation.", strings.Join(waits, ", "))
+	note := fmt.Sprintf("%s: one secret, rotated in its primary Region only, serves rules in %d Regions (%s); its replicas held each new AWSCURRENT %s after the rotation.",
+		r.Registry.Title, len(r.Regions), strings.Join(r.Regions, ", "), strings.Join(waits, ", "))
 	if r.PeakOrgTokens > 0 {
-		fmt.Fprintf(w, " Organization %s held at most %d token(s) at once; one resource\n", r.Registry.Org, r.PeakOrgTokens)
-		fmt.Fprintf(w, "  per Region would hold up to %d (3 per secret at a rotation's peak) of the Team plan's 10.", 3*len(r.Regions))
+		note += fmt.Sprintf(" Organization %s held at most %d token(s) at once; one resource per Region would hold up to %d (3 per secret at a rotation's peak) of the Team plan's 10.",
+			r.Registry.Org, r.PeakOrgTokens, 3*len(r.Regions))
 	}
 	fmt.Fprintln(w)
+	line := ""
+	for _, word := range strings.Fields(note) {
+		if line != "" && len(line)+1+len(word) > 96 {
+			fmt.Fprintln(w, line)
+			line = " "
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	fmt.Fprintln(w, line)
 }
