@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/registryauth"
 	"github.com/ptc-credentials/ptc-credentials/internal/rotation"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/fakeclock"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
@@ -38,22 +38,7 @@ var allRegions = []string{home, dublin, sydney, berlin}
 
 // clock is the one clock of a multi-Region world: localsm's replication lag and the
 // commands' Now both read it, so a test moves time for both.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+type clock = fakeclock.Clock
 
 // regionWorld is a world in four Regions: a localsm cluster (replication with lag and
 // breakable Regions) and an ECR in each Region reading the secrets of its own Region, both on
@@ -75,7 +60,7 @@ func newRegionWorld(t testing.TB, lag time.Duration) *regionWorld {
 // the world exists), before RotateSecret answers.
 func newRegionWorldWith(t testing.TB, lag time.Duration, rot **rotation.Rotator) *regionWorld {
 	t.Helper()
-	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	c := fakeclock.New(time.Now().UTC().Truncate(time.Second))
 	opts := localsm.Options{Now: c.Now}
 	if rot != nil {
 		opts.Synchronous = true

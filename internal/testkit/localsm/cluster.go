@@ -537,23 +537,16 @@ type replicateOut struct {
 }
 
 func (s *Server) replicateSecretToRegions(_ context.Context, body []byte) (any, *apiError) {
-	var in replicateIn
-	if e := decode(body, &in); e != nil {
-		return nil, e
-	}
-	id, e := checkSecretID(in.SecretId)
-	if e != nil {
-		return nil, e
-	}
-	if s.cluster == nil {
-		return nil, errRequest("localsm does not replicate secrets to other Regions (use a Cluster).")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec := s.lookup(id)
-	if sec == nil {
-		return nil, errNotFound()
-	}
+	return withSecret(s, body, func(in *replicateIn) *string { return in.SecretId }, func(*replicateIn) *apiError {
+		if s.cluster == nil {
+			return errRequest("localsm does not replicate secrets to other Regions (use a Cluster).")
+		}
+		return nil
+	}, s.replicateTo)
+}
+
+// replicateTo is ReplicateSecretToRegions on the secret it names, under s.mu.
+func (s *Server) replicateTo(in *replicateIn, sec *secret) (any, *apiError) {
 	if sec.isDeleted() {
 		return nil, errDeleted()
 	}
@@ -576,28 +569,21 @@ type removeRegionsIn struct {
 }
 
 func (s *Server) removeRegionsFromReplication(_ context.Context, body []byte) (any, *apiError) {
-	var in removeRegionsIn
-	if e := decode(body, &in); e != nil {
-		return nil, e
-	}
-	id, e := checkSecretID(in.SecretId)
-	if e != nil {
-		return nil, e
-	}
-	if len(in.RemoveReplicaRegions) == 0 {
-		return nil, errParam("RemoveReplicaRegions must list at least one Region.")
-	}
-	for _, r := range in.RemoveReplicaRegions {
-		if !regionRE.MatchString(r) {
-			return nil, errParam("Invalid replica region.")
+	return withSecret(s, body, func(in *removeRegionsIn) *string { return in.SecretId }, func(in *removeRegionsIn) *apiError {
+		if len(in.RemoveReplicaRegions) == 0 {
+			return errParam("RemoveReplicaRegions must list at least one Region.")
 		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec := s.lookup(id)
-	if sec == nil {
-		return nil, errNotFound()
-	}
+		for _, r := range in.RemoveReplicaRegions {
+			if !regionRE.MatchString(r) {
+				return errParam("Invalid replica region.")
+			}
+		}
+		return nil
+	}, s.removeReplicas)
+}
+
+// removeReplicas is RemoveRegionsFromReplication on the secret it names, under s.mu.
+func (s *Server) removeReplicas(in *removeRegionsIn, sec *secret) (any, *apiError) {
 	var evs []*event
 	now := s.opts.Now()
 	sec.replicas = slices.DeleteFunc(sec.replicas, func(r *replica) bool {
@@ -614,20 +600,11 @@ func (s *Server) removeRegionsFromReplication(_ context.Context, body []byte) (a
 }
 
 func (s *Server) stopReplicationToReplica(_ context.Context, body []byte) (any, *apiError) {
-	var in secretIDIn
-	if e := decode(body, &in); e != nil {
-		return nil, e
-	}
-	id, e := checkSecretID(in.SecretId)
-	if e != nil {
-		return nil, e
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec := s.lookup(id)
-	if sec == nil {
-		return nil, errNotFound()
-	}
+	return withSecret(s, body, func(in *secretIDIn) *string { return in.SecretId }, nil, s.detach)
+}
+
+// detach is StopReplicationToReplica on the replica it names, under s.mu.
+func (s *Server) detach(_ *secretIDIn, sec *secret) (any, *apiError) {
 	if sec.primaryRegion == "" {
 		return nil, errRequest("The secret %s is not a replica: StopReplicationToReplica must be called in a replica's Region.", sec.name)
 	}

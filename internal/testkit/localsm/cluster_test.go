@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/fakeclock"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
@@ -36,7 +37,7 @@ type world struct {
 
 func startWorld(t *testing.T, lag time.Duration) *world {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC))
 	c := localsm.NewCluster(localsm.ClusterOptions{
 		Regions: []string{home, west, eu}, Options: localsm.Options{Now: clk.Now}, ReplicationLag: lag,
 	})

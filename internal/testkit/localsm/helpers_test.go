@@ -7,12 +7,12 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/fakeclock"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
@@ -99,20 +99,5 @@ func tok(n int) string {
 	return string(out)
 }
 
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// clock is the tests' settable clock.
+type clock = fakeclock.Clock

@@ -16,13 +16,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/fakeclock"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
 )
 
 var arnRE = regexp.MustCompile(`^arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-[A-Za-z0-9]{6}$`)
 
 func TestCreateAndDescribe(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	e := start(t, localsm.Options{Now: clk.Now})
 	out, err := e.sm.CreateSecret(e.ctx, &secretsmanager.CreateSecretInput{
 		Name: aws.String("app/db"), ClientRequestToken: aws.String(tok(1)), SecretString: aws.String("s3cr3t"),
@@ -344,7 +345,7 @@ func allStages(t *testing.T, e *env) string {
 }
 
 func TestDeleteAndRestore(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	e := start(t, localsm.Options{Now: clk.Now})
 	create := func(name string) {
 		t.Helper()
@@ -474,7 +475,7 @@ func TestTagsAndVersionList(t *testing.T) {
 
 // TestProtocol checks the wire format the SDK does not show: headers, error bodies, numbers.
 func TestProtocol(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 3, 1, 0, 0, 0, 250_000_000, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 3, 1, 0, 0, 0, 250_000_000, time.UTC))
 	e := start(t, localsm.Options{Now: clk.Now})
 	if _, err := e.sm.CreateSecret(e.ctx, &secretsmanager.CreateSecretInput{Name: aws.String("s"), SecretString: aws.String("PLANTED-value-91c")}); err != nil {
 		t.Fatal(err)

@@ -348,20 +348,30 @@ func checkPolicyParam(p *string) *apiError {
 	return nil
 }
 
-// withPolicySecret is what the three resource-policy calls share: decode the input, check the
-// SecretId, run check (the call's own parameter checks, before the secret is looked up, as AWS
-// orders its errors), then act on the secret under the lock.
+// withPolicySecret is what the three resource-policy calls share (withSecret).
 func (s *Server) withPolicySecret(body []byte, check func(policyIn) *apiError, act func(*secret) (any, *apiError)) (any, *apiError) {
-	var in policyIn
+	var c func(*policyIn) *apiError
+	if check != nil {
+		c = func(in *policyIn) *apiError { return check(*in) }
+	}
+	return withSecret(s, body, func(in *policyIn) *string { return in.SecretId }, c,
+		func(_ *policyIn, sec *secret) (any, *apiError) { return act(sec) })
+}
+
+// withSecret is what the calls that name one secret share: decode the input into In, check
+// its SecretId, run check (the call's own parameter checks, before the secret is looked up, as
+// AWS orders its errors; nil: none), then act on the secret under the lock.
+func withSecret[In any](s *Server, body []byte, secretID func(*In) *string, check func(*In) *apiError, act func(*In, *secret) (any, *apiError)) (any, *apiError) {
+	var in In
 	if e := decode(body, &in); e != nil {
 		return nil, e
 	}
-	id, e := checkSecretID(in.SecretId)
+	id, e := checkSecretID(secretID(&in))
 	if e != nil {
 		return nil, e
 	}
 	if check != nil {
-		if e := check(in); e != nil {
+		if e := check(&in); e != nil {
 			return nil, e
 		}
 	}
@@ -371,7 +381,7 @@ func (s *Server) withPolicySecret(body []byte, check func(policyIn) *apiError, a
 	if sec == nil {
 		return nil, errNotFound()
 	}
-	return act(sec)
+	return act(&in, sec)
 }
 
 func (s *Server) putResourcePolicy(_ context.Context, body []byte) (any, *apiError) {

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/fakeclock"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
 )
 
@@ -165,7 +166,7 @@ type rotEnv struct {
 
 func startRot(t *testing.T, synchronous bool) *rotEnv {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	clk := fakeclock.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	re := &rotEnv{clk: clk}
 	var inv localsm.Invoker = func(ctx context.Context, fn string, payload []byte) error { return re.rie.invoker()(ctx, fn, payload) }
 	re.env = start(t, localsm.Options{Now: clk.Now, Invoker: inv, Synchronous: synchronous})
