@@ -920,3 +920,25 @@ func TestManyRegionsUpdateNamesARegionThatNeverAppears(t *testing.T) {
 		t.Error("something was made in ap-southeast-2")
 	}
 }
+
+// replicaPolicyRefused is a replica Region's Secrets Manager refusing to read a replica's
+// resource policy, as moto 5.2.1 does (localsm's deviation replica-policy-read-refused). AWS
+// may do the same; the provisioner must not fail every multi-Region Create over it.
+type replicaPolicyRefused struct{ provision.SecretsManager }
+
+func (replicaPolicyRefused) GetResourcePolicy(context.Context, *secretsmanager.GetResourcePolicyInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetResourcePolicyOutput, error) {
+	return nil, &smtypes.InvalidParameterException{Message: aws.String("Operation not permitted on a replica secret. Call must be made in primary secret's region.")}
+}
+
+// Where a replica's policy cannot be read, Create still makes the whole set (the policy is
+// checked on the primary; Secrets Manager copies it) and says so in a warning.
+func TestManyRegionsCreateWhereReplicaPoliciesCannotBeRead(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	smFor := w.prov.SMFor
+	w.prov.SMFor = func(r string) provision.SecretsManager { return replicaPolicyRefused{smFor(r)} }
+	res := w.mustDo("Create", "", w.props("hub-unreadable", west, sydney), nil)
+	w.assertSet(res, "hub-unreadable", []string{west, sydney}, "")
+	if !strings.Contains(w.logs.String(), "relying on Secrets Manager replicating the primary's") {
+		t.Error("the unreadable replica policy is not logged")
+	}
+}

@@ -97,8 +97,27 @@ func (c *Cloud) CustomResource(ctx context.Context, requestType, physicalID stri
 // PUT is an error. props are the ResourceProperties (every scalar a string, as CloudFormation
 // sends them); ServiceToken is added when missing.
 func (c *Cloud) CustomResourceFor(ctx context.Context, logicalID, requestType, physicalID string, props map[string]any) (Answer, error) {
+	return c.send(ctx, logicalID, requestType, physicalID, props, nil)
+}
+
+// UpdateFor sends the Update CloudFormation sends when a stack changes the properties of the
+// Custom::PullThroughCache with this logical id from old to props (OldResourceProperties), and
+// returns the one answer, as CustomResourceFor does.
+func (c *Cloud) UpdateFor(ctx context.Context, logicalID, physicalID string, props, old map[string]any) (Answer, error) {
+	return c.send(ctx, logicalID, "Update", physicalID, props, old)
+}
+
+// send is one request, with OldResourceProperties when old is set.
+func (c *Cloud) send(ctx context.Context, logicalID, requestType, physicalID string, props, old map[string]any) (Answer, error) {
 	reqID := newUUID()
 	ev := c.customResourceEvent(logicalID, requestType, physicalID, reqID, props)
+	if old != nil {
+		old = maps(old)
+		if _, ok := old["ServiceToken"]; !ok {
+			old["ServiceToken"] = c.Provisioner.ARN
+		}
+		ev["OldResourceProperties"] = old
+	}
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		return Answer{}, fmt.Errorf("encoding the %s event: %w", requestType, err)
