@@ -26,29 +26,36 @@ type smServer = testenv.SecretsManagerServer
 // motoSample reports whether the case of fault kind at call c also runs against moto (as a
 // subtest moto/call-N-<kind>, outside the matrix table): a lost answer after each Secrets
 // Manager write. There the server did the work and the retry meets the state that work left,
-// so those are the cases where the Secrets Manager's own rules decide the outcome most.
+// so those are the cases where the Secrets Manager's own rules decide the outcome most. A write
+// in any Region counts (the op without its "@<region>"), replication's own writes included.
 func motoSample(c Call, kind Kind) bool {
 	if kind != Lost {
 		return false
 	}
-	switch c.Op {
+	op, _ := regionOf(c.Op)
+	switch op {
 	case "sm:PutSecretValue", "sm:UpdateSecretVersionStage", "sm:CreateSecret", "sm:DeleteSecret",
-		"sm:RotateSecret", "sm:TagResource", "sm:UntagResource":
+		"sm:RotateSecret", "sm:TagResource", "sm:UntagResource",
+		"sm:UpdateSecret", "sm:ReplicateSecretToRegions", "sm:RemoveRegionsFromReplication", "sm:StopReplicationToReplica":
 		return true
 	}
 	return false
 }
 
-// newLocal starts the localsm of one run; it stops when the run's test ends.
+// newLocal starts the localsm of one rotation run; it stops when the run's test ends.
 func newLocal(t testing.TB) smServer { return testenv.StartLocalSMT(t) }
+
+// newProvLocal starts the Secrets Manager of one provisioning run: every Region of provRegions
+// at one endpoint (moto, the anchor, serves every Region at its one endpoint too).
+func newProvLocal(t testing.TB) smServer { return newRegionalLocal(t) }
 
 // anchoredDryRun makes a scenario's fault-free run against moto and against localsm and fails
 // unless both succeeded with the same calls; it returns the localsm run's calls, which the
 // cases then fault one by one.
-func anchoredDryRun(t *testing.T, run func(sm smServer) []Call) []Call {
+func anchoredDryRun(t *testing.T, local func(testing.TB) smServer, run func(sm smServer) []Call) []Call {
 	t.Helper()
 	onMoto := run(moto)
-	onLocal := run(newLocal(t))
+	onLocal := run(local(t))
 	if !slices.Equal(onMoto, onLocal) {
 		t.Fatalf("the fault-free run makes different calls against localsm than against moto, so localsm cannot stand in for moto here:\n%s", diffCalls(onMoto, onLocal))
 	}

@@ -81,7 +81,7 @@ type provScenario struct {
 func runProvMatrix(t *testing.T, s provScenario) {
 	t.Parallel()
 	var invs map[int]string
-	dry := anchoredDryRun(t, func(sm smServer) []Call {
+	dry := anchoredDryRun(t, newProvLocal, func(sm smServer) []Call {
 		e := newProvEnv(t, sm)
 		var dryOutcome Outcome
 		e.outcome = &dryOutcome
@@ -105,7 +105,7 @@ func runProvMatrix(t *testing.T, s provScenario) {
 				recordCell(t, s.name, c.N, kind, &outcome, &note)
 				runCase(t, s.name, c, kind, &note, func(tb testing.TB) {
 					e := withHangRetry(kind, crHangDeadline, crDeadline, func(hang time.Duration, last bool) *provEnv {
-						e := newProvEnv(tb, newLocal(tb))
+						e := newProvEnv(tb, newProvLocal(tb))
 						e.outcome = &outcome
 						s.run(e, faultSpec{at: c, kind: kind, hangDeadline: hang, last: last})
 						return e
