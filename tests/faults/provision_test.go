@@ -184,6 +184,7 @@ func (e *provEnv) send(label string, req customresource.Request, deadline time.D
 		RotatorRoleARN: testenv.RotatorRoleARN, ProvisionerRoleARN: testenv.ProvisionerRoleARN, OwnerKey: provision.StaticOwnerKey([]byte(testenv.OwnerKey)),
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Sleep: instantSleep, OnSecret: customresource.AddSecrets,
 	}
+	wireRegions(prov, e)
 	done := make(chan struct{})
 	wrapped := customresource.Wrap(func(ctx context.Context, r customresource.Request) (customresource.Result, error) {
 		defer close(done)

@@ -281,3 +281,20 @@ func (l *regionalLocal) URL() string { return l.srv.URL }
 func (l *regionalLocal) SecretsManager() *secretsmanager.Client {
 	return cleanSMIn(l, homeRegion)
 }
+
+// propsOf is the resource's properties for spec: props, plus ReplicaRegions (a list, as
+// CloudFormation sends one) and Description when spec has them.
+func (e *provEnv) propsOf(spec setSpec) map[string]any {
+	p := e.props(spec.prefix)
+	if len(spec.replicas) > 0 {
+		l := make([]any, len(spec.replicas))
+		for i, r := range spec.replicas {
+			l[i] = r
+		}
+		p["ReplicaRegions"] = l
+	}
+	if spec.description != "" {
+		p["Description"] = spec.description
+	}
+	return p
+}

@@ -149,9 +149,14 @@ func TestCreateFaults(t *testing.T) {
 }
 
 func runCreate(e *provEnv, f faultSpec) Outcome {
+	return runCreateOf(e, f, setSpec{prefix: newPrefix()})
+}
+
+// runCreateOf is scenario create for the set spec describes.
+func runCreateOf(e *provEnv, f faultSpec, spec setSpec) Outcome {
 	t := e.t
-	prefix := newPrefix()
-	props := e.props(prefix)
+	prefix := spec.prefix
+	props := e.propsOf(spec)
 	e.begin(f)
 	rep, req := e.create("Create", props, f.deadline(e.next()))
 	e.end()
@@ -175,7 +180,7 @@ func runCreate(e *provEnv, f faultSpec) Outcome {
 		r, _ := e.create("Create (retried)", props, crDeadline)
 		e.mustSucceed("the retried Create", r)
 	}
-	e.assertWorks("at the end", prefix)
+	e.assertSet("at the end", spec)
 	e.assertRulesWork("at the end")
 	e.finish()
 	return out
@@ -196,8 +201,12 @@ func TestCreateTimeoutFaults(t *testing.T) {
 }
 
 func runCreateTimeout(e *provEnv, f faultSpec) Outcome {
-	prefix := newPrefix()
-	props := e.props(prefix)
+	return runCreateTimeoutOf(e, f, setSpec{prefix: newPrefix()})
+}
+
+// runCreateTimeoutOf is scenario create-timeout for the set spec describes.
+func runCreateTimeoutOf(e *provEnv, f faultSpec, spec setSpec) Outcome {
+	props := e.propsOf(spec)
 	e.begin(f)
 	rep, _ := e.create("Create", props, f.deadline(e.next()))
 	e.end()
@@ -208,12 +217,14 @@ func runCreateTimeout(e *provEnv, f faultSpec) Outcome {
 		generated := stackName + "-" + logicalID + "-" + strings.ToUpper(strings.ReplaceAll(rotationtest.NewID(), "-", "")[:12])
 		d, _ := e.delete("Delete (rollback, CloudFormation's id)", generated, props, crDeadline)
 		e.mustSucceed("the rollback Delete", d)
+		// The rollback removes what the dead Create made, in every Region (K2).
+		e.assertGone("after the rollback", spec.prefix)
 		e.assertRulesWork("after the rollback")
 		e.stackID = newStackID()
 		r, _ := e.create("Create (re-created stack)", props, crDeadline)
 		e.mustSucceed("Create in the re-created stack", r)
 	}
-	e.assertWorks("at the end", prefix)
+	e.assertSet("at the end", spec)
 	e.assertRulesWork("at the end")
 	e.finish()
 	return out
@@ -310,10 +321,16 @@ func TestDeleteFaults(t *testing.T) {
 }
 
 func runDelete(e *provEnv, f faultSpec) Outcome {
-	a := newPrefix()
-	pa := e.props(a)
+	return runDeleteOf(e, f, setSpec{prefix: newPrefix()})
+}
+
+// runDeleteOf is scenario delete for the set spec describes.
+func runDeleteOf(e *provEnv, f faultSpec, spec setSpec) Outcome {
+	a := spec.prefix
+	pa := e.propsOf(spec)
 	r, _ := e.create("Create (setup)", pa, crDeadline)
 	idA := e.mustSucceed("the setup Create", r).physicalID()
+	e.assertSet("after the setup Create", spec)
 	e.begin(f)
 	rd, reqD := e.delete("Delete", idA, pa, f.deadline(e.next()))
 	e.end()
