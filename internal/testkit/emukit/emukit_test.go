@@ -61,3 +61,21 @@ func TestRecorderLogsCallsAndInjectsFaults(t *testing.T) {
 		t.Fatal("ClearFaults/ResetCalls did not reset")
 	}
 }
+
+func TestSigV4Region(t *testing.T) {
+	for auth, want := range map[string]string{
+		"AWS4-HMAC-SHA256 Credential=AKID/20261204/eu-west-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=ab": "eu-west-1",
+		"AWS4-HMAC-SHA256 Credential=AKID/20261204/us-east-1/ecr/aws4_request,SignedHeaders=host,Signature=ab":              "us-east-1",
+		"AWS4-HMAC-SHA256 Credential=AKID/20261204/eu-west-1/aws4_request, SignedHeaders=host":                              "",
+		"Bearer token": "",
+		"":             "",
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		if auth != "" {
+			r.Header.Set("Authorization", auth)
+		}
+		if got := SigV4Region(r); got != want {
+			t.Errorf("SigV4Region(%q) = %q, want %q", auth, got, want)
+		}
+	}
+}

@@ -123,3 +123,25 @@ func ReadBody(r *http.Request, limit int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// SigV4Region returns the Region of a request's SigV4 credential scope
+// (Authorization: AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request, …),
+// or "" when the request is not SigV4-signed. It checks nothing: it is how an emulator of
+// several Regions behind one endpoint tells which Region a client meant, since real SDK clients
+// differ only by the Region they sign for. VerifySigV4 is the check.
+func SigV4Region(r *http.Request) string {
+	auth := r.Header.Get("Authorization")
+	if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 ") {
+		return ""
+	}
+	_, cred, ok := strings.Cut(auth, "Credential=")
+	if !ok {
+		return ""
+	}
+	cred, _, _ = strings.Cut(cred, ",")
+	scope := strings.Split(strings.TrimSpace(cred), "/")
+	if len(scope) != 5 {
+		return ""
+	}
+	return scope[2]
+}

@@ -28,6 +28,10 @@
 // the rotator and the provisioner make, in their shapes, and its coverage table lists them —
 // which is what lets the product's own suites run most of their cases against localsm.
 //
+// A Server used alone (New) is one Region and refuses replication. A Cluster (cluster.go) is
+// one Server per Region behind one endpoint, routed by the SigV4 credential scope's Region, with
+// replication between them (replicas, read-only; configurable lag; injectable failure).
+//
 // The server never logs and never puts a secret value in an error.
 package localsm
 
@@ -100,6 +104,8 @@ type Server struct {
 	calls     []string
 	rotations []Rotation
 	running   map[string]*run // by secret ARN
+
+	cluster *Cluster // nil for a Server used alone (New); set by NewCluster
 }
 
 // New returns an empty Secrets Manager.
@@ -163,22 +169,26 @@ func errDeleted() *apiError {
 type handler func(s *Server, ctx context.Context, body []byte) (any, *apiError)
 
 var handlers = map[string]handler{
-	"CreateSecret":             (*Server).createSecret,
-	"DescribeSecret":           (*Server).describeSecret,
-	"GetSecretValue":           (*Server).getSecretValue,
-	"PutSecretValue":           (*Server).putSecretValue,
-	"UpdateSecretVersionStage": (*Server).updateSecretVersionStage,
-	"RotateSecret":             (*Server).rotateSecret,
-	"CancelRotateSecret":       (*Server).cancelRotateSecret,
-	"DeleteSecret":             (*Server).deleteSecret,
-	"RestoreSecret":            (*Server).restoreSecret,
-	"TagResource":              (*Server).tagResource,
-	"UntagResource":            (*Server).untagResource,
-	"ListSecretVersionIds":     (*Server).listSecretVersionIds,
-	"PutResourcePolicy":        (*Server).putResourcePolicy,
-	"GetResourcePolicy":        (*Server).getResourcePolicy,
-	"DeleteResourcePolicy":     (*Server).deleteResourcePolicy,
-	"ValidateResourcePolicy":   (*Server).validateResourcePolicy,
+	"CreateSecret":                 (*Server).createSecret,
+	"DescribeSecret":               (*Server).describeSecret,
+	"GetSecretValue":               (*Server).getSecretValue,
+	"PutSecretValue":               (*Server).putSecretValue,
+	"UpdateSecretVersionStage":     (*Server).updateSecretVersionStage,
+	"RotateSecret":                 (*Server).rotateSecret,
+	"CancelRotateSecret":           (*Server).cancelRotateSecret,
+	"DeleteSecret":                 (*Server).deleteSecret,
+	"RestoreSecret":                (*Server).restoreSecret,
+	"TagResource":                  (*Server).tagResource,
+	"UntagResource":                (*Server).untagResource,
+	"ListSecretVersionIds":         (*Server).listSecretVersionIds,
+	"PutResourcePolicy":            (*Server).putResourcePolicy,
+	"GetResourcePolicy":            (*Server).getResourcePolicy,
+	"DeleteResourcePolicy":         (*Server).deleteResourcePolicy,
+	"ValidateResourcePolicy":       (*Server).validateResourcePolicy,
+	"UpdateSecret":                 (*Server).updateSecret,
+	"ReplicateSecretToRegions":     (*Server).replicateSecretToRegions,
+	"RemoveRegionsFromReplication": (*Server).removeRegionsFromReplication,
+	"StopReplicationToReplica":     (*Server).stopReplicationToReplica,
 }
 
 // ServeHTTP answers one awsJson1.1 request.
@@ -224,7 +234,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}
+	if s.cluster != nil {
+		// Replication is applied lazily: whatever the clock has made due lands before this
+		// request is served, and what it queues at lag 0 lands before it is answered.
+		s.cluster.pump()
+	}
 	if e := s.enforce(r, op, body); e != nil {
+		writeError(w, e)
+		return
+	}
+	if e := s.refuseOnReplica(op, body); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -232,6 +251,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e != nil {
 		writeError(w, e)
 		return
+	}
+	if s.cluster != nil {
+		s.afterWrite(op, body)
+		s.cluster.pump()
 	}
 	b, err := marshal(out)
 	if err != nil {

@@ -33,7 +33,16 @@ type createIn struct {
 	SecretString       *string
 	SecretBinary       []byte
 	Tags               []tagJSON
-	AddReplicaRegions  []map[string]any
+	AddReplicaRegions  []replicaRegionJSON
+	// ForceOverwriteReplicaSecret replaces a secret of the same name in a replica Region.
+	ForceOverwriteReplicaSecret *bool
+}
+
+type createOut struct {
+	ARN               string           `json:"ARN"`
+	Name              string           `json:"Name"`
+	VersionId         string           `json:"VersionId,omitempty"`
+	ReplicationStatus []replStatusJSON `json:"ReplicationStatus,omitempty"`
 }
 
 type secretRef struct {
@@ -59,8 +68,15 @@ func (s *Server) createSecret(_ context.Context, body []byte) (any, *apiError) {
 	if in.Description != nil && len(*in.Description) > 2048 {
 		return nil, errParam("Description must be at most 2048 characters long.")
 	}
-	if len(in.AddReplicaRegions) > 0 {
-		return nil, errRequest("localsm does not replicate secrets to other Regions.")
+	var replicas []*replica
+	if in.AddReplicaRegions != nil {
+		if s.cluster == nil {
+			return nil, errRequest("localsm does not replicate secrets to other Regions.")
+		}
+		var e *apiError
+		if replicas, e = s.checkReplicaRegions(in.AddReplicaRegions, nil); e != nil {
+			return nil, e
+		}
 	}
 	token := newUUID()
 	if in.ClientRequestToken != nil {
@@ -82,7 +98,7 @@ func (s *Server) createSecret(_ context.Context, body []byte) (any, *apiError) {
 		// A retry with the same ClientRequestToken and the same value is ignored (CreateSecret
 		// API reference, ClientRequestToken); anything else is a second secret of that name.
 		if v := old.versions[token]; v != nil && v.hasValue() && v.sameData(in.SecretString, in.SecretBinary) {
-			return secretRef{ARN: old.arn, Name: old.name, VersionId: v.id}, nil
+			return createOut{ARN: old.arn, Name: old.name, VersionId: v.id, ReplicationStatus: renderReplication(old)}, nil
 		}
 		return nil, errf("ResourceExistsException", "The operation failed because the secret %s already exists.", *in.Name)
 	}
@@ -101,12 +117,21 @@ func (s *Server) createSecret(_ context.Context, body []byte) (any, *apiError) {
 	if in.KmsKeyId != nil {
 		sec.kmsKeyID = *in.KmsKeyId
 	}
-	out := secretRef{ARN: sec.arn, Name: sec.name}
+	out := createOut{ARN: sec.arn, Name: sec.name}
 	if in.SecretString != nil || in.SecretBinary != nil {
 		sec.addVersion(&version{id: token, str: in.SecretString, bin: in.SecretBinary, stages: []string{StageCurrent}, created: now})
 		out.VersionId = token
 	}
 	s.secrets[sec.name] = sec
+	if len(replicas) > 0 {
+		sec.replicas = replicas
+		regions := make([]string, len(replicas))
+		for i, r := range replicas {
+			regions[i] = r.region
+		}
+		s.queueSync(sec, regions, in.ForceOverwriteReplicaSecret != nil && *in.ForceOverwriteReplicaSecret, 0)
+		out.ReplicationStatus = renderReplication(sec)
+	}
 	return out, nil
 }
 
@@ -136,6 +161,8 @@ type describeOut struct {
 	CreatedDate        *epoch              `json:"CreatedDate,omitempty"`
 	Tags               []tagJSON           `json:"Tags,omitempty"`
 	VersionIdsToStages map[string][]string `json:"VersionIdsToStages,omitempty"`
+	PrimaryRegion      string              `json:"PrimaryRegion,omitempty"`
+	ReplicationStatus  []replStatusJSON    `json:"ReplicationStatus,omitempty"`
 }
 
 func (s *Server) describeSecret(_ context.Context, body []byte) (any, *apiError) {
@@ -157,6 +184,12 @@ func (s *Server) describeSecret(_ context.Context, body []byte) (any, *apiError)
 		ARN: sec.arn, Name: sec.name, Description: sec.description, KmsKeyId: sec.kmsKeyID,
 		LastRotatedDate: ts(sec.lastRotated), LastChangedDate: ts(sec.changed), LastAccessedDate: ts(sec.accessed),
 		DeletedDate: ts(sec.deleted), CreatedDate: ts(sec.created), Tags: renderTags(sec.tags),
+		ReplicationStatus: renderReplication(sec), PrimaryRegion: sec.primaryRegion,
+	}
+	if out.PrimaryRegion == "" && len(sec.replicas) > 0 {
+		// A replicated primary names its own Region (DescribeSecret API reference,
+		// PrimaryRegion); a secret that was never replicated shows none.
+		out.PrimaryRegion = s.opts.Region
 	}
 	if sec.rotationConfigured {
 		enabled := sec.rotationEnabled
@@ -485,6 +518,16 @@ func (s *Server) deleteSecret(_ context.Context, body []byte) (any, *apiError) {
 	if sec == nil {
 		return nil, errNotFound()
 	}
+	if len(sec.replicas) > 0 {
+		// Secrets Manager refuses to delete a primary that still has replicas: they go first
+		// (RemoveRegionsFromReplication). The error and its wording are AWS's as seen in the
+		// wild (gruntwork-io/cloud-nuke issue 435); moto joins the Regions with "," alone.
+		regions := make([]string, len(sec.replicas))
+		for i, r := range sec.replicas {
+			regions[i] = r.region
+		}
+		return nil, errParam("You can't delete secret %s that still has replica regions [%s].", id, strings.Join(regions, ", "))
+	}
 	if force {
 		delete(s.secrets, sec.name)
 		if r := s.running[sec.arn]; r != nil {
@@ -642,6 +685,68 @@ func (s *Server) listSecretVersionIds(_ context.Context, body []byte) (any, *api
 		}
 	}
 	return out, nil
+}
+
+type updateIn struct {
+	SecretId           *string
+	ClientRequestToken *string
+	Description        *string
+	KmsKeyId           *string
+	SecretString       *string
+	SecretBinary       []byte
+}
+
+// updateSecret changes the description and key and, given a value, adds a version that becomes
+// AWSCURRENT exactly as PutSecretValue would (UpdateSecret API reference).
+func (s *Server) updateSecret(ctx context.Context, body []byte) (any, *apiError) {
+	var in updateIn
+	if e := decode(body, &in); e != nil {
+		return nil, e
+	}
+	id, e := checkSecretID(in.SecretId)
+	if e != nil {
+		return nil, e
+	}
+	if in.Description != nil && len(*in.Description) > 2048 {
+		return nil, errParam("Description must be at most 2048 characters long.")
+	}
+	if e := checkValue(in.SecretString, in.SecretBinary); e != nil {
+		return nil, e
+	}
+	if in.ClientRequestToken != nil {
+		if e := checkVersionID("ClientRequestToken", *in.ClientRequestToken); e != nil {
+			return nil, e
+		}
+	}
+	s.mu.Lock()
+	sec := s.lookup(id)
+	if sec == nil {
+		s.mu.Unlock()
+		return nil, errNotFound()
+	}
+	if sec.isDeleted() {
+		s.mu.Unlock()
+		return nil, errDeleted()
+	}
+	if in.Description != nil {
+		sec.description = *in.Description
+	}
+	if in.KmsKeyId != nil {
+		sec.kmsKeyID = *in.KmsKeyId
+	}
+	sec.changed = s.opts.Now()
+	out := secretRef{ARN: sec.arn, Name: sec.name}
+	s.mu.Unlock()
+	if in.SecretString == nil && in.SecretBinary == nil {
+		return out, nil
+	}
+	put, _ := marshal(putIn{SecretId: &out.ARN, ClientRequestToken: in.ClientRequestToken, SecretString: in.SecretString, SecretBinary: in.SecretBinary})
+	res, e := s.putSecretValue(ctx, put)
+	if e != nil {
+		return nil, e
+	}
+	p := res.(putOut)
+	return secretRef{ARN: p.ARN, Name: p.Name, VersionId: p.VersionId}, nil
 }
 
 func deref(p *string) string {

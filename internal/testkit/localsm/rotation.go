@@ -260,6 +260,7 @@ func (s *Server) rotate(ctx context.Context, r *run, token, lambda string, immed
 				sec.nextRotation = sec.rules.next(now)
 			}
 		}
+		s.replicateLocked(sec)
 	}
 	if s.running[r.arn] == r {
 		delete(s.running, r.arn)

@@ -26,6 +26,13 @@ type secret struct {
 	rules              *rules
 	lastRotated        time.Time
 	nextRotation       time.Time
+
+	// Replication (cluster.go). primaryRegion is set on a replica only: the Region of the
+	// primary it copies. replicas is set on a primary only. seq is the replica's last applied
+	// copy, so an older copy never overwrites a newer one.
+	primaryRegion string
+	replicas      []*replica
+	seq           uint64
 }
 
 type tag struct{ key, value string }

@@ -67,3 +67,45 @@ func (l *LocalSM) SecretsManager() *secretsmanager.Client {
 
 // Stop closes the server.
 func (l *LocalSM) Stop() { l.once.Do(l.srv.Close) }
+
+// LocalSMCluster is a multi-Region localsm (localsm.Cluster) served on one loopback endpoint:
+// SDK clients differ only by the Region they sign for, and the cluster routes by it.
+type LocalSMCluster struct {
+	// Cluster is the emulator, for tests that inspect a Region (Region(r).Calls()) or break
+	// replication (FailReplication).
+	Cluster *localsm.Cluster
+
+	srv *httptest.Server
+}
+
+// StartLocalSMCluster starts a localsm.Cluster for one test and stops it when the test ends.
+// The account defaults to AccountID and the Regions to just Region. Unlike StartLocalSM it
+// keeps o.Options as given (Synchronous included).
+func StartLocalSMCluster(t testing.TB, o localsm.ClusterOptions) *LocalSMCluster {
+	t.Helper()
+	if o.Options.AccountID == "" {
+		o.Options.AccountID = AccountID
+	}
+	if len(o.Regions) == 0 {
+		o.Regions = []string{Region}
+	}
+	c := localsm.NewCluster(o)
+	hs := httptest.NewServer(c)
+	t.Cleanup(hs.Close)
+	return &LocalSMCluster{Cluster: c, srv: hs}
+}
+
+// URL is the one endpoint every Region is served on.
+func (l *LocalSMCluster) URL() string { return l.srv.URL }
+
+// SecretsManagerIn returns a real SDK client for region, pointed at the cluster.
+func (l *LocalSMCluster) SecretsManagerIn(region string) *secretsmanager.Client {
+	cfg := AWSConfig()
+	cfg.Region = region
+	return secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(l.srv.URL) })
+}
+
+// SecretsManager implements SecretsManagerServer: a client of the home Region (the first).
+func (l *LocalSMCluster) SecretsManager() *secretsmanager.Client {
+	return l.SecretsManagerIn(l.Cluster.Regions()[0])
+}

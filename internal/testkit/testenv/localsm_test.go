@@ -8,6 +8,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
 )
 
 // TestBeginRotationStagesAlike: harnesses run the same rotation script against moto and
@@ -98,4 +101,30 @@ func TestBeginRotationStagesAlike(t *testing.T) {
 		t.Errorf("BeginRotation left different states:\nmoto:\n%s\nlocalsm:\n%s", got["moto"], got["localsm"])
 	}
 	t.Logf("both:\n%s", got["moto"])
+}
+
+// TestLocalSMClusterRoutesByRegion: one endpoint, clients that differ only by Region reach
+// different Regions' emulators, and a replica created in one is readable in the other.
+func TestLocalSMClusterRoutesByRegion(t *testing.T) {
+	l := StartLocalSMCluster(t, localsm.ClusterOptions{Regions: []string{"us-east-1", "eu-west-1"}})
+	ctx := Context(t)
+	if _, err := l.SecretsManager().CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String("cluster/routes"), SecretString: aws.String("v"),
+		AddReplicaRegions: []smtypes.ReplicaRegionType{{Region: aws.String("eu-west-1")}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := l.SecretsManagerIn("eu-west-1").DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("cluster/routes")})
+	if err != nil || !strings.Contains(aws.ToString(d.ARN), ":eu-west-1:"+AccountID+":") || aws.ToString(d.PrimaryRegion) != "us-east-1" {
+		t.Fatalf("replica: %v %+v", err, d)
+	}
+	if got := l.Cluster.Region("us-east-1").Calls(); !slices.Equal(got, []string{"CreateSecret"}) {
+		t.Errorf("home Region calls = %v", got)
+	}
+	if got := l.Cluster.Region("eu-west-1").Calls(); !slices.Equal(got, []string{"DescribeSecret"}) {
+		t.Errorf("eu-west-1 calls = %v", got)
+	}
+	if !strings.HasPrefix(l.URL(), "http://127.0.0.1:") {
+		t.Errorf("URL = %s", l.URL())
+	}
 }
