@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -76,12 +77,28 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	// The deployer's replica Regions (the template's AllowedReplicaRegions); a typo stops the
+	// cold start rather than silently allowing nothing there.
+	allowed, err := provision.ParseAllowedRegions(os.Getenv(provision.AllowedReplicaRegionsVar))
+	if err != nil {
+		fail(err)
+	}
 	p := &provision.Provisioner{
 		Standins:          standins,
 		FederatedBindings: bindings,
 		SM:                sm,
 		ECR:               ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = ep["ECR"] }),
-		Providers:         providers.All(),
+		// Replica Regions: the same clients with another Region (an emulator endpoint serves
+		// every Region and routes by the signature's Region, as AWS's do by host).
+		Region: cfg.Region,
+		SMFor: perRegion(func(r string) provision.SecretsManager {
+			return secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.Region, o.BaseEndpoint = r, ep["SECRETS_MANAGER"] })
+		}),
+		ECRFor: perRegion(func(r string) provision.ECR {
+			return ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.Region, o.BaseEndpoint = r, ep["ECR"] })
+		}),
+		AllowedReplicaRegions: allowed,
+		Providers:             providers.All(),
 		// Federated upstreams get the role's web identity token from the Region's STS endpoint.
 		WebIdentity:       &webidentity.STS{API: sts.NewFromConfig(cfg, func(o *sts.Options) { o.BaseEndpoint = ep["STS"] })},
 		RotationLambdaARN: rotator,
@@ -118,4 +135,20 @@ func main() {
 			})
 		},
 	}))
+}
+
+// perRegion builds one client per Region on first use and keeps it for the warm environment.
+func perRegion[T any](build func(region string) T) func(string) T {
+	var mu sync.Mutex
+	clients := map[string]T{}
+	return func(region string) T {
+		mu.Lock()
+		defer mu.Unlock()
+		c, ok := clients[region]
+		if !ok {
+			c = build(region)
+			clients[region] = c
+		}
+		return c
+	}
 }

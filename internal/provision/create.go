@@ -29,6 +29,17 @@ func (p *Provisioner) Create(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// Every Region is checked before anything is made: a request naming a Region outside the
+	// deployer's allow-list, or one the provisioner cannot reach, touches nothing.
+	if err := p.checkReplicaRegions(props, st); err != nil {
+		return Result{}, err
+	}
+	if err := p.reach(props.ReplicaRegions); err != nil {
+		return Result{}, err
+	}
+	if err := dataFits(req, st, props); err != nil {
+		return Result{}, err
+	}
 	if p.RotationLambdaARN == "" {
 		return Result{}, errors.New("the provisioner has no ROTATION_LAMBDA_ARN: deploy it with the template, which sets it")
 	}
@@ -55,12 +66,12 @@ func (p *Provisioner) Create(ctx context.Context, req Request) (Result, error) {
 
 func (p *Provisioner) create(ctx context.Context, st stack, owner string, props Properties, u *undo, log *slog.Logger) (Result, error) {
 	// 1. The rule's prefix must be free, or already ours (a retried Create resumes).
-	rule, err := p.describeRule(ctx, props.EcrRepositoryPrefix)
+	rule, err := p.describeRule(ctx, p.ECR, props.EcrRepositoryPrefix)
 	if err != nil {
 		return Result{}, err
 	}
 	// 2. The secret name must be free, or ours.
-	secret, err := p.describeSecret(ctx, props.SecretName)
+	secret, err := p.describeSecret(ctx, p.SM, props.SecretName)
 	if err != nil {
 		return Result{}, err
 	}
@@ -79,6 +90,19 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 			props.EcrRepositoryPrefix, aws.ToString(rule.UpstreamRegistryUrl))
 	}
 
+	// 2a. Every replica Region must be free for the secret's name and the rule's prefix, or hold
+	// only what is already ours (a resumed Create).
+	existing := ""
+	if secret != nil {
+		existing = aws.ToString(secret.ARN)
+	}
+	if err := p.checkReplicaSlots(ctx, props.SecretName, existing, st.region, props.ReplicaRegions); err != nil {
+		return Result{}, err
+	}
+	if err := p.checkReplicaRules(ctx, props.EcrRepositoryPrefix, existing, props.ReplicaRegions); err != nil {
+		return Result{}, err
+	}
+
 	var secretARN string
 	if secret == nil {
 		secretARN, err = p.createSecret(ctx, st, owner, props, u, log)
@@ -86,10 +110,22 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 			return Result{}, err
 		}
 	} else {
-		secretARN = aws.ToString(secret.ARN)
+		secretARN = existing
+		// An earlier attempt may have died before replicating everywhere (a Create resumed after
+		// replacement, or ReplicaRegions replicated by hand since): add what is missing.
+		if _, err := p.ensureReplicas(ctx, secret, st.region, props.ReplicaRegions, log); err != nil {
+			return Result{}, err
+		}
 	}
 	// 2b. The protecting policy (also when resuming: the earlier attempt may have died first).
+	// Secrets Manager carries it to the replicas; awaitReplicas checks that it got there.
 	if _, err := p.protect(ctx, secretARN, secret == nil); err != nil {
+		return Result{}, err
+	}
+	// 2c. Every replica holds the value and the policy before its rule is made: ECR reads the
+	// replica of its own Region, and validation must see the value the primary has.
+	replicas, err := p.awaitReplicas(ctx, secretARN, st.region, props.ReplicaRegions, log)
+	if err != nil {
 		return Result{}, err
 	}
 
@@ -106,13 +142,13 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 		}
 		// K3: registered before the call; deletes the rule only while it reads our secret.
 		u.add("delete pull-through cache rule "+props.EcrRepositoryPrefix, func(ctx context.Context) error {
-			r, err := p.describeRule(ctx, props.EcrRepositoryPrefix)
+			r, err := p.describeRule(ctx, p.ECR, props.EcrRepositoryPrefix)
 			if err != nil || r == nil || ptcsecret.NameFromARN(aws.ToString(r.CredentialArn)) != props.SecretName {
 				return err
 			}
-			return p.deleteRule(ctx, props.EcrRepositoryPrefix)
+			return p.deleteRule(ctx, p.ECR, props.EcrRepositoryPrefix)
 		})
-		if err := p.createRule(ctx, in); err != nil {
+		if err := p.createRule(ctx, p.ECR, in); err != nil {
 			var exists *ecrtypes.PullThroughCacheRuleAlreadyExistsException
 			if errors.As(err, &exists) {
 				return Result{}, fmt.Errorf("a pull-through cache rule for EcrRepositoryPrefix %q was created by someone else meanwhile; it was left untouched", props.EcrRepositoryPrefix)
@@ -122,10 +158,23 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 		log.Info("created pull-through cache rule")
 	}
 
-	// 4. ECR itself checks it can read the secret and log in upstream.
+	// 3b. One rule per replica Region, each reading its own Region's replica.
+	for i, r := range props.ReplicaRegions {
+		if _, err := p.ensureReplicaRule(ctx, props, r, replicas[i], u, log); err != nil {
+			return Result{}, err
+		}
+	}
+
+	// 4. ECR itself checks it can read the secret and log in upstream, in every Region: that ECR
+	// accepts a replica's ARN is proved here, not assumed.
 	// (Both calls retry while ECR does not see the new secret yet: eventual.go.)
-	if err := p.validateRule(ctx, props.EcrRepositoryPrefix); err != nil {
+	if err := p.validateRule(ctx, p.ECR, "", props.EcrRepositoryPrefix); err != nil {
 		return Result{}, err
+	}
+	for _, r := range props.ReplicaRegions {
+		if err := p.validateRule(ctx, p.ECRIn(r), r, props.EcrRepositoryPrefix); err != nil {
+			return Result{}, err
+		}
 	}
 
 	// 5. Rotation: RotateImmediately=false makes Secrets Manager run only testSecret.
@@ -133,7 +182,7 @@ func (p *Provisioner) create(ctx context.Context, st stack, owner string, props 
 		return Result{}, err
 	}
 	log.Info("created", "secret_arn", secretARN, "schedule", props.RotationSchedule)
-	return Result{PhysicalID: PhysicalID(props.EcrRepositoryPrefix, props.SecretName), Data: data(st, props, secretARN)}, nil
+	return Result{PhysicalID: PhysicalID(props.EcrRepositoryPrefix, props.SecretName), Data: data(st, props, secretARN, replicas)}, nil
 }
 
 // createSecret mints and verifies the first token, then stores it as the secret's first version.
@@ -194,17 +243,27 @@ func (p *Provisioner) createSecret(ctx context.Context, st stack, owner string, 
 		if o, _ := p.checkOwner(ctx, st, d, owner, false); o != ours {
 			return nil
 		}
+		// Secrets Manager refuses to delete a primary that still has replicas: they go first
+		// (removing a Region deletes its replica; a Failed one leaves whatever blocked it).
+		if err := p.removeReplicas(ctx, aws.ToString(d.ARN), replicaRegions(d)); err != nil {
+			return err
+		}
 		_, err = p.SM.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: d.ARN, ForceDeleteWithoutRecovery: aws.Bool(true)})
 		return ignoreNotFound(err)
 	})
-	out, err := p.SM.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+	in := &secretsmanager.CreateSecretInput{
 		Name:               aws.String(props.SecretName),
 		ClientRequestToken: aws.String(version),
 		SecretString:       aws.String(doc),
-		Description:        aws.String(fmt.Sprintf("ECR pull-through cache credential for %s (%s), rotated by ptc-credentials", props.EcrRepositoryPrefix, props.UpstreamRegistry)),
+		Description:        aws.String(props.SecretDescription()),
 		// No KmsKeyId: ECR reads only secrets under the default aws/secretsmanager key.
 		Tags: secretTags(owner, mac, props),
-	})
+	}
+	if len(props.ReplicaRegions) > 0 {
+		// The replicas are born with the secret, each under its own Region's default key.
+		in.AddReplicaRegions = replicaRegionTypes(props.ReplicaRegions)
+	}
+	out, err := p.SM.CreateSecret(ctx, in)
 	if err != nil {
 		return "", fmt.Errorf("creating secret %s: %w", props.SecretName, err)
 	}

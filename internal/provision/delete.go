@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -37,11 +38,13 @@ func (p *Provisioner) Delete(ctx context.Context, req Request) (Result, error) {
 	}
 	owner := ManagedBy(req.StackID, req.LogicalID)
 	recovery := DefaultRecoveryWindowInDays
+	var named []string // the replica Regions the properties name
 	if props, err := ParseProperties(req.Properties, p.Providers, p.Standins); err == nil {
 		recovery = props.RecoveryWindowInDays
+		named = props.ReplicaRegions
 	}
 
-	secret, err := p.describeSecret(ctx, name)
+	secret, err := p.describeSecret(ctx, p.SM, name)
 	if err != nil {
 		return Result{}, err
 	}
@@ -55,9 +58,23 @@ func (p *Provisioner) Delete(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 
-	// The rule goes first, so ECR stops using the credential before it disappears. It is ours
-	// only while it points at our secret.
-	rule, err := p.describeRule(ctx, prefix)
+	// The rules go first, in every Region, so ECR stops using the credential before it
+	// disappears. A replica Region's rule is ours only while it reads our replica's ARN there.
+	var replicas []string
+	if secret != nil {
+		replicas = p.deleteRegions(secret, named, log)
+		if err := p.reach(replicas); err != nil {
+			return Result{}, err
+		}
+		for _, r := range replicas {
+			if err := p.deleteReplicaRule(ctx, r, prefix, replicaARN(aws.ToString(secret.ARN), r), log); err != nil {
+				return Result{}, err
+			}
+		}
+	} else if len(named) > 0 {
+		log.Warn("no secret of ours proves the replica Regions' rules ours: left alone", "regions", named)
+	}
+	rule, err := p.describeRule(ctx, p.ECR, prefix)
 	if err != nil {
 		return Result{}, err
 	}
@@ -69,7 +86,7 @@ func (p *Provisioner) Delete(ctx context.Context, req Request) (Result, error) {
 		log.Warn("a rule for this prefix exists but no secret of ours proves it ours: left alone", "ecr_prefix", prefix)
 	default:
 		if ptcsecret.NameFromARN(aws.ToString(rule.CredentialArn)) == name {
-			if err := p.deleteRule(ctx, prefix); err != nil {
+			if err := p.deleteRule(ctx, p.ECR, prefix); err != nil {
 				return Result{}, err
 			}
 			log.Info("deleted pull-through cache rule", "ecr_prefix", prefix)
@@ -83,6 +100,14 @@ func (p *Provisioner) Delete(ctx context.Context, req Request) (Result, error) {
 		}
 		log.Info("secret already gone", "secret", name)
 		return Result{PhysicalID: req.PhysicalID}, nil
+	}
+
+	// Then the replicas: Secrets Manager refuses to delete a primary that still has any.
+	if err := p.removeReplicas(ctx, aws.ToString(secret.ARN), replicaRegions(secret)); err != nil {
+		return Result{}, err
+	}
+	if len(secret.ReplicationStatus) > 0 {
+		log.Info("removed replicas", "regions", replicaRegions(secret))
 	}
 
 	// Tokens next, while the secret still names the source secret; a transient failure fails
@@ -108,6 +133,25 @@ func (p *Provisioner) Delete(ctx context.Context, req Request) (Result, error) {
 	}
 	log.Info("deleted secret", "secret", name, "recovery_window_days", recovery)
 	return Result{PhysicalID: req.PhysicalID}, nil
+}
+
+// deleteRegions are the replica Regions whose rules a Delete looks at: every Region the secret
+// replicates to, and those the properties name that the deployer allows (a replica removed
+// behind the stack's back may have left its rule, which still reads our replica's ARN, unique to
+// our secret). A named Region outside the allow-list is not looked at: the role may not act
+// there, and nothing of ours can be there.
+func (p *Provisioner) deleteRegions(secret *secretsmanager.DescribeSecretOutput, named []string, log *slog.Logger) []string {
+	out := replicaRegions(secret)
+	for _, r := range named {
+		switch {
+		case slices.Contains(out, r), r == regionOfARN(aws.ToString(secret.ARN)):
+		case !slices.Contains(p.AllowedReplicaRegions, r):
+			log.Warn("ReplicaRegions names a Region outside AllowedReplicaRegions: not looked at", "region", r)
+		default:
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // revokeOrphans revokes tokens a Create that never finished may have minted for a secret that

@@ -68,10 +68,10 @@ func (w *secretWait) again(ctx context.Context) bool {
 }
 
 // createRule calls CreatePullThroughCacheRule, retrying while ECR does not see the new secret.
-func (p *Provisioner) createRule(ctx context.Context, in *ecr.CreatePullThroughCacheRuleInput) error {
+func (p *Provisioner) createRule(ctx context.Context, e ECR, in *ecr.CreatePullThroughCacheRuleInput) error {
 	w := &secretWait{p: p}
 	for {
-		_, err := p.ECR.CreatePullThroughCacheRule(ctx, in)
+		_, err := e.CreatePullThroughCacheRule(ctx, in)
 		var nf *ecrtypes.SecretNotFoundException
 		if err == nil || !errors.As(err, &nf) {
 			return err
@@ -97,25 +97,34 @@ func secretNotVisible(failure string) bool {
 }
 
 // validateRule calls ValidatePullThroughCacheRule, retrying while its failure says ECR cannot
-// find or read the secret yet. A refused upstream login is not retried.
-func (p *Provisioner) validateRule(ctx context.Context, prefix string) error {
+// find or read the secret yet. A refused upstream login is not retried. region is "" for the
+// home Region, else the replica Region the error must name.
+func (p *Provisioner) validateRule(ctx context.Context, e ECR, region, prefix string) error {
 	w := &secretWait{p: p}
 	for {
-		v, err := p.ECR.ValidatePullThroughCacheRule(ctx, &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String(prefix)})
+		v, err := e.ValidatePullThroughCacheRule(ctx, &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String(prefix)})
 		if err != nil {
-			return fmt.Errorf("validating the pull-through cache rule for %q: %w", prefix, err)
+			return fmt.Errorf("validating the pull-through cache rule for %q%s: %w", prefix, inRegion(region), err)
 		}
 		if v.IsValid {
 			return nil
 		}
 		failure := kit.Truncate(aws.ToString(v.Failure), 500)
 		if !secretNotVisible(failure) {
-			return fmt.Errorf("ECR could not use the new credential: %s", failure)
+			return fmt.Errorf("ECR could not use the new credential%s: %s", inRegion(region), failure)
 		}
 		p.log().Info("ECR cannot read the new secret yet; waiting before validating again", "attempt", w.attempt+1, "wait", w.next.String())
 		if !w.again(ctx) {
-			return fmt.Errorf("ECR could not use the new credential: it still could not read the secret after %d attempts over %s (retry the stack operation; if it persists, check the secret uses the aws/secretsmanager key and has no resource policy denying ECR): %s",
-				w.attempt, w.waited, failure)
+			return fmt.Errorf("ECR could not use the new credential%s: it still could not read the secret after %d attempts over %s (retry the stack operation; if it persists, check the secret uses the aws/secretsmanager key and has no resource policy denying ECR): %s",
+				inRegion(region), w.attempt, w.waited, failure)
 		}
 	}
+}
+
+// inRegion is " in <region>" for a replica Region's message, "" for the home Region's.
+func inRegion(region string) string {
+	if region == "" {
+		return ""
+	}
+	return " in " + region
 }

@@ -23,6 +23,7 @@ const (
 	sidConfig = "PtcTagsOnlyByTheFunctions"
 	sidValue  = "PtcValueOnlyByTheFunctions"
 	sidPolicy = "PtcPolicyOnlyByTheProvisioner"
+	sidAttach = "PtcReplicasStayAttached"
 )
 
 // ProtectingPolicy is the resource policy every managed secret carries. It only denies, so it
@@ -35,7 +36,11 @@ const (
 //     the two roles: only a rotation the rotator ran changes the token, and nobody else turns
 //     rotation off;
 //   - PutResourcePolicy / DeleteResourcePolicy for every principal but the provisioner role:
-//     the policy cannot be lifted to get at the rest.
+//     the policy cannot be lifted to get at the rest;
+//   - StopReplicationToReplica for every principal but the provisioner role: it is called on a
+//     replica, in the replica's Region, and would promote it to a standalone secret that no
+//     rotation reaches any more — its Region's rule would fail once the token it holds is
+//     revoked. Secrets Manager copies this policy to every replica, which is where it counts.
 //
 // DeleteSecret, GetSecretValue and RotateSecret stay with IAM: deleting stays possible (no
 // secret is ever locked beyond its owner's reach), reading is ECR's job, and "rotate now" is an
@@ -63,6 +68,9 @@ func ProtectingPolicy(rotatorRoleARN, provisionerRoleARN string) (string, error)
 			Condition: map[string]map[string]any{"StringNotEquals": {"aws:PrincipalArn": both}}},
 		{Sid: sidPolicy, Effect: "Deny", Principal: "*", Resource: "*",
 			Action:    []string{"secretsmanager:PutResourcePolicy", "secretsmanager:DeleteResourcePolicy"},
+			Condition: map[string]map[string]any{"StringNotEquals": {"aws:PrincipalArn": []string{provisionerRoleARN}}}},
+		{Sid: sidAttach, Effect: "Deny", Principal: "*", Resource: "*",
+			Action:    []string{"secretsmanager:StopReplicationToReplica"},
 			Condition: map[string]map[string]any{"StringNotEquals": {"aws:PrincipalArn": []string{provisionerRoleARN}}}},
 	}}
 	b, err := json.Marshal(doc)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
@@ -36,6 +37,13 @@ type Properties struct {
 	RotationSchedule         string
 	RecoveryWindowInDays     int
 	Tags                     map[string]string
+	// ReplicaRegions are the Regions the secret is replicated to, each with its own rule, in the
+	// order given (regions.go). Only their syntax and uniqueness are checked here; the home
+	// Region, the partition and the deployer's allow-list need the request's stack
+	// (Provisioner.checkReplicaRegions).
+	ReplicaRegions []string
+	// Description is the secret's description; "" means the default one (SecretDescription).
+	Description string
 }
 
 // ECR's EcrRepositoryPrefix / UpstreamRepositoryPrefix pattern (CreatePullThroughCacheRule).
@@ -79,6 +87,8 @@ var properties = []property{
 	{name: "RotationSchedule", text: func(p *Properties) *string { return &p.RotationSchedule }, check: checkRotationSchedule},
 	{name: "RecoveryWindowInDays", check: checkRecoveryWindowInDays},
 	{name: "Tags", check: checkTags},
+	{name: "ReplicaRegions", check: checkReplicaRegionsSyntax},
+	{name: "Description", text: func(p *Properties) *string { return &p.Description }, check: checkDescription},
 }
 
 // propertyNames are the names in properties, for the message about an unknown one.
@@ -259,6 +269,24 @@ func checkRecoveryWindowInDays(ps *parser) {
 	default:
 		ps.p.RecoveryWindowInDays = n
 	}
+}
+
+// MaxDescriptionLength is CreateSecret's and UpdateSecret's limit on Description (characters).
+const MaxDescriptionLength = 2048
+
+func checkDescription(ps *parser) {
+	if n := utf8.RuneCountInString(ps.p.Description); n > MaxDescriptionLength {
+		ps.bad("Description is %d characters long: Secrets Manager allows at most %d", n, MaxDescriptionLength)
+	}
+}
+
+// SecretDescription is the description the secret gets: the Description property, or a default
+// naming the rule and the upstream.
+func (p Properties) SecretDescription() string {
+	if p.Description != "" {
+		return p.Description
+	}
+	return fmt.Sprintf("ECR pull-through cache credential for %s (%s), rotated by ptc-credentials", p.EcrRepositoryPrefix, p.UpstreamRegistry)
 }
 
 func checkTags(ps *parser) {

@@ -51,6 +51,10 @@ type SecretsManager interface {
 	GetResourcePolicy(ctx context.Context, in *secretsmanager.GetResourcePolicyInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetResourcePolicyOutput, error)
 	ValidateResourcePolicy(ctx context.Context, in *secretsmanager.ValidateResourcePolicyInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ValidateResourcePolicyOutput, error)
 	PutResourcePolicy(ctx context.Context, in *secretsmanager.PutResourcePolicyInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutResourcePolicyOutput, error)
+	// Replicas (ReplicaRegions) and the Description property; called on the primary only.
+	ReplicateSecretToRegions(ctx context.Context, in *secretsmanager.ReplicateSecretToRegionsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ReplicateSecretToRegionsOutput, error)
+	RemoveRegionsFromReplication(ctx context.Context, in *secretsmanager.RemoveRegionsFromReplicationInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.RemoveRegionsFromReplicationOutput, error)
+	UpdateSecret(ctx context.Context, in *secretsmanager.UpdateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretOutput, error)
 }
 
 // ECR is the part of the ECR API the provisioner calls.
@@ -82,11 +86,26 @@ type Result struct {
 }
 
 // Provisioner handles requests. Set SM, ECR, Providers, RotationLambdaARN, the two role ARNs
-// and OwnerKey.
+// and OwnerKey; for ReplicaRegions also Region, SMFor, ECRFor and AllowedReplicaRegions.
 type Provisioner struct {
-	SM        SecretsManager
-	ECR       ECR
-	Providers map[string]upstream.Provider
+	// SM and ECR are the clients of the home Region (the function's own).
+	SM  SecretsManager
+	ECR ECR
+	// Region is the home Region's name; SMIn and ECRIn answer SM and ECR for it (and for "").
+	Region string
+	// SMFor and ECRFor build the clients of another Region (a replica Region). Nil, or a nil
+	// answer: the provisioner cannot reach that Region, and a request naming it fails before
+	// anything is made.
+	SMFor  func(region string) SecretsManager
+	ECRFor func(region string) ECR
+	// AllowedReplicaRegions are the only Regions a request may name in ReplicaRegions (the
+	// deployer's AllowedReplicaRegionsVar); empty allows no replication at all.
+	AllowedReplicaRegions []string
+	// ReplicaWait bounds the wait for every replica to hold the primary's AWSCURRENT version and
+	// the protecting policy; 0 means DefaultReplicaWait. It is measured in Sleep's waits, so a
+	// test's clock decides it.
+	ReplicaWait time.Duration
+	Providers   map[string]upstream.Provider
 	// RotationLambdaARN is the rotator Secrets Manager will invoke.
 	RotationLambdaARN string
 	// RotatorRoleARN and ProvisionerRoleARN are the two function roles, the only principals the
@@ -136,6 +155,41 @@ func (p *Provisioner) Handle(ctx context.Context, req Request) (res Result, err 
 		return p.Delete(ctx, req)
 	}
 	return Result{}, fmt.Errorf("RequestType %q: expected Create, Update or Delete", req.Type)
+}
+
+// SMIn is the Secrets Manager client of region: SM for the home Region (or ""), else SMFor's
+// answer, which is nil when the provisioner has none for it.
+func (p *Provisioner) SMIn(region string) SecretsManager {
+	if region == "" || region == p.Region {
+		return p.SM
+	}
+	if p.SMFor == nil {
+		return nil
+	}
+	return p.SMFor(region)
+}
+
+// ECRIn is the ECR client of region, as SMIn is for Secrets Manager.
+func (p *Provisioner) ECRIn(region string) ECR {
+	if region == "" || region == p.Region {
+		return p.ECR
+	}
+	if p.ECRFor == nil {
+		return nil
+	}
+	return p.ECRFor(region)
+}
+
+// reach checks that both clients exist in every Region, so that a request never starts work it
+// cannot finish for want of a client.
+func (p *Provisioner) reach(regions []string) error {
+	for _, r := range regions {
+		sm, e := p.SMIn(r), p.ECRIn(r)
+		if sm == nil || e == nil || isNilInterface(sm) || isNilInterface(e) {
+			return fmt.Errorf("ReplicaRegions %q: the provisioner has no Secrets Manager or ECR client for that Region", r)
+		}
+	}
+	return nil
 }
 
 // secrets tells OnSecret about values that must not reach a response.
@@ -230,8 +284,8 @@ func (p *Provisioner) enableRotation(ctx context.Context, arn, schedule string, 
 	return nil
 }
 
-func (p *Provisioner) describeRule(ctx context.Context, prefix string) (*ecrtypes.PullThroughCacheRule, error) {
-	out, err := p.ECR.DescribePullThroughCacheRules(ctx, &ecr.DescribePullThroughCacheRulesInput{EcrRepositoryPrefixes: []string{prefix}})
+func (p *Provisioner) describeRule(ctx context.Context, e ECR, prefix string) (*ecrtypes.PullThroughCacheRule, error) {
+	out, err := e.DescribePullThroughCacheRules(ctx, &ecr.DescribePullThroughCacheRulesInput{EcrRepositoryPrefixes: []string{prefix}})
 	var nf *ecrtypes.PullThroughCacheRuleNotFoundException
 	switch {
 	case errors.As(err, &nf):
@@ -247,8 +301,8 @@ func (p *Provisioner) describeRule(ctx context.Context, prefix string) (*ecrtype
 	return nil, nil
 }
 
-func (p *Provisioner) deleteRule(ctx context.Context, prefix string) error {
-	_, err := p.ECR.DeletePullThroughCacheRule(ctx, &ecr.DeletePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String(prefix)})
+func (p *Provisioner) deleteRule(ctx context.Context, e ECR, prefix string) error {
+	_, err := e.DeletePullThroughCacheRule(ctx, &ecr.DeletePullThroughCacheRuleInput{EcrRepositoryPrefix: aws.String(prefix)})
 	var nf *ecrtypes.PullThroughCacheRuleNotFoundException
 	if err != nil && !errors.As(err, &nf) {
 		return fmt.Errorf("deleting the pull-through cache rule for %q: %w", prefix, err)
@@ -256,8 +310,8 @@ func (p *Provisioner) deleteRule(ctx context.Context, prefix string) error {
 	return nil
 }
 
-func (p *Provisioner) describeSecret(ctx context.Context, name string) (*secretsmanager.DescribeSecretOutput, error) {
-	out, err := p.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+func (p *Provisioner) describeSecret(ctx context.Context, sm SecretsManager, name string) (*secretsmanager.DescribeSecretOutput, error) {
+	out, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
 	var nf *smtypes.ResourceNotFoundException
 	switch {
 	case errors.As(err, &nf):
@@ -283,7 +337,10 @@ func secretTags(owner, mac string, props Properties) []smtypes.Tag {
 	return tags
 }
 
-func data(st stack, props Properties, secretARN string) map[string]string {
+// data is what the resource returns (Fn::GetAtt): the home Region's names, plus Regions (home
+// first, then ReplicaRegions) and ReplicaSecretArns (in ReplicaRegions' order), comma-separated
+// so that a template can !Split them.
+func data(st stack, props Properties, secretARN string, replicaARNs []string) map[string]string {
 	suffix := "amazonaws.com"
 	if strings.HasPrefix(st.partition, "aws-cn") {
 		suffix = "amazonaws.com.cn"
@@ -298,7 +355,35 @@ func data(st stack, props Properties, secretARN string) map[string]string {
 		"EcrRepositoryPrefix": props.EcrRepositoryPrefix,
 		"RepositoryUriPrefix": uri,
 		"UpstreamRegistryUrl": props.UpstreamRegistryURL,
+		"Regions":             strings.Join(append([]string{st.region}, props.ReplicaRegions...), ","),
+		"ReplicaSecretArns":   strings.Join(replicaARNs, ","),
 	}
+}
+
+// maxResponseBytes is CloudFormation's limit on a custom resource's whole answer; the response
+// layer (internal/customresource) turns a SUCCESS whose Data does not fit into FAILED.
+const maxResponseBytes = 4096
+
+// dataFits checks, before anything is made, that the answer to this request will fit
+// CloudFormation's limit with the Data its ReplicaRegions add (each replica's ARN, as long as
+// the home one): a set that would be made and then reported FAILED must not be made at all.
+func dataFits(req Request, st stack, props Properties) error {
+	home := "arn:" + st.partition + ":secretsmanager:" + st.region + ":" + st.account + ":secret:" + props.SecretName + "-AbCdEf"
+	var replicas []string
+	for _, r := range props.ReplicaRegions {
+		replicas = append(replicas, replicaARN(home, r))
+	}
+	body, _ := json.Marshal(map[string]any{
+		"Status": "SUCCESS", "Reason": "", "RequestId": "00000000-0000-0000-0000-000000000000",
+		"StackId": req.StackID, "LogicalResourceId": req.LogicalID,
+		"PhysicalResourceId": PhysicalID(props.EcrRepositoryPrefix, props.SecretName),
+		"Data":               data(st, props, home, replicas),
+	})
+	if n := len(body); n > maxResponseBytes {
+		return fmt.Errorf("ReplicaRegions: with %d replica Regions the answer to CloudFormation would be about %d bytes, over its %d-byte limit (each Region adds its secret ARN to ReplicaSecretArns); use fewer Regions or a shorter SecretName",
+			len(props.ReplicaRegions), n, maxResponseBytes)
+	}
+	return nil
 }
 
 func ignoreNotFound(err error) error {

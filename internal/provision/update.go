@@ -3,6 +3,8 @@ package provision
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,13 +26,21 @@ func (p *Provisioner) Update(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// The Regions asked for are checked before anything is touched; Regions being removed need
+	// only be reachable (the allow-list may have shrunk since they were added).
+	if err := p.checkReplicaRegions(props, st); err != nil {
+		return Result{}, err
+	}
+	if err := dataFits(req, st, props); err != nil {
+		return Result{}, err
+	}
 	oldPrefix, oldName, ok := ParsePhysicalID(req.PhysicalID)
 	if !ok {
 		return Result{}, fmt.Errorf("PhysicalResourceId %q was not made by this provisioner", kit.Truncate(req.PhysicalID, 200))
 	}
 	old, _ := ParseProperties(req.OldProperties, p.Providers, p.Standins) // best effort: only for comparison
 	owner := ManagedBy(req.StackID, req.LogicalID)
-	secret, err := p.describeSecret(ctx, oldName)
+	secret, err := p.describeSecret(ctx, p.SM, oldName)
 	if err != nil {
 		return Result{}, err
 	}
@@ -57,6 +67,9 @@ func (p *Provisioner) Update(ctx context.Context, req Request) (Result, error) {
 	}
 	if ownErr != nil {
 		return Result{}, ownErr
+	}
+	if err := p.reach(union(props.ReplicaRegions, replicaRegions(secret))); err != nil {
+		return Result{}, err
 	}
 	key, err := p.ownerKey(ctx)
 	if err != nil {
@@ -103,6 +116,18 @@ func (p *Provisioner) Update(ctx context.Context, req Request) (Result, error) {
 			return Result{}, fmt.Errorf("untagging secret %s: %w", oldName, err)
 		}
 	}
+	// The description, in place; Secrets Manager carries it to the replicas.
+	if want := props.SecretDescription(); aws.ToString(secret.Description) != want {
+		if _, err := p.SM.UpdateSecret(ctx, &secretsmanager.UpdateSecretInput{SecretId: aws.String(arn), Description: aws.String(want)}); err != nil {
+			return Result{}, fmt.Errorf("setting the description of secret %s: %w", oldName, err)
+		}
+		log.Info("description set")
+	}
+	// The Regions, in place: a Region left out loses its rule and replica, a new one gets both.
+	replicas, err := p.reconcileRegions(ctx, st, secret, props, log)
+	if err != nil {
+		return Result{}, err
+	}
 	sourceChanged := current[ptcsecret.TagSourceSecret] != props.SourceSecretArn
 	// The live schedule decides when the secret reports one (a RotateSecret behind the stack's
 	// back is undone here); OldResourceProperties only when it does not.
@@ -126,7 +151,73 @@ func (p *Provisioner) Update(ctx context.Context, req Request) (Result, error) {
 		log.Info("rotation schedule set", "schedule", props.RotationSchedule)
 	}
 	log.Info("updated in place", "tags_set", len(add), "tags_removed", len(remove))
-	return Result{PhysicalID: req.PhysicalID, Data: data(st, props, arn)}, nil
+	return Result{PhysicalID: req.PhysicalID, Data: data(st, props, arn, replicas)}, nil
+}
+
+// reconcileRegions makes the set's Regions those of props.ReplicaRegions and returns the replicas'
+// ARNs in that order. A Region no longer listed loses its rule first (ECR stops reading the
+// replica), then its replica. A listed Region missing its replica gets one (a Failed replication
+// is tried again), then every listed Region's replica must hold the current version and the
+// protecting policy, and a Region missing its rule gets it, validated. Each step looks before it
+// acts, so an Update that died halfway (say, replica made but rule not) resumes where it stopped.
+func (p *Provisioner) reconcileRegions(ctx context.Context, st stack, secret *secretsmanager.DescribeSecretOutput, props Properties, log *slog.Logger) ([]string, error) {
+	arn := aws.ToString(secret.ARN)
+	var gone, added []string
+	for _, r := range replicaRegions(secret) {
+		if !slices.Contains(props.ReplicaRegions, r) {
+			gone = append(gone, r)
+		}
+	}
+	for _, r := range props.ReplicaRegions {
+		if replicationStatus(secret, r) == nil {
+			added = append(added, r)
+		}
+	}
+	for _, r := range gone {
+		if err := p.deleteReplicaRule(ctx, r, props.EcrRepositoryPrefix, replicaARN(arn, r), log); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.removeReplicas(ctx, arn, gone); err != nil {
+		return nil, err
+	}
+	if len(gone) > 0 {
+		log.Info("removed replicas", "regions", gone)
+	}
+	// A new Region's rule prefix must be free before its replica is made.
+	if err := p.checkReplicaRules(ctx, props.EcrRepositoryPrefix, arn, added); err != nil {
+		return nil, err
+	}
+	if _, err := p.ensureReplicas(ctx, secret, st.region, props.ReplicaRegions, log); err != nil {
+		return nil, err
+	}
+	replicas, err := p.awaitReplicas(ctx, arn, st.region, props.ReplicaRegions, log)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range props.ReplicaRegions {
+		created, err := p.ensureReplicaRule(ctx, props, r, replicas[i], nil, log)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			if err := p.validateRule(ctx, p.ECRIn(r), r, props.EcrRepositoryPrefix); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return replicas, nil
+}
+
+// union is a's items, then b's not in a.
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func tagMap(secret *secretsmanager.DescribeSecretOutput) map[string]string {

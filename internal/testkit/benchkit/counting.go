@@ -209,3 +209,21 @@ func (c CountingProvisionSM) PutResourcePolicy(ctx context.Context, in *secretsm
 	c.Counts.Add("PutResourcePolicy", 1)
 	return c.Inner.PutResourcePolicy(ctx, in, o...)
 }
+
+// ReplicateSecretToRegions implements provision.SecretsManager.
+func (c CountingProvisionSM) ReplicateSecretToRegions(ctx context.Context, in *secretsmanager.ReplicateSecretToRegionsInput, o ...func(*secretsmanager.Options)) (*secretsmanager.ReplicateSecretToRegionsOutput, error) {
+	c.Counts.Add("ReplicateSecretToRegions", 1)
+	return c.Inner.ReplicateSecretToRegions(ctx, in, o...)
+}
+
+// RemoveRegionsFromReplication implements provision.SecretsManager.
+func (c CountingProvisionSM) RemoveRegionsFromReplication(ctx context.Context, in *secretsmanager.RemoveRegionsFromReplicationInput, o ...func(*secretsmanager.Options)) (*secretsmanager.RemoveRegionsFromReplicationOutput, error) {
+	c.Counts.Add("RemoveRegionsFromReplication", 1)
+	return c.Inner.RemoveRegionsFromReplication(ctx, in, o...)
+}
+
+// UpdateSecret implements provision.SecretsManager.
+func (c CountingProvisionSM) UpdateSecret(ctx context.Context, in *secretsmanager.UpdateSecretInput, o ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretOutput, error) {
+	c.Counts.Add("UpdateSecret", 1)
+	return c.Inner.UpdateSecret(ctx, in, o...)
+}
