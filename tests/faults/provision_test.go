@@ -86,7 +86,7 @@ func newProvEnv(t testing.TB, sm smServer) *provEnv {
 	for _, r := range e.regions {
 		e.smIn[r] = cleanSMIn(sm, r)
 	}
-	ecrs := newECRRegions(e.regions, func(region string) ecremu.Options {
+	ecrs := ecremu.NewRegions(e.regions, func(region string) ecremu.Options {
 		return ecremu.Options{
 			Region: region,
 			// ECR reads the secret of its own Region (CredentialArn's Region must be ECR's).

@@ -5,19 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
-	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/ecremu"
-	"github.com/ptc-credentials/ptc-credentials/internal/testkit/localsm"
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
@@ -58,32 +56,6 @@ func faultyECRIn(inj *Injector, endpoint, region string) *ecr.Client {
 		o.HTTPClient = inj.Client()
 		o.RetryMaxAttempts = 1
 	})
-}
-
-// ecrRegions is one ECR emulator per Region behind one endpoint, routed by the SigV4 Region.
-type ecrRegions struct {
-	home    string
-	servers map[string]*ecremu.Server
-}
-
-func newECRRegions(regions []string, opts func(region string) ecremu.Options) *ecrRegions {
-	r := &ecrRegions{home: regions[0], servers: map[string]*ecremu.Server{}}
-	for _, name := range regions {
-		r.servers[name] = ecremu.New(opts(name))
-	}
-	return r
-}
-
-// Region is that Region's emulator.
-func (r *ecrRegions) Region(name string) *ecremu.Server { return r.servers[name] }
-
-func (r *ecrRegions) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	s := r.servers[sigV4Region(req)]
-	if s == nil {
-		http.Error(w, `{"__type":"UnrecognizedClientException","message":"The security token included in the request is invalid."}`, http.StatusBadRequest)
-		return
-	}
-	s.ServeHTTP(w, req)
 }
 
 // setSpec is what one set should be once every retry is done: its prefix (the secret is
@@ -250,38 +222,6 @@ func (e *provEnv) worldText() string {
 	return b.String()
 }
 
-// regionalLocal is one localsm per Region behind one loopback endpoint, routed by the SigV4
-// Region: the provisioning runs' Secrets Manager until localsm.NewCluster (which also
-// replicates) is in.
-type regionalLocal struct {
-	srv     *httptest.Server
-	servers map[string]*localsm.Server
-}
-
-func newRegionalLocal(t testing.TB) smServer {
-	t.Helper()
-	l := &regionalLocal{servers: map[string]*localsm.Server{}}
-	for _, r := range provRegions {
-		l.servers[r] = localsm.New(localsm.Options{AccountID: testenv.AccountID, Region: r, Synchronous: true})
-	}
-	l.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		s := l.servers[sigV4Region(req)]
-		if s == nil {
-			http.Error(w, `{"__type":"UnrecognizedClientException","message":"The security token included in the request is invalid."}`, http.StatusBadRequest)
-			return
-		}
-		s.ServeHTTP(w, req)
-	}))
-	t.Cleanup(l.srv.Close)
-	return l
-}
-
-func (l *regionalLocal) URL() string { return l.srv.URL }
-
-func (l *regionalLocal) SecretsManager() *secretsmanager.Client {
-	return cleanSMIn(l, homeRegion)
-}
-
 // propsOf is the resource's properties for spec: props, plus ReplicaRegions (a list, as
 // CloudFormation sends one) and Description when spec has them.
 func (e *provEnv) propsOf(spec setSpec) map[string]any {
@@ -297,4 +237,25 @@ func (e *provEnv) propsOf(spec setSpec) map[string]any {
 		p["Description"] = spec.description
 	}
 	return p
+}
+
+// wireRegions gives the provisioner of one invocation every Region's clients, each through
+// the injector (so a call in a replica Region is counted and faulted like any other). Replica
+// Regions' Secrets Manager calls go through the same front as the home Region's: it passes
+// every call but the home Region's RotateSecret straight on.
+func wireRegions(p *provision.Provisioner, e *provEnv) {
+	p.Region = homeRegion
+	p.AllowedReplicaRegions = e.regions[1:]
+	p.SMFor = func(region string) provision.SecretsManager {
+		if e.smIn[region] == nil {
+			return nil
+		}
+		return faultySMIn(e.inj, e.front.srv.URL, region)
+	}
+	p.ECRFor = func(region string) provision.ECR {
+		if e.ecrs[region] == nil {
+			return nil
+		}
+		return faultyECRIn(e.inj, e.ecrURL, region)
+	}
 }

@@ -17,18 +17,24 @@ var replicasBoth = []string{"eu-west-1", "ap-southeast-2"}
 
 const descriptionRegions = "Docker Hub credential of the fault matrix, replicated"
 
-// skipUnwired skips a multi-Region scenario while the provisioner cannot reach other Regions.
-func skipUnwired(t *testing.T) {
-	t.Helper()
-	if !regionsWired {
-		t.Skip("the provisioner has no clients for replica Regions yet (provision.Provisioner.Region/SMFor/ECRFor, helper P's branch p-regions, not merged): the multi-Region scenarios are written against the agreed contract and skipped")
-	}
+// replicaPolicyRead is moto 5.2.1 refusing GetResourcePolicy on a replica as it refuses writes
+// there ("Operation not permitted on a replica secret"), where localsm, following AWS's
+// replication guide (a replica refuses updates, not reads), answers the replicated policy —
+// localsm's deviation "replica-policy-read-refused". The provisioner reads each replica's
+// policy before it trusts the replica (the protecting policy must apply there too), so
+// against moto every Create with ReplicaRegions answers FAILED at the first replica.
+var replicaPolicyRead = &motoDeviation{
+	name:    "replica-policy-read-refused",
+	symptom: "Operation not permitted on a replica secret",
+	call: func(op string) bool {
+		base, region := regionOf(op)
+		return base == "sm:GetResourcePolicy" && region != ""
+	},
 }
 
 // TestCreateRegionsFaults is scenario create with ReplicaRegions [eu-west-1, ap-southeast-2]
 // and a Description.
 func TestCreateRegionsFaults(t *testing.T) {
-	skipUnwired(t)
 	runProvMatrix(t, provScenario{
 		name: "create-regions",
 		doc: "Create (Docker Hub) with `ReplicaRegions: [eu-west-1, ap-southeast-2]` and a `Description`, retried as in " +
@@ -36,6 +42,7 @@ func TestCreateRegionsFaults(t *testing.T) {
 			"to exactly those two Regions (in sync, default key), each replica holds the primary's AWSCURRENT and the " +
 			"Description, and each Region's rule reads its own Region's replica ARN.",
 		kinds: Kinds,
+		moto:  replicaPolicyRead,
 		run: func(e *provEnv, f faultSpec) Outcome {
 			return runCreateOf(e, f, setSpec{prefix: newPrefix(), replicas: replicasBoth, description: descriptionRegions})
 		},
@@ -46,13 +53,13 @@ func TestCreateRegionsFaults(t *testing.T) {
 // (an id CloudFormation made up) must find and remove the dead Create's replicas and rules in
 // every Region from the properties alone.
 func TestCreateTimeoutRegionsFaults(t *testing.T) {
-	skipUnwired(t)
 	runProvMatrix(t, provScenario{
 		name: "create-timeout-regions",
 		doc: "`create-timeout` with `ReplicaRegions: [eu-west-1, ap-southeast-2]`: the rollback Delete, carrying a physical " +
 			"id CloudFormation generated, must remove what the dead Create made in every Region; then the re-created " +
 			"stack's Create succeeds.",
 		kinds: []Kind{Die},
+		moto:  replicaPolicyRead,
 		run: func(e *provEnv, f faultSpec) Outcome {
 			return runCreateTimeoutOf(e, f, setSpec{prefix: newPrefix(), replicas: replicasBoth, description: descriptionRegions})
 		},
@@ -62,7 +69,6 @@ func TestCreateTimeoutRegionsFaults(t *testing.T) {
 // TestUpdateRegionsFaults is an Update in place: one Region added, one removed, the
 // Description changed.
 func TestUpdateRegionsFaults(t *testing.T) {
-	skipUnwired(t)
 	runProvMatrix(t, provScenario{
 		name: "update-regions",
 		doc: "Update in place (same physical id) from `ReplicaRegions: [eu-west-1]` to `[ap-southeast-2]` with a new " +
@@ -70,6 +76,7 @@ func TestUpdateRegionsFaults(t *testing.T) {
 			"old properties, which must restore the old Regions exactly) and run again; a dead one is retried by Lambda. " +
 			"Whatever the fault, the home Region's set keeps working and every rule in every Region reads a copy that logs in.",
 		kinds: Kinds,
+		moto:  replicaPolicyRead,
 		run:   runUpdateRegions,
 	})
 }
@@ -119,13 +126,13 @@ func runUpdateRegions(e *provEnv, f faultSpec) Outcome {
 // TestDeleteRegionsFaults is scenario delete for a set with two replicas: rules in every
 // Region, then the replicas, then the secret.
 func TestDeleteRegionsFaults(t *testing.T) {
-	skipUnwired(t)
 	runProvMatrix(t, provScenario{
 		name: "delete-regions",
 		doc: "Delete of a set replicated to eu-west-1 and ap-southeast-2, retried as in `delete`. After the faulted " +
 			"attempt every rule left in any Region still reads a copy that logs in; at the end nothing is left in any " +
 			"Region (no rule, no primary, no replica, no standalone copy) and no labelled token.",
 		kinds: Kinds,
+		moto:  replicaPolicyRead,
 		run: func(e *provEnv, f faultSpec) Outcome {
 			return runDeleteOf(e, f, setSpec{prefix: newPrefix(), replicas: replicasBoth, description: descriptionRegions})
 		},
