@@ -72,10 +72,11 @@ type Cluster struct {
 
 	pumpMu sync.Mutex // serialises applying events
 
-	mu      sync.Mutex // guards queue, seq, failing; a leaf lock
-	queue   []*event
-	seq     uint64
-	failing map[string]bool
+	mu       sync.Mutex // guards queue, seq, failing, accessed; a leaf lock
+	queue    []*event
+	seq      uint64
+	failing  map[string]bool
+	accessed map[string]time.Time // replica reads, by Region + name + ARN suffix
 }
 
 type eventKind int
@@ -258,7 +259,8 @@ func (c *Cluster) applySync(ev *event, failing bool) {
 				cur.seq = ev.seq
 			}
 		default:
-			status, msg = ReplicationFailed, "Replication failed: Secret name "+ev.name+" already exists in region "+ev.to+"."
+			// The StatusMessage the API reference gives as its example (ReplicationStatusType).
+			status, msg = ReplicationFailed, "Secret with this name already exists in this region"
 		}
 		dst.mu.Unlock()
 	}
@@ -444,7 +446,9 @@ func (s *Server) afterWrite(op string, body []byte) {
 
 // --- replication operations ---
 
-var regionRE = regexp.MustCompile(`^([a-z]+-)+[a-z]+-[0-9]+$`)
+// regionRE is the Region parameters' pattern in the API reference (ReplicaRegionType.Region,
+// RemoveReplicaRegions).
+var regionRE = regexp.MustCompile(`^([a-z]+-)+\d+$`)
 
 type replicaRegionJSON struct {
 	Region   *string
@@ -459,15 +463,38 @@ type replStatusJSON struct {
 	LastAccessedDate *epoch `json:"LastAccessedDate,omitempty"`
 }
 
-func renderReplication(sec *secret) []replStatusJSON {
+func (s *Server) renderReplication(sec *secret) []replStatusJSON {
 	if len(sec.replicas) == 0 {
 		return nil
 	}
 	out := make([]replStatusJSON, len(sec.replicas))
 	for i, r := range sec.replicas {
 		out[i] = replStatusJSON{Region: r.region, KmsKeyId: r.kmsKeyID, Status: r.status, StatusMessage: r.message}
+		if s.cluster != nil {
+			out[i].LastAccessedDate = ts(s.cluster.accessedIn(r.region, sec.name, tailOf(sec)))
+		}
 	}
 	return out
+}
+
+// noteAccess records that the replica of name (ARN suffix tail) in region was read on day, for
+// the primary's ReplicationStatus LastAccessedDate ("The date that the secret was last accessed
+// in the Region"). Cluster.mu is a leaf: the replica's Server holds its own mu here.
+func (c *Cluster) noteAccess(region, name, tail string, day time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.accessed == nil {
+		c.accessed = map[string]time.Time{}
+	}
+	c.accessed[region+"\x00"+name+tail] = day
+}
+
+// accessedIn is what noteAccess recorded, or the zero time (then the field is omitted, as AWS
+// omits it for a replica never read).
+func (c *Cluster) accessedIn(region, name, tail string) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.accessed[region+"\x00"+name+tail]
 }
 
 // checkReplicaRegions validates AddReplicaRegions against the primary's Region and itself.
@@ -540,7 +567,7 @@ func (s *Server) replicateSecretToRegions(_ context.Context, body []byte) (any, 
 		regions[i] = r.region
 	}
 	s.queueSync(sec, regions, in.ForceOverwriteReplicaSecret != nil && *in.ForceOverwriteReplicaSecret, 0)
-	return replicateOut{ARN: sec.arn, ReplicationStatus: renderReplication(sec)}, nil
+	return replicateOut{ARN: sec.arn, ReplicationStatus: s.renderReplication(sec)}, nil
 }
 
 type removeRegionsIn struct {
@@ -583,7 +610,7 @@ func (s *Server) removeRegionsFromReplication(_ context.Context, body []byte) (a
 	if s.cluster != nil {
 		s.cluster.enqueue(evs...)
 	}
-	return replicateOut{ARN: sec.arn, ReplicationStatus: renderReplication(sec)}, nil
+	return replicateOut{ARN: sec.arn, ReplicationStatus: s.renderReplication(sec)}, nil
 }
 
 func (s *Server) stopReplicationToReplica(_ context.Context, body []byte) (any, *apiError) {

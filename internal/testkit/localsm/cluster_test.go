@@ -138,6 +138,13 @@ func TestClusterCreateWithReplicas(t *testing.T) {
 		_, err = w.sm[r].GetSecretValue(w.ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
 		wantCode(t, "GetSecretValue by the primary's ARN in "+r, err, "ResourceNotFoundException")
 	}
+	// The replicas were read today: the primary's ReplicationStatus says so, per Region.
+	day := w.clk.Now().UTC().Truncate(24 * time.Hour)
+	for _, rs := range w.describe(t, home, "app/db").ReplicationStatus {
+		if rs.LastAccessedDate == nil || !rs.LastAccessedDate.Equal(day) {
+			t.Errorf("ReplicationStatus %s LastAccessedDate = %v, want %v", aws.ToString(rs.Region), rs.LastAccessedDate, day)
+		}
+	}
 	// Replica Region checks.
 	for _, bad := range []string{home, "not a region", ""} {
 		_, err := w.sm[home].CreateSecret(w.ctx, &secretsmanager.CreateSecretInput{Name: aws.String("bad"), SecretString: aws.String("x"),

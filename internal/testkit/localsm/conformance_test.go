@@ -70,6 +70,18 @@ var deviations = []deviation{
 	{"schedule-ignored",
 		`RotationRulesType, ScheduleExpression: "A cron() or rate() expression that defines the schedule for rotating your secret"; "You can rotate a secret as often as every four hours" (so rate(1 hours) is refused); RotateSecret turns rotation on.`,
 		`ignores ScheduleExpression: no validation, RotationEnabled set only for AutomaticallyAfterDays > 0, DescribeSecret shows AutomaticallyAfterDays 0 and no ScheduleExpression.`},
+	{"replication-immediate",
+		`ReplicationStatusType, Status: "InProgress, which indicates that Secrets Manager is in the process of creating the replica"; replication is asynchronous (CreateSecret, ReplicateSecretToRegions: "begins replication"), so the answer that adds a Region shows it InProgress, and a later DescribeSecret InSync or Failed.`,
+		`creates the replica inside the call and answers InSync ("Replication succeeded") or Failed at once.`},
+	{"primary-region-on-primary",
+		`DescribeSecret, PrimaryRegion: "The Region the secret is in. If a secret is replicated to other Regions, the replicas are listed in ReplicationStatus." A replicated primary names its own Region (localsm shows it while the secret has replicas).`,
+		`omits PrimaryRegion on the primary; only a replica carries it.`},
+	{"replica-shows-replication-status",
+		`DescribeSecret, ReplicationStatus: "A list of the replicas of this secret and their status" — a replica has no replicas of its own, so it lists none (it names its primary in PrimaryRegion).`,
+		`a replica's DescribeSecret is the primary's answer with the ARN and PrimaryRegion changed, so it repeats the primary's ReplicationStatus.`},
+	{"replica-policy-read-refused",
+		`Replication guide: "Secrets Manager replicates the encrypted secret data and metadata such as tags and resource policies across the specified Regions"; a replica refuses updates ("A replica secret can't be updated independently from its primary secret, except for its encryption key", standalone-secret guide), not reads, so GetResourcePolicy there answers the replicated policy.`,
+		`refuses GetResourcePolicy on a replica as it refuses writes: InvalidParameterException "Operation not permitted on a replica secret."`},
 	{"create-name-scheduled-for-deletion",
 		`InvalidRequestException, possible causes: "The secret is scheduled for deletion." (CreateSecret with the name of a secret in its recovery window).`,
 		`ResourceExistsException "The operation failed because the secret ... already exists."`},
@@ -86,6 +98,10 @@ type conf struct {
 	// ClientRequestToken, as the provisioner calls it: the SDK picks one): x1, x2, ... in the
 	// order this server revealed them.
 	ids map[string]string
+	// in are clients of the same endpoint signed for other Regions (the replication script;
+	// see in), made on first use.
+	endpoint string
+	in       map[string]*secretsmanager.Client
 }
 
 func newConf(ctx context.Context, sm *secretsmanager.Client) *conf {
@@ -529,7 +545,7 @@ func TestConformanceWithMoto(t *testing.T) {
 		known[d.ID] = true
 	}
 	used := map[string]bool{}
-	for _, steps := range [][]cstep{script(), productScript()} {
+	for _, steps := range [][]cstep{script(), productScript(), replicationScript()} {
 		for _, s := range steps {
 			if s.dev != "" {
 				if !known[s.dev] {
@@ -581,6 +597,16 @@ func TestConformanceWithMoto(t *testing.T) {
 		steps := productScript()
 		got := runScript(newConf(ctx, client(local.Endpoint)), steps, false)
 		want := runScript(newConf(ctx, client(moto.Endpoint)), steps, true)
+		compareTranscripts(t, steps, got, want)
+	})
+
+	t.Run("replication", func(t *testing.T) {
+		// A Cluster as testenv.StartLocalSMCluster serves it, without lag: what a step
+		// replicates has landed when the next step runs, as it has in moto.
+		local := testenv.StartLocalSMCluster(t, localsm.ClusterOptions{Regions: repRegions})
+		steps := replicationScript()
+		got := runScript(newRegionConf(ctx, local.URL()), steps, false)
+		want := runScript(newRegionConf(ctx, moto.Endpoint), steps, true)
 		compareTranscripts(t, steps, got, want)
 	})
 }

@@ -21,12 +21,13 @@
 // GetSecretValue by VersionId still reads them). A secret deleted with a recovery window
 // disappears once the injectable clock passes its deletion date.
 //
-// conformance_test.go runs two scripted call sequences against localsm and moto_server and
+// conformance_test.go runs three scripted call sequences against localsm and moto_server and
 // requires equal answers, except where moto 5.2.1 is known to differ from AWS; its deviation
 // table documents each of those differences with the API reference sentence localsm follows.
-// One script walks the API's rules; the other (product_conformance_test.go) makes every call
+// One script walks the API's rules; the second (product_conformance_test.go) makes every call
 // the rotator and the provisioner make, in their shapes, and its coverage table lists them —
-// which is what lets the product's own suites run most of their cases against localsm.
+// which is what lets the product's own suites run most of their cases against localsm; the
+// third (replication_conformance_test.go) makes the multi-Region calls against a Cluster.
 //
 // A Server used alone (New) is one Region and refuses replication. A Cluster (cluster.go) is
 // one Server per Region behind one endpoint, routed by the SigV4 credential scope's Region, with

@@ -98,7 +98,7 @@ func (s *Server) createSecret(_ context.Context, body []byte) (any, *apiError) {
 		// A retry with the same ClientRequestToken and the same value is ignored (CreateSecret
 		// API reference, ClientRequestToken); anything else is a second secret of that name.
 		if v := old.versions[token]; v != nil && v.hasValue() && v.sameData(in.SecretString, in.SecretBinary) {
-			return createOut{ARN: old.arn, Name: old.name, VersionId: v.id, ReplicationStatus: renderReplication(old)}, nil
+			return createOut{ARN: old.arn, Name: old.name, VersionId: v.id, ReplicationStatus: s.renderReplication(old)}, nil
 		}
 		return nil, errf("ResourceExistsException", "The operation failed because the secret %s already exists.", *in.Name)
 	}
@@ -130,7 +130,7 @@ func (s *Server) createSecret(_ context.Context, body []byte) (any, *apiError) {
 			regions[i] = r.region
 		}
 		s.queueSync(sec, regions, in.ForceOverwriteReplicaSecret != nil && *in.ForceOverwriteReplicaSecret, 0)
-		out.ReplicationStatus = renderReplication(sec)
+		out.ReplicationStatus = s.renderReplication(sec)
 	}
 	return out, nil
 }
@@ -184,7 +184,7 @@ func (s *Server) describeSecret(_ context.Context, body []byte) (any, *apiError)
 		ARN: sec.arn, Name: sec.name, Description: sec.description, KmsKeyId: sec.kmsKeyID,
 		LastRotatedDate: ts(sec.lastRotated), LastChangedDate: ts(sec.changed), LastAccessedDate: ts(sec.accessed),
 		DeletedDate: ts(sec.deleted), CreatedDate: ts(sec.created), Tags: renderTags(sec.tags),
-		ReplicationStatus: renderReplication(sec), PrimaryRegion: sec.primaryRegion,
+		ReplicationStatus: s.renderReplication(sec), PrimaryRegion: sec.primaryRegion,
 	}
 	if out.PrimaryRegion == "" && len(sec.replicas) > 0 {
 		// A replicated primary names its own Region (DescribeSecret API reference,
@@ -283,6 +283,9 @@ func (s *Server) getSecretValue(_ context.Context, body []byte) (any, *apiError)
 	// LastAccessedDate is kept to the day, as AWS keeps it.
 	day := s.opts.Now().UTC().Truncate(24 * time.Hour)
 	v.accessed, sec.accessed = day, day
+	if s.cluster != nil && sec.primaryRegion != "" {
+		s.cluster.noteAccess(s.opts.Region, sec.name, tailOf(sec), day)
+	}
 	return getOut{
 		ARN: sec.arn, Name: sec.name, VersionId: v.id, SecretString: v.str, SecretBinary: v.bin,
 		VersionStages: slices.Clone(v.stages), CreatedDate: ts(v.created),

@@ -79,6 +79,43 @@ import (
 //	  PolicyValidationPassed, ValidationErrors | none | not compared: moto 5.2.1 lacks it
 //	  (localsm's own tests: policy_test.go)
 //
+//	Multi-Region (issue 16): the steps are TestConformanceWithMoto/replication's, run against a
+//	localsm.Cluster and moto in four Regions (replication_conformance_test.go), each call signed
+//	for the Region named:
+//	CreateSecret | provisioner createSecret with ReplicaRegions: Name, ClientRequestToken,
+//	  SecretString, Description, Tags, AddReplicaRegions (Region only: default key) | ARN,
+//	  ReplicationStatus | none | 2 34 (a Region where the name is taken), 41 (own Region:
+//	  InvalidParameterException)
+//	DescribeSecret | provisioner replica wait and ptc status/doctor, in the primary's Region:
+//	  SecretId=ARN | ReplicationStatus (Region, Status, KmsKeyId), PrimaryRegion,
+//	  VersionIdsToStages | none | 4 30 35 (Failed)
+//	DescribeSecret | replica wait, ptc status, in a replica's Region: SecretId=the replica's ARN or
+//	  the name | ARN, PrimaryRegion, VersionIdsToStages (AWSCURRENT equal to the primary's),
+//	  Description, Tags | ResourceNotFound = not there (yet, or any more) | 1 5 6 16 20 22, 24
+//	  (removed)
+//	GetSecretValue | ECR in a replica's Region (ValidatePullThroughCacheRule, pulls): SecretId=the
+//	  replica's ARN, VersionStage=AWSCURRENT | SecretString | ResourceNotFound | 7 8 17 40, 29
+//	GetResourcePolicy | provisioner, the policy in a replica's Region: SecretId=the replica's ARN |
+//	  ResourcePolicy | none | 9
+//	PutResourcePolicy | provisioner protect, in the primary's Region only (replicas copy it) |
+//	  none | none | 3; 12 (in a replica's Region: InvalidParameterException)
+//	PutSecretValue, UpdateSecretVersionStage | rotator, in the primary's Region only | none |
+//	  none | 14 15; 10 (PutSecretValue in a replica's Region: InvalidParameterException)
+//	UpdateSecret | provisioner Update, the Description property: SecretId=ARN, Description only |
+//	  ARN | none | 18; 11 (in a replica's Region: InvalidParameterException)
+//	TagResource | provisioner Update, in the primary's Region | none | none | 19
+//	ReplicateSecretToRegions | provisioner Update, a Region added: SecretId=ARN,
+//	  AddReplicaRegions (new Regions only, default key), ForceOverwriteReplicaSecret | ARN,
+//	  ReplicationStatus | none | 21 39
+//	RemoveRegionsFromReplication | provisioner Update (a Region dropped), Delete and Create's undo
+//	  (every Region, before DeleteSecret): SecretId=ARN, RemoveReplicaRegions | ReplicationStatus
+//	  | none | 23 25 (again: a no-op) 28 37 (a Failed Region)
+//	DeleteSecret | provisioner Delete of a primary: ForceDeleteWithoutRecovery or a recovery
+//	  window | none | InvalidParameterException while replicas exist (26 27), then ok (31); 13 (on
+//	  a replica: InvalidParameterException)
+//	StopReplicationToReplica is not in the script: the product never calls it (its protecting
+//	  policy denies it) and moto 5.2.1 does not implement it (localsm's own tests: cluster_test.go)
+//
 // Secrets Manager's own part (staging and dropping the tested copy, a person's edits) is played
 // by the script too, in the calls a harness makes (testenv.BeginRotation,
 // RotatingSecretsManager), so that the state the product's calls meet is the one they meet in
