@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -147,8 +148,28 @@ func newEnv(ctx context.Context, region, profile string, stdout, stderr io.Write
 	if err != nil {
 		return nil, err
 	}
+	// A replicated secret's replica Regions get clients of their own, built on first use from
+	// the same configuration (credentials, endpoints) with only the Region changed.
+	var mu sync.Mutex
+	smBy, ecrBy := map[string]operator.SecretsManager{}, map[string]operator.ECR{}
 	return &operator.Env{
 		ECR: ecr.NewFromConfig(cfg), SM: secretsmanager.NewFromConfig(cfg), Lambda: lambda.NewFromConfig(cfg),
 		Region: cfg.Region, Out: stdout, Err: stderr, Standins: standins,
+		SMFor: func(region string) operator.SecretsManager {
+			mu.Lock()
+			defer mu.Unlock()
+			if smBy[region] == nil {
+				smBy[region] = secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.Region = region })
+			}
+			return smBy[region]
+		},
+		ECRFor: func(region string) operator.ECR {
+			mu.Lock()
+			defer mu.Unlock()
+			if ecrBy[region] == nil {
+				ecrBy[region] = ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.Region = region })
+			}
+			return ecrBy[region]
+		},
 	}, nil
 }

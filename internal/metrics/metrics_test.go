@@ -71,3 +71,64 @@ func TestEmitPerSecret(t *testing.T) {
 		t.Errorf("record %+v", rec)
 	}
 }
+
+// TestEveryRecordCarriesTheRegion: the Emitter's Region, else AWS_REGION (what Lambda sets), as
+// a property beside the dimensions, never as a dimension (the alarms watch [Upstream] only).
+func TestEveryRecordCarriesTheRegion(t *testing.T) {
+	t.Setenv("AWS_REGION", "ap-southeast-2")
+	for _, tc := range []struct {
+		e    *Emitter
+		want string
+	}{{&Emitter{Region: "eu-west-1"}, "eu-west-1"}, {&Emitter{}, "ap-southeast-2"}} {
+		var buf bytes.Buffer
+		tc.e.W = &buf
+		tc.e.Emit(RotationSucceeded, 1, Count, "docker-hub", map[string]any{"Region": "overridden?"})
+		tc.e.EmitPerSecret(PullsRemaining, 3, Count, "docker-hub", "ecr-pullthroughcache/hub", nil)
+		tc.e.EmitReplica(ReplicationFailed, 1, Count, "docker-hub", "eu-central-1", nil)
+		lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+		if len(lines) != 3 {
+			t.Fatalf("%d records: %q", len(lines), buf.String())
+		}
+		for _, l := range lines {
+			var rec struct {
+				AWS struct {
+					CloudWatchMetrics []struct{ Dimensions [][]string }
+				} `json:"_aws"`
+				Region string
+			}
+			if err := json.Unmarshal(l, &rec); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Region != tc.want {
+				t.Errorf("Region %q, want %q: %s", rec.Region, tc.want, l)
+			}
+			for _, set := range rec.AWS.CloudWatchMetrics[0].Dimensions {
+				for _, d := range set {
+					if d == RegionProperty {
+						t.Errorf("Region is a dimension: %s", l)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestEmitReplica: a dimension-less set (what the one ReplicationFailed alarm watches, whatever
+// the upstream and Region) and [Upstream, ReplicaRegion], with both members at top level.
+func TestEmitReplica(t *testing.T) {
+	var buf bytes.Buffer
+	e := &Emitter{W: &buf, Region: "us-east-1"}
+	e.EmitReplica(ReplicationFailed, 1, Count, "github-container-registry", "eu-west-1", map[string]any{"ReplicaRegion": "overridden?", "secret": "ecr-pullthroughcache/ghcr"})
+	// The raw line: an empty dimension set must be [], never null (EMF rejects null).
+	if !bytes.Contains(buf.Bytes(), []byte(`"Dimensions":[[],["Upstream","ReplicaRegion"]]`)) {
+		t.Errorf("dimensions: %s", buf.String())
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec[ReplicationFailed] != 1.0 || rec["Upstream"] != "github-container-registry" || rec[ReplicaRegionDimension] != "eu-west-1" ||
+		rec["Region"] != "us-east-1" || rec["secret"] != "ecr-pullthroughcache/ghcr" {
+		t.Errorf("record %v", rec)
+	}
+}

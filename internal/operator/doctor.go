@@ -118,7 +118,12 @@ func (d *doctor) run(ctx context.Context, target, image string) {
 	d.checkLogin(ctx, image)
 	d.checkPullBudget()
 	d.checkValidation(ctx)
+	if primary := replicaOf(d.secret, d.env.Region); primary != "" {
+		d.checkIsReplica(ctx, primary)
+		return
+	}
 	d.checkRotation(ctx)
+	d.checkReplicas(ctx)
 }
 
 // findRule: check 1, the rule exists (by prefix, or the rule that uses the secret).

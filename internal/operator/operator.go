@@ -52,8 +52,15 @@ type Lambda interface {
 
 // Env is what every command runs with. ECR, SM and Region are required.
 type Env struct {
+	// ECR and SM talk to the home Region (Region).
 	ECR ECR
 	SM  SecretsManager
+	// ECRFor and SMFor build the clients of another Region, where a managed secret has a
+	// replica and a rule of its own (status, doctor); nil means no other Region can be reached,
+	// and every call there fails saying so. Use ECRIn and SMIn, which answer the home Region
+	// with ECR and SM. They may be called concurrently.
+	ECRFor func(region string) ECR
+	SMFor  func(region string) SecretsManager
 	// Lambda, when set, lets the doctor check that the rotation function exists.
 	Lambda Lambda
 	// Region is the Region the clients talk to (credential ARNs must be in it).
@@ -71,6 +78,68 @@ type Env struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Concurrency bounds the rules status checks at once; zero means 8.
 	Concurrency int
+}
+
+// SMIn is the Secrets Manager client of region: SM for the home Region (or ""), else SMFor's.
+func (e *Env) SMIn(region string) SecretsManager {
+	if region == "" || region == e.Region {
+		return e.SM
+	}
+	if e.SMFor != nil {
+		if c := e.SMFor(region); c != nil {
+			return c
+		}
+	}
+	return unreachable{region}
+}
+
+// ECRIn is the ECR client of region: ECR for the home Region (or ""), else ECRFor's.
+func (e *Env) ECRIn(region string) ECR {
+	if region == "" || region == e.Region {
+		return e.ECR
+	}
+	if e.ECRFor != nil {
+		if c := e.ECRFor(region); c != nil {
+			return c
+		}
+	}
+	return unreachable{region}
+}
+
+// unreachable is the client of a Region the Env has no client for: every call fails, naming
+// the Region, so a command reports it in the row or check it concerns instead of crashing.
+type unreachable struct{ region string }
+
+func (u unreachable) err() error {
+	return fmt.Errorf("no client for Region %s (this ptc was built without other Regions' clients)", u.region)
+}
+
+func (u unreachable) DescribePullThroughCacheRules(context.Context, *ecr.DescribePullThroughCacheRulesInput, ...func(*ecr.Options)) (*ecr.DescribePullThroughCacheRulesOutput, error) {
+	return nil, u.err()
+}
+
+func (u unreachable) ValidatePullThroughCacheRule(context.Context, *ecr.ValidatePullThroughCacheRuleInput, ...func(*ecr.Options)) (*ecr.ValidatePullThroughCacheRuleOutput, error) {
+	return nil, u.err()
+}
+
+func (u unreachable) DescribeSecret(context.Context, *secretsmanager.DescribeSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
+	return nil, u.err()
+}
+
+func (u unreachable) GetSecretValue(context.Context, *secretsmanager.GetSecretValueInput, ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	return nil, u.err()
+}
+
+func (u unreachable) ListSecretVersionIds(context.Context, *secretsmanager.ListSecretVersionIdsInput, ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+	return nil, u.err()
+}
+
+func (u unreachable) RotateSecret(context.Context, *secretsmanager.RotateSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error) {
+	return nil, u.err()
+}
+
+func (u unreachable) TagResource(context.Context, *secretsmanager.TagResourceInput, ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error) {
+	return nil, u.err()
 }
 
 func (e *Env) now() time.Time {
@@ -105,15 +174,21 @@ func (e *Env) progress(format string, args ...any) {
 	fmt.Fprintf(e.errw(), format+"\n", args...)
 }
 
-// rules lists every pull-through cache rule of the registry, following NextToken.
+// rules lists every pull-through cache rule of the home Region's registry, following NextToken.
 func (e *Env) rules(ctx context.Context, prefixes ...string) ([]ecrtypes.PullThroughCacheRule, error) {
+	return e.rulesIn(ctx, e.Region, prefixes...)
+}
+
+// rulesIn is rules in region.
+func (e *Env) rulesIn(ctx context.Context, region string, prefixes ...string) ([]ecrtypes.PullThroughCacheRule, error) {
 	var out []ecrtypes.PullThroughCacheRule
 	in := &ecr.DescribePullThroughCacheRulesInput{}
 	if len(prefixes) > 0 {
 		in.EcrRepositoryPrefixes = prefixes
 	}
+	c := e.ECRIn(region)
 	for {
-		page, err := e.ECR.DescribePullThroughCacheRules(ctx, in)
+		page, err := c.DescribePullThroughCacheRules(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("listing pull-through cache rules: %w", err)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/kit"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
@@ -21,10 +22,26 @@ const PollEvery = 2 * time.Second
 // Rotate starts a rotation of secret (name or ARN) with RotateSecret and follows it, a line per
 // observed step with its time, until AWSCURRENT moves to the new version (true), the rotator
 // records a failure or the version is dropped (false, with the rotator's error), or timeout.
+//
+// A replica (the secret in a replica Region, by name there or by its ARN) is refused: rotation
+// runs in the primary only. After the promotion of a replicated secret, rotate follows each
+// replica Region until its replica holds the new version, and reports false if one fails or
+// does not within the timeout.
 func Rotate(ctx context.Context, env *Env, secret string, timeout time.Duration) (bool, error) {
-	d, err := env.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secret)})
+	region := env.Region
+	if r, _, _ := arnParts(secret); r != "" {
+		region = r
+	}
+	d, err := env.SMIn(region).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secret)})
 	if err != nil {
 		return false, fmt.Errorf("describing %s: %w", secret, err)
+	}
+	if primary := replicaOf(d, region); primary != "" {
+		return false, fmt.Errorf("secret %s in %s is a replica of the one in %s: rotation runs in the primary only, and the replicas receive the new version from it; run ptc rotate %s --region %s",
+			aws.ToString(d.Name), region, primary, aws.ToString(d.Name), primary)
+	}
+	if region != env.Region {
+		return false, fmt.Errorf("secret %s is in %s, not %s: run ptc rotate %s --region %s", aws.ToString(d.Name), region, env.Region, aws.ToString(d.Name), region)
 	}
 	if aws.ToString(d.RotationLambdaARN) == "" {
 		return false, fmt.Errorf("secret %s has no rotation function: adopt it first (ptc adopt <ecr-prefix> --source-secret …)", aws.ToString(d.Name))
@@ -64,7 +81,10 @@ func (e *Env) follow(ctx context.Context, arn, name, version, oldCurrent string,
 				detail = "; the new token expires " + f.expires.UTC().Format(time.RFC3339)
 			}
 			e.line("finishSecret: AWSCURRENT moved to %s (AWSPREVIOUS is %s)%s", version, orNone(oldCurrent), detail)
-			return true, nil
+			if len(replicaRegions(d)) == 0 {
+				return true, nil
+			}
+			return e.followReplicas(ctx, arn, name, version, start.Add(timeout))
 		case present && slices.Contains(stages, ptcsecret.StagePending) && !pendingSeen:
 			pendingSeen = true
 			e.line("version %s is AWSPENDING: the rotator mints, checks and tests the new token", version)
@@ -91,6 +111,49 @@ func (e *Env) follow(ctx context.Context, arn, name, version, oldCurrent string,
 		}
 		if e.now().Sub(start) >= timeout {
 			e.line("still not AWSCURRENT after %s: the rotation may be retrying; ptc status and ptc doctor show where it stands", kit.Truncate(timeout.String(), 20))
+			return false, nil
+		}
+		if err := e.sleep(ctx, PollEvery); err != nil {
+			return false, err
+		}
+	}
+}
+
+// followReplicas polls the primary's ReplicationStatus and each replica until every replica
+// Region holds version (true), one reports Failed (false, with the service's reason), or
+// deadline (false): after a rotation the replicas are where ECR reads the new token in their
+// Regions, and the old one is revoked at the next rotation.
+func (e *Env) followReplicas(ctx context.Context, arn, name, version string, deadline time.Time) (bool, error) {
+	done := map[string]bool{}
+	for {
+		d, err := e.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+		if err != nil {
+			return false, fmt.Errorf("describing %s: %w", name, err)
+		}
+		pending := 0
+		for _, rs := range replicaRegions(d) {
+			region := aws.ToString(rs.Region)
+			if done[region] {
+				continue
+			}
+			if rs.Status == smtypes.StatusTypeFailed {
+				e.line("replica %s: replication Failed (%s); ECR there keeps reading the replica's old version, whose token a later rotation revokes: fix it now (ptc doctor <prefix> checks each Region; docs/operations.md, \"A replica Region is Failed\")",
+					region, orNone(kit.Truncate(aws.ToString(rs.StatusMessage), 200)))
+				return false, nil
+			}
+			rd, err := e.SMIn(region).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(replicaARN(arn, region))})
+			if err == nil && slices.Contains(rd.VersionIdsToStages[version], ptcsecret.StageCurrent) {
+				done[region] = true
+				e.line("replica %s holds the new version as AWSCURRENT (%s)", region, rs.Status)
+				continue
+			}
+			pending++
+		}
+		if pending == 0 {
+			return true, nil
+		}
+		if !e.now().Before(deadline) {
+			e.line("%d replica Region(s) do not hold the new version yet; ptc status shows where each stands", pending)
 			return false, nil
 		}
 		if err := e.sleep(ctx, PollEvery); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -49,12 +50,28 @@ type RuleStatus struct {
 	PendingSince             *time.Time `json:"pendingSince,omitempty"`
 	Valid                    *bool      `json:"valid,omitempty"`
 	ValidationFailure        string     `json:"validationFailure,omitempty"`
-	// Problems say what is unhealthy and what to do; empty means healthy.
+	// PrimaryRegion is set when the rule's secret is a replica: the Region of its primary,
+	// where it rotates.
+	PrimaryRegion string `json:"primaryRegion,omitempty"`
+	// Replicas are the replica Regions of a managed secret, each with its own rule.
+	Replicas []ReplicaStatus `json:"replicas,omitempty"`
+	// Problems say what is unhealthy and what to do; empty means healthy. A replica Region's
+	// problems are in its ReplicaStatus.
 	Problems []string `json:"problems"`
 }
 
-// Healthy reports whether nothing is wrong with the rule.
-func (s RuleStatus) Healthy() bool { return len(s.Problems) == 0 }
+// Healthy reports whether nothing is wrong with the rule, nor in any of its replica Regions.
+func (s RuleStatus) Healthy() bool {
+	if len(s.Problems) > 0 {
+		return false
+	}
+	for _, r := range s.Replicas {
+		if !r.Healthy() {
+			return false
+		}
+	}
+	return true
+}
 
 // StatusReport is the whole of `ptc status`.
 type StatusReport struct {
@@ -72,6 +89,7 @@ func Status(ctx context.Context, env *Env) (*StatusReport, error) {
 	}
 	env.progress("ptc status: %d pull-through cache rules in %s", len(rules), env.Region)
 	rep := &StatusReport{Region: env.Region, Rules: make([]RuleStatus, len(rules))}
+	rr := newRegionRules(env)
 	workers := env.Concurrency
 	if workers <= 0 {
 		workers = 8
@@ -85,7 +103,7 @@ func Status(ctx context.Context, env *Env) (*StatusReport, error) {
 	for range min(workers, max(len(rules), 1)) {
 		wg.Go(func() {
 			for i := range next {
-				rep.Rules[i] = env.ruleStatus(ctx, rules[i])
+				rep.Rules[i] = env.ruleStatus(ctx, rr, rules[i])
 				mu.Lock()
 				done++
 				if done%25 == 0 && done < len(rules) {
@@ -110,8 +128,9 @@ func Status(ctx context.Context, env *Env) (*StatusReport, error) {
 }
 
 // ruleStatus reads one rule's secret and asks ECR to validate it: two calls, three with a
-// pending version.
-func (env *Env) ruleStatus(ctx context.Context, rule ecrtypes.PullThroughCacheRule) RuleStatus {
+// pending version, and for each replica Region of a managed secret the replica's
+// DescribeSecret and ECR's validation there (the Region's rules are listed once per run, rr).
+func (env *Env) ruleStatus(ctx context.Context, rr *regionRules, rule ecrtypes.PullThroughCacheRule) RuleStatus {
 	s := RuleStatus{
 		Prefix: aws.ToString(rule.EcrRepositoryPrefix), Upstream: string(rule.UpstreamRegistry),
 		URL: aws.ToString(rule.UpstreamRegistryUrl), UpstreamRepositoryPrefix: aws.ToString(rule.UpstreamRepositoryPrefix),
@@ -129,6 +148,12 @@ func (env *Env) ruleStatus(ctx context.Context, rule ecrtypes.PullThroughCacheRu
 			problem("secret %s is scheduled for deletion: restore it (aws secretsmanager restore-secret) or point the rule at another", s.Secret)
 		default:
 			env.secretStatus(ctx, &s, d, now, problem)
+			if s.Managed {
+				for _, rs := range replicaRegions(d) {
+					s.Replicas = append(s.Replicas, env.replicaStatus(ctx, rr, s.Prefix, d, rs, now))
+				}
+				sortReplicas(s.Replicas)
+			}
 		}
 	}
 	v, err := env.ECR.ValidatePullThroughCacheRule(ctx, &ecr.ValidatePullThroughCacheRuleInput{EcrRepositoryPrefix: rule.EcrRepositoryPrefix})
@@ -160,7 +185,9 @@ func (env *Env) secretStatus(ctx context.Context, s *RuleStatus, d *secretsmanag
 		}
 	}
 	s.LastRotated, s.NextRotation = d.LastRotatedDate, d.NextRotationDate
-	if s.Managed && !s.Rotation {
+	s.PrimaryRegion = replicaOf(d, env.Region)
+	// A replica rotates with its primary: its own rotation settings say nothing.
+	if s.Managed && !s.Rotation && s.PrimaryRegion == "" {
 		problem("managed secret %s has rotation turned off: its token will expire unrenewed (aws secretsmanager rotate-secret --secret-id %s --rotation-lambda-arn <rotator>)", s.Secret, s.Secret)
 	}
 	if !isDefaultKey(aws.ToString(d.KmsKeyId)) {
@@ -206,6 +233,15 @@ func (env *Env) secretStatus(ctx context.Context, s *RuleStatus, d *secretsmanag
 	}
 }
 
+// replicaProblems counts the problems of a rule's replica Regions.
+func replicaProblems(r RuleStatus) int {
+	n := 0
+	for _, rs := range r.Replicas {
+		n += len(rs.Problems)
+	}
+	return n
+}
+
 func sinceOrUnknown(now, t time.Time) string {
 	if t.IsZero() {
 		return "an unknown time"
@@ -221,10 +257,23 @@ func WriteStatusJSON(env *Env, rep *StatusReport) error {
 }
 
 // WriteStatusTable writes the report as a table for people, then each unhealthy rule's
-// problems.
+// problems. A replicated secret's rule is followed by one row per replica Region ("↳
+// eu-west-1"): that Region's rule (ECR column) and whether its replica holds the primary's
+// current version (REPLICA column, shown when some rule has replicas).
 func WriteStatusTable(env *Env, rep *StatusReport) error {
 	now := env.now()
-	t := &table{header: []string{"PREFIX", "UPSTREAM", "SECRET", "KIND", "ROTATION", "LAST ROTATION", "NEXT", "EXPIRES", "PULLS LEFT", "PENDING", "ECR", "HEALTH"}}
+	replicated := slices.ContainsFunc(rep.Rules, func(r RuleStatus) bool { return len(r.Replicas) > 0 || r.PrimaryRegion != "" })
+	header := []string{"PREFIX", "UPSTREAM", "SECRET", "KIND", "ROTATION", "LAST ROTATION", "NEXT", "EXPIRES", "PULLS LEFT", "PENDING", "ECR", "HEALTH"}
+	if replicated {
+		header = slices.Insert(header, len(header)-1, "REPLICA")
+	}
+	t := &table{header: header}
+	row := func(replica string, cells ...string) {
+		if replicated {
+			cells = slices.Insert(cells, len(cells)-1, replica)
+		}
+		t.add(cells...)
+	}
 	for _, r := range rep.Rules {
 		kind := "hand-made"
 		if r.Managed {
@@ -274,10 +323,37 @@ func WriteStatusTable(env *Env, rep *StatusReport) error {
 			}
 		}
 		health := "ok"
-		if !r.Healthy() {
+		if len(r.Problems) > 0 {
 			health = fmt.Sprintf("%d problem(s)", len(r.Problems))
 		}
-		t.add(r.Prefix, r.Upstream, r.Secret, kind, rot, last, next, exp, pulls, pending, valid, health)
+		if n := replicaProblems(r); n > 0 {
+			// The rule's own row says its replica Regions need a look too.
+			here := ""
+			if len(r.Problems) > 0 {
+				here = health + ", "
+			}
+			health = fmt.Sprintf("%s%d in replica Regions", here, n)
+		}
+		replica := "-"
+		switch {
+		case r.PrimaryRegion != "":
+			replica = "replica of " + r.PrimaryRegion
+			rot = "in " + r.PrimaryRegion
+		case len(r.Replicas) > 0:
+			replica = fmt.Sprintf("primary, %d replica(s)", len(r.Replicas))
+		}
+		row(replica, r.Prefix, r.Upstream, r.Secret, kind, rot, last, next, exp, pulls, pending, valid, health)
+		for _, rs := range r.Replicas {
+			health := "ok"
+			if !rs.Healthy() {
+				health = fmt.Sprintf("%d problem(s)", len(rs.Problems))
+			}
+			rexp := "-"
+			if rs.HoldsCurrent {
+				rexp = exp // the same version, so the same token
+			}
+			row(rs.replicaCell(), "↳ "+rs.Region, "", "", "replica", "with primary", "-", "-", rexp, "-", "-", rs.ruleCell(), health)
+		}
 	}
 	if _, err := fmt.Fprint(env.out(), t.String()); err != nil {
 		return err
@@ -285,6 +361,11 @@ func WriteStatusTable(env *Env, rep *StatusReport) error {
 	for _, r := range rep.Rules {
 		for _, p := range r.Problems {
 			fmt.Fprintf(env.out(), "✘ %s: %s\n", r.Prefix, p)
+		}
+		for _, rs := range r.Replicas {
+			for _, p := range rs.Problems {
+				fmt.Fprintf(env.out(), "✘ %s ↳ %s: %s\n", r.Prefix, rs.Region, p)
+			}
 		}
 	}
 	_, err := fmt.Fprintf(env.out(), "%d rule(s), %d unhealthy\n", len(rep.Rules), rep.Unhealthy)

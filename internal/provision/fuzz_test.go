@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/customresource"
 	"github.com/ptc-credentials/ptc-credentials/internal/pinned"
@@ -24,10 +25,12 @@ var (
 	// ECR's CredentialArn pattern; the secret's ARN is its name plus Secrets Manager's suffix.
 	fuzzCredentialARNRE = regexp.MustCompile(`^arn:aws(-\w+)*:secretsmanager:[a-zA-Z0-9-:]+:secret:ecr\-pullthroughcache\/[a-zA-Z0-9\/_+=.@-]+$`)
 	fuzzSourceARNRE     = regexp.MustCompile(`^arn:aws(-[a-z]+)*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[a-zA-Z0-9/_+=.@-]+$`)
+	// A Region name: area letters, words, a number (us-east-1, us-gov-west-1, eusc-de-east-1).
+	fuzzRegionRE = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$`)
 )
 
 var fuzzPropertyNames = []string{"ServiceToken", "ServiceTimeout", "EcrRepositoryPrefix", "UpstreamRegistry", "UpstreamRegistryUrl",
-	"UpstreamRepositoryPrefix", "SourceSecretArn", "SecretName", "RotationSchedule", "RecoveryWindowInDays", "Tags"}
+	"UpstreamRepositoryPrefix", "SourceSecretArn", "SecretName", "RotationSchedule", "RecoveryWindowInDays", "Tags", "ReplicaRegions", "Description"}
 
 // FuzzParseProperties decodes arbitrary JSON into a property map (whatever CloudFormation or a
 // template author could send) and checks ParseProperties: no panic; an error names at least
@@ -122,6 +125,16 @@ func fuzzCheckProperties(t *testing.T, raw map[string]any, all map[string]upstre
 	for k, v := range p.Tags {
 		if k == "" || len(k) > 128 || len(v) > 256 || strings.HasPrefix(k, "ptc:") || strings.HasPrefix(strings.ToLower(k), "aws:") {
 			t.Fatalf("accepted tag %q=%q", k, v)
+		}
+	}
+	// Secrets Manager's Description limit is 2048 characters; ReplicaRegions are Region names,
+	// each once (the stack-dependent checks come later, in Create and Update).
+	if n := utf8.RuneCountInString(p.Description); n > 2048 {
+		t.Fatalf("accepted a Description of %d characters", n)
+	}
+	for i, r := range p.ReplicaRegions {
+		if !fuzzRegionRE.MatchString(r) || slices.Contains(p.ReplicaRegions[:i], r) {
+			t.Fatalf("accepted ReplicaRegions %q", p.ReplicaRegions)
 		}
 	}
 }

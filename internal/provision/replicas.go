@@ -194,7 +194,10 @@ func (p *Provisioner) awaitReplicas(ctx context.Context, primaryARN, home string
 			st := replicationStatus(primary, r)
 			switch {
 			case st == nil:
-				return nil, fmt.Errorf("ReplicaRegions %q: secret %s is not replicated there (someone removed the Region meanwhile); retry the stack operation", r, name)
+				// Just asked for, or removed meanwhile: waited on like a slow Region (a read may
+				// lag the write), and named if it never shows.
+				behind[r] = whyNotListed
+				continue
 			case st.Status == smtypes.StatusTypeFailed:
 				return nil, fmt.Errorf("ReplicaRegions %q: Secrets Manager could not replicate secret %s to %s: %s", r, name, r, kit.Truncate(aws.ToString(st.StatusMessage), 300))
 			}
@@ -239,6 +242,7 @@ const (
 	whyMissing   = "does not exist yet"
 	whyNoVersion = "does not hold the primary's AWSCURRENT version yet"
 	whyNoPolicy  = "does not carry the protecting resource policy yet"
+	whyNotListed = "is not in the primary's ReplicationStatus (was the Region removed meanwhile?)"
 )
 
 // replicaReady reads the replica in region and says what it still lacks ("" when nothing): the

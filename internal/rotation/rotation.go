@@ -251,6 +251,7 @@ func (r *Rotator) prepare(ctx context.Context, st *stepState) error {
 		st.upstream = ""
 		return fmt.Errorf("secret %s: tag %s is %q; supported: %s", st.name, ptcsecret.TagUpstream, kit.Truncate(bad, 60), r.providerNames())
 	}
+	r.reportReplication(st, out)
 	st.source = tags[ptcsecret.TagSourceSecret]
 	if st.source == "" {
 		return fmt.Errorf("secret %s has no tag %s: set it to the ARN of the source secret holding the minting credential", st.name, ptcsecret.TagSourceSecret)

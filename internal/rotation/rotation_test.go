@@ -54,6 +54,12 @@ type fixtureOpts struct {
 
 func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	t.Helper()
+	return newFixtureIn(t, moto, o)
+}
+
+// newFixtureIn is newFixture in another Secrets Manager (a localsm cluster, say).
+func newFixtureIn(t *testing.T, sm testenv.SecretsManagerServer, o fixtureOpts) *fixture {
+	t.Helper()
 	if o.account.Username == "" {
 		o.account = dockerhubemu.Account{Username: hubUser, Password: hubPassword, Orgs: []string{"ptc-org"}}
 	}
@@ -67,7 +73,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		o.source["apiUrl"] = srv.URL
 	}
 	b, _ := json.Marshal(o.source)
-	h := rotationtest.New(t, moto, rotationtest.Config{Provider: dockerhub.Provider, SourceJSON: string(b), RegistryURL: srv.URL, NoSetup: o.noSetup, Standins: pinned.NewStandins(srv.URL)})
+	h := rotationtest.New(t, sm, rotationtest.Config{Provider: dockerhub.Provider, SourceJSON: string(b), RegistryURL: srv.URL, NoSetup: o.noSetup, Standins: pinned.NewStandins(srv.URL)})
 	return &fixture{Harness: h, t: t, ctx: h.Ctx, sm: h.SM, hub: hub, hubURL: srv.URL, name: h.Name, arn: h.ARN}
 }
 

@@ -15,7 +15,7 @@ import (
 // PullsRemaining, which the Docker Hub upstream emits once it reads the pull budget.
 var dashboardMetrics = []string{metrics.RotationSucceeded, metrics.RotationStepFailed, metrics.VerificationFailed,
 	metrics.RevocationFailed, metrics.TokensRevoked, metrics.TokenDaysToExpiry, metrics.ProvisionFailed,
-	rotation.FactsNotRecorded, "PullsRemaining"}
+	rotation.FactsNotRecorded, "PullsRemaining", metrics.ReplicationFailed}
 
 // TestDashboardShowsWhatTheFunctionsEmit: the dashboard is valid JSON once substituted, every
 // metric it searches is one the code emits in the PTCCredentials namespace, it covers the
@@ -47,7 +47,8 @@ func TestDashboardShowsWhatTheFunctionsEmit(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &dash); err != nil {
 		t.Fatalf("DashboardBody is not JSON: %v", err)
 	}
-	searchRE := regexp.MustCompile(`^SEARCH\('\{PTCCredentials,Upstream\} MetricName="([A-Za-z]+)"', '(Sum|Minimum)', \d+\)$`)
+	// ReplicationFailed is the one metric with another dimension set (metrics.EmitReplica).
+	searchRE := regexp.MustCompile(`^SEARCH\('\{PTCCredentials,Upstream(?:,ReplicaRegion)?\} MetricName="([A-Za-z]+)"', '(Sum|Minimum|Maximum)', \d+\)$`)
 	shown := map[string]bool{}
 	for _, w := range dash.Widgets {
 		switch w.Type {
@@ -71,7 +72,7 @@ func TestDashboardShowsWhatTheFunctionsEmit(t *testing.T) {
 			t.Errorf("widget %q has type %q", w.Properties.Title, w.Type)
 		}
 	}
-	for _, m := range []string{metrics.RotationSucceeded, metrics.RotationStepFailed, metrics.TokenDaysToExpiry, "PullsRemaining"} {
+	for _, m := range []string{metrics.RotationSucceeded, metrics.RotationStepFailed, metrics.TokenDaysToExpiry, "PullsRemaining", metrics.ReplicationFailed} {
 		if !shown[m] {
 			t.Errorf("the dashboard does not show %s", m)
 		}

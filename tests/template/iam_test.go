@@ -18,10 +18,14 @@ import (
 // The resource ARNs the roles may name, spelled as the template's Fn::Sub spells them.
 var (
 	managedSecretARN = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:" + ptcsecret.Prefix + "*"
-	sourceSecretARN  = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SourceSecretPrefix}*"
-	stackARNs        = "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/*/*"
-	ownerKeyRef      = "${OwnerKeySecret}"
-	ptcSLRARN        = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/pullthroughcache.ecr.amazonaws.com/AWSServiceRoleForECRPullThroughCache"
+	// A replica of a managed secret, in whatever Region it lives: read-only, and only with the
+	// allowed Regions' condition (replicaRegionsRef).
+	replicaSecretARN  = "arn:${AWS::Partition}:secretsmanager:*:${AWS::AccountId}:secret:" + ptcsecret.Prefix + "*"
+	sourceSecretARN   = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SourceSecretPrefix}*"
+	stackARNs         = "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/*/*"
+	ownerKeyRef       = "${OwnerKeySecret}"
+	replicaRegionsRef = "${AllowedReplicaRegions}"
+	ptcSLRARN         = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/pullthroughcache.ecr.amazonaws.com/AWSServiceRoleForECRPullThroughCache"
 )
 
 const ptcServiceName = "pullthroughcache.ecr.amazonaws.com"
@@ -200,8 +204,22 @@ func roleProblems(doc map[string]any, fn, roleID string) []string {
 				if !slices.Equal(st.resources, []string{managedSecretARN}) {
 					addf("%s grants %s on %v, want only %s", st.where, a, st.resources, managedSecretARN)
 				}
+				// The two calls that can name replica Regions, only for the allowed ones.
+				if a == "secretsmanager:CreateSecret" || a == "secretsmanager:ReplicateSecretToRegions" {
+					if got := render(get(st.raw, "Condition", "ForAllValues:StringEquals", "secretsmanager:AddReplicaRegions")); got != replicaRegionsRef {
+						addf("%s grants %s without Condition ForAllValues:StringEquals secretsmanager:AddReplicaRegions = !Ref AllowedReplicaRegions (got %s)", st.where, a, got)
+					}
+				}
 			case fn == "ProvisionerFunction" && a == "secretsmanager:GetSecretValue" && slices.Equal(st.resources, []string{ownerKeyRef}):
 				// The ownership-proof key, the one secret outside both prefixes it reads.
+			case service == "secretsmanager" && slices.Contains(st.resources, replicaSecretARN):
+				// Replicas, in any Region: read-only, and only where the deployer allows.
+				if !isReadOnly(a) || fn != "ProvisionerFunction" {
+					addf("%s grants %s on replicas in every Region: only the provisioner reads them, and only reads", st.where, a)
+				}
+				if got := render(get(st.raw, "Condition", "StringEquals", "aws:RequestedRegion")); got != replicaRegionsRef {
+					addf("%s grants %s on replicas without Condition StringEquals aws:RequestedRegion = !Ref AllowedReplicaRegions (got %s)", st.where, a, got)
+				}
 			case service == "secretsmanager":
 				for _, r := range st.resources {
 					if r != managedSecretARN && r != sourceSecretARN {
@@ -245,7 +263,9 @@ func roleProblems(doc map[string]any, fn, roleID string) []string {
 			}
 		}
 		if wildcard {
-			if got := render(get(st.raw, "Condition", "StringEquals", "aws:RequestedRegion")); got != "${AWS::Region}" {
+			// The stack's Region, or (provisioner only) the deployer's replica Regions.
+			got := render(get(st.raw, "Condition", "StringEquals", "aws:RequestedRegion"))
+			if got != "${AWS::Region}" && (got != replicaRegionsRef || fn != "ProvisionerFunction") {
 				addf("%s grants on Resource \"*\" without Condition StringEquals aws:RequestedRegion = !Ref AWS::Region (got %s)", st.where, got)
 			}
 		}
@@ -363,6 +383,33 @@ func TestIAMCheckCatchesBrokenTemplates(t *testing.T) {
 		{"stack reads on every stack of every account", func(t *testing.T, doc map[string]any) {
 			findStatement(t, doc, "ProvisionerRole", "ConfirmRequestsWithCloudFormation")["Resource"] = "*"
 		}, "want only arn:${AWS::Partition}:cloudformation"},
+		// Many Regions: replication only to the allowed Regions, replicas only read, only there.
+		{"replicate anywhere (CreateSecret)", func(t *testing.T, doc map[string]any) {
+			delete(findStatement(t, doc, "ProvisionerRole", "CreateAndReplicateManagedSecrets"), "Condition")
+		}, "grants secretsmanager:CreateSecret without Condition ForAllValues:StringEquals secretsmanager:AddReplicaRegions"},
+		{"replicate anywhere (ForAnyValue)", func(t *testing.T, doc map[string]any) {
+			cond := findStatement(t, doc, "ProvisionerRole", "CreateAndReplicateManagedSecrets")["Condition"].(map[string]any)
+			cond["ForAnyValue:StringEquals"] = cond["ForAllValues:StringEquals"]
+			delete(cond, "ForAllValues:StringEquals")
+		}, "grants secretsmanager:ReplicateSecretToRegions without Condition ForAllValues:StringEquals secretsmanager:AddReplicaRegions"},
+		{"replicate outside the condition", func(t *testing.T, doc map[string]any) {
+			st := findStatement(t, doc, "ProvisionerRole", "ManageManagedSecrets")
+			st["Action"] = append(list(st["Action"]), "secretsmanager:ReplicateSecretToRegions")
+		}, "ManageManagedSecrets grants secretsmanager:ReplicateSecretToRegions without Condition"},
+		{"replicas read in every Region", func(t *testing.T, doc map[string]any) {
+			delete(findStatement(t, doc, "ProvisionerRole", "ReadReplicas"), "Condition")
+		}, "on replicas without Condition StringEquals aws:RequestedRegion = !Ref AllowedReplicaRegions"},
+		{"replicas written", func(t *testing.T, doc map[string]any) {
+			st := findStatement(t, doc, "ProvisionerRole", "ReadReplicas")
+			st["Action"] = append(list(st["Action"]), "secretsmanager:DeleteSecret")
+		}, "ReadReplicas grants secretsmanager:DeleteSecret on [arn:${AWS::Partition}:secretsmanager:*:"},
+		{"replica rules in every Region", func(t *testing.T, doc map[string]any) {
+			delete(findStatement(t, doc, "ProvisionerRole", "ManageReplicaPullThroughCacheRules"), "Condition")
+		}, "ManageReplicaPullThroughCacheRules grants on Resource \"*\" without Condition StringEquals aws:RequestedRegion"},
+		{"rotator in the replica Regions", func(t *testing.T, doc map[string]any) {
+			findStatement(t, doc, "RotatorRole", "GetWebIdentityTokensForUpstreams")["Condition"].(map[string]any)["StringEquals"] =
+				map[string]any{"aws:RequestedRegion": map[string]any{"Ref": "AllowedReplicaRegions"}}
+		}, "RotatorRole/federated-upstreams/GetWebIdentityTokensForUpstreams grants on Resource \"*\" without Condition"},
 		{"missing grant the code needs", func(t *testing.T, doc map[string]any) {
 			st := findStatement(t, doc, "RotatorRole", "RotateManagedSecrets")
 			st["Action"] = slices.DeleteFunc(list(st["Action"]), func(a any) bool { return a == "secretsmanager:UpdateSecretVersionStage" })

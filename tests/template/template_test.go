@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/metrics"
+	"github.com/ptc-credentials/ptc-credentials/internal/provision"
 	"github.com/ptc-credentials/ptc-credentials/internal/ptcsecret"
 	"github.com/ptc-credentials/ptc-credentials/internal/upstream/providers"
 )
@@ -307,6 +308,11 @@ func TestAlarmsWatchEveryFailureMetricOfEveryUpstream(t *testing.T) {
 			continue
 		}
 		dims := list(p["Dimensions"])
+		if render(p["MetricName"]) == metrics.ReplicationFailed && len(dims) == 0 {
+			// The one alarm on the dimension-less set metrics.EmitReplica writes.
+			alarms[key{metrics.ReplicationFailed, ""}] = p
+			continue
+		}
 		if len(dims) != 1 || render(get(dims[0], "Name")) != "Upstream" {
 			t.Errorf("alarm %s dimensions = %s, want exactly [Upstream] as the code emits", id, render(p["Dimensions"]))
 			continue
@@ -352,6 +358,14 @@ func TestAlarmsWatchEveryFailureMetricOfEveryUpstream(t *testing.T) {
 	}
 	if min := render(get(doc, "Parameters", "PullsRemainingAlarmThreshold", "MinValue")); min != "0" {
 		t.Errorf("PullsRemainingAlarmThreshold MinValue = %s, want 0", min)
+	}
+
+	// Replication failures of every upstream and replica Region page through one alarm.
+	if p, ok := alarms[key{metrics.ReplicationFailed, ""}]; !ok {
+		t.Errorf("no alarm on %s without dimensions", metrics.ReplicationFailed)
+	} else if render(p["Statistic"]) != "Maximum" || render(p["ComparisonOperator"]) != "GreaterThanThreshold" || render(p["Threshold"]) != "0" || render(p["TreatMissingData"]) != "notBreaching" {
+		t.Errorf("%s alarm = %s %s %s %s, want Maximum GreaterThanThreshold 0 notBreaching", metrics.ReplicationFailed,
+			render(p["Statistic"]), render(p["ComparisonOperator"]), render(p["Threshold"]), render(p["TreatMissingData"]))
 	}
 
 	var rotatorErrors bool
@@ -418,7 +432,7 @@ func TestExamplesDeclareOneCompleteRuleEach(t *testing.T) {
 			if got := render(p["UpstreamRegistry"]); got != up {
 				t.Errorf("UpstreamRegistry = %s, want %s", got, up)
 			}
-			for _, k := range []string{"EcrRepositoryPrefix", "UpstreamRegistryUrl", "UpstreamRepositoryPrefix", "SourceSecretArn", "SecretName", "RotationSchedule", "RecoveryWindowInDays", "Tags"} {
+			for _, k := range []string{"EcrRepositoryPrefix", "UpstreamRegistryUrl", "UpstreamRepositoryPrefix", "SourceSecretArn", "SecretName", "RotationSchedule", "RecoveryWindowInDays", "Tags", "ReplicaRegions", "Description"} {
 				if _, ok := p[k]; !ok {
 					t.Errorf("property %s missing (every example shows every property)", k)
 				}
@@ -452,7 +466,10 @@ func TestExamplesDeclareOneCompleteRuleEach(t *testing.T) {
 			for _, o := range mapAt(doc, "Outputs") {
 				outs = append(outs, render(get(o, "Value")))
 			}
-			for _, attr := range []string{"RepositoryUriPrefix", "SecretArn"} {
+			if got := render(p["ReplicaRegions"]); got != "${ReplicaRegions}" || get(doc, "Parameters", "ReplicaRegions", "Type") != "CommaDelimitedList" || render(get(doc, "Parameters", "ReplicaRegions", "Default")) != "" {
+				t.Errorf("ReplicaRegions = %s, want !Ref of a CommaDelimitedList parameter defaulting to none", got)
+			}
+			for _, attr := range []string{"RepositoryUriPrefix", "SecretArn", "Regions"} {
 				if !slices.Contains(outs, "${"+id+"."+attr+"}") {
 					t.Errorf("no output of !GetAtt %s.%s", id, attr)
 				}
@@ -637,5 +654,31 @@ func TestProvisionerKnowsTheRolesAndTheOwnerKey(t *testing.T) {
 	// neither ecr-pullthroughcache/ nor any SourceSecretPrefix (which must end in "/").
 	if name, ok := mapAt(doc, "Resources", "OwnerKeySecret", "Properties")["Name"]; ok {
 		t.Errorf("OwnerKeySecret has Name %s: leave it to CloudFormation, whose generated name no prefix grant can match", render(name))
+	}
+}
+
+// The deployer's replica Regions reach the provisioner as ALLOWED_REPLICA_REGIONS, default to
+// none, and accept only Region names — each entry of the list parameter (CloudFormation applies a
+// CommaDelimitedList's AllowedPattern to every entry) must also be what the code accepts.
+func TestAllowedReplicaRegionsReachTheProvisioner(t *testing.T) {
+	doc := loadRel(t, "template.yaml")
+	p := mapAt(doc, "Parameters", "AllowedReplicaRegions")
+	if get(p, "Type") != "CommaDelimitedList" || render(get(p, "Default")) != "" {
+		t.Errorf("AllowedReplicaRegions must be a CommaDelimitedList defaulting to empty (no replication), got %s", render(p))
+	}
+	vars := mapAt(doc, "Resources", "ProvisionerFunction", "Properties", "Environment", "Variables")
+	if got, want := render(vars[provision.AllowedReplicaRegionsVar]), render(map[string]any{"Fn::Join": []any{",", map[string]any{"Ref": "AllowedReplicaRegions"}}}); got != want {
+		t.Errorf("ProvisionerFunction %s = %s, want %s", provision.AllowedReplicaRegionsVar, got, want)
+	}
+	if _, ok := mapAt(doc, "Resources", "RotatorFunction", "Properties", "Environment", "Variables")[provision.AllowedReplicaRegionsVar]; ok {
+		t.Error("the rotator is given the replica Regions; it acts in the primary's Region only")
+	}
+	cases := []string{"", "eu-west-1", "ap-southeast-2", "us-gov-west-1", "cn-north-1", "eusc-de-east-1", "EU-WEST-1", "eu-west", "eu_west_1", "eu-west-1 ", "*", "eu-*"}
+	pattern := render(get(p, "AllowedPattern"))
+	for i, got := range pyFullMatch(t, pattern, cases) {
+		want := cases[i] == "" || provision.ValidRegionName(cases[i])
+		if got != want {
+			t.Errorf("AllowedReplicaRegions pattern accepts %q = %v, but the provisioner's Region syntax says %v", cases[i], got, want)
+		}
 	}
 }

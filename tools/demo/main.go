@@ -1,7 +1,8 @@
 // Command demo tells the whole ptc-credentials story on this machine, with no AWS account and no
 // Docker: for Docker Hub (minting, and staged for an organization that enforces SSO), GitHub
 // Container Registry, Azure Container Registry (client secret, and federated through IAM
-// outbound identity federation), GitLab and Chainguard (federated) in turn it creates a source
+// outbound identity federation), GitLab, Chainguard (federated) and one Docker Hub organization
+// credential replicated to three Regions in turn it creates a source
 // secret, provisions a pull-through cache rule through the real provisioner
 // (a CloudFormation Create), rotates the credential through Secrets Manager and the real rotator,
 // has ECR validate the rule, and deletes it all again — printing what happened and a summary.
@@ -37,8 +38,8 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 	fs.SetOutput(stderr)
 	rie := fs.String("rie", os.Getenv("PTC_RIE_BIN"), "prebuilt aws-lambda-rie for this machine (default: built from tools.mod; env PTC_RIE_BIN)")
 	bootstrapDir := fs.String("bootstrap-dir", os.Getenv("PTC_BOOTSTRAP_DIR"), "directory of prebuilt <function>/bootstrap binaries for this machine (default: built; env PTC_BOOTSTRAP_DIR)")
-	only := fs.String("registries", "", "comma-separated rows to run: ECR UpstreamRegistry values, or docker-hub-staged, azure-container-registry-federated (default: all)")
-	rotations := fs.Int("rotations", 2, "rotations per registry (the second shows the first token revoked)")
+	only := fs.String("registries", "", "comma-separated rows to run: ECR UpstreamRegistry values, or docker-hub-staged, azure-container-registry-federated, docker-hub-org-3-regions (default: all)")
+	rotations := fs.Int("rotations", 0, "rotations per row (default: 2, the second shows the first token revoked; 1 for the three-Region row)")
 	replication := fs.Duration("acr-replication", time.Second, "how long the ACR emulator refuses a new password, as ACR does while it replicates")
 	showLogs := fs.Bool("logs", false, "print both functions' own output (JSON logs, EMF) at the end")
 	ops := fs.Bool("ptc", true, "end with the operator's view: ptc status and ptc doctor of a broken hand-made secret")
@@ -73,8 +74,8 @@ func run(args []string, stdout, stderr io.Writer, started func(*localcloud.Cloud
 	}
 	fmt.Fprintf(out, "  built in %s; started in %s:\n", localcloud.FormatDuration(cloud.BuildTime), localcloud.FormatDuration(cloud.StartTime))
 	servers := [][2]string{
-		{"Secrets Manager (localsm)", cloud.SecretsManagerURL},
-		{"ECR pull-through cache", cloud.ECRURL},
+		{"Secrets Manager (localsm)", cloud.SecretsManagerURL + "  " + strings.Join(cloud.Regions, ", ")},
+		{"ECR pull-through cache", cloud.ECRURL + "  " + strings.Join(cloud.Regions, ", ")},
 		{"AWS STS and the issuer", cloud.STSURL},
 	}
 	for _, r := range cloud.Registries() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -66,7 +67,7 @@ func TestDemoStagedAndFederatedRows(t *testing.T) {
 	}
 	var stdout, stderr bytes.Buffer
 	var cloud *localcloud.Cloud
-	rows := []string{"docker-hub", "docker-hub-staged", "azure-container-registry-federated", "chainguard"}
+	rows := []string{"docker-hub", "docker-hub-staged", "azure-container-registry-federated", "chainguard", "docker-hub-org-3-regions"}
 	code := run([]string{"-registries", strings.Join(rows, ","), "-acr-replication", "0s", "-logs"}, &stdout, &stderr, func(c *localcloud.Cloud) { cloud = c })
 	out := stdout.String() + stderr.String()
 	if code != 0 {
@@ -105,6 +106,14 @@ func TestDemoStagedAndFederatedRows(t *testing.T) {
 			t.Errorf("row %q = %q, want every step to succeed", title, row)
 		}
 	}
+	// The three-Region row rotates once by default (-rotations 0 leaves it to the row) and says
+	// how few organization tokens one replicated credential needs.
+	if row := summary["Docker Hub (organization)"]; !strings.HasPrefix(row, "SUCCESS | 1/1 ok | IsValid  | SUCCESS |") {
+		t.Errorf("the three-Region row = %q, want one rotation and every step to succeed", row)
+	}
+	if m := regexp.MustCompile(`held at most (\d+) token\(s\) at once`).FindStringSubmatch(out); m == nil || m[1] < "1" || m[1] > "3" {
+		t.Errorf("the three-Region note gives the organization's peak as %v, want 1 to 3:\n%s", m, out)
+	}
 	if cells := strings.Split(summary["Docker Hub"], " | "); len(cells) < 7 || strings.TrimSpace(cells[6]) != strconv.Itoa(registries.HubPullLimit) {
 		t.Errorf("Docker Hub's pulls left in %q, want %d (HEAD does not count as a pull)", summary["Docker Hub"], registries.HubPullLimit)
 	}
@@ -114,6 +123,7 @@ func TestDemoStagedAndFederatedRows(t *testing.T) {
 	for _, want := range []string{
 		"== Docker Hub (staged, SSO org) (docker-hub-staged) ==", "== Azure Container Registry (federated) (azure-container-registry-federated) ==",
 		"== Chainguard (chainguard) ==", "the owner signed in with SSO and made organization access token",
+		"serves rules in 3 Regions", "rule in eu-west-1", "rule in ap-southeast-2", "ECR in ap-southeast-2 ValidatePullThroughCacheRule",
 		"$ ptc status", "ops-docker-hub-sso", "ops-acr-federated", "ops-chainguard", "All done in",
 	} {
 		if !strings.Contains(out, want) {

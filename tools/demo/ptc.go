@@ -54,7 +54,10 @@ func operatorView(ctx context.Context, out io.Writer, cloud *localcloud.Cloud) (
 	if err := cloud.SecretsManager.WaitRotation(ctx, ans.Data["SecretArn"]); err != nil {
 		return "", err
 	}
-	env := &operator.Env{ECR: cloud.ECR, SM: cloud.SM, Region: cloud.Region, Out: io.Discard, Err: io.Discard}
+	env := &operator.Env{ECR: cloud.ECR, SM: cloud.SM, Region: cloud.Region, Out: io.Discard, Err: io.Discard,
+		ECRFor:   func(region string) operator.ECR { return cloud.ECRIn(region) },
+		SMFor:    func(region string) operator.SecretsManager { return cloud.SMIn(region) },
+		Standins: cloud.Standins(false)}
 	if ok, err := operator.Rotate(ctx, env, ans.Data["SecretArn"], time.Minute); err != nil || !ok {
 		return "", fmt.Errorf("rotating the managed secret: %v", err)
 	}
@@ -90,6 +93,33 @@ func operatorView(ctx context.Context, out io.Writer, cloud *localcloud.Cloud) (
 		fmt.Fprintf(out, "  managed rules %s created (staged, federated)\n", strings.Join(modes, ", "))
 	}
 
+	// One replicated credential: a Docker Hub organization's, with a rule in every Region.
+	replicated := ""
+	if org, ok := cloud.Registry(registries.DockerHub.Name + "-org-3-regions"); ok {
+		replicated = "ops-" + org.Prefix
+		src, err := cloud.SM.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(localcloud.SourcePrefix + replicated), SecretString: aws.String(org.Emulator.Source(1))})
+		if err != nil {
+			return "", fmt.Errorf("creating the source secret of %s: %w", replicated, err)
+		}
+		regions := make([]any, len(org.ReplicaRegions))
+		for i, r := range org.ReplicaRegions {
+			regions[i] = r
+		}
+		ans, err := cloud.CustomResourceFor(ctx, "OpsReplicatedCache", "Create", "", map[string]any{
+			"EcrRepositoryPrefix": replicated, "UpstreamRegistry": org.Name, "UpstreamRegistryUrl": org.URL,
+			"SourceSecretArn": aws.ToString(src.ARN), "RotationSchedule": "rate(30 days)", "RecoveryWindowInDays": "0",
+			"ReplicaRegions": regions, "Description": "one Docker Hub organization credential for three Regions",
+		})
+		if err != nil || ans.Status != "SUCCESS" {
+			return "", fmt.Errorf("creating the replicated rule %s: %v %s", replicated, err, ans.Reason)
+		}
+		if err := cloud.SecretsManager.WaitRotation(ctx, ans.Data["SecretArn"]); err != nil {
+			return "", err
+		}
+		cloud.NoteIssued()
+		fmt.Fprintf(out, "  managed rule %s created in %s, its secret replicated\n", replicated, strings.ReplaceAll(ans.Data["Regions"], ",", ", "))
+	}
+
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	value := "demo-handmade-" + hex.EncodeToString(b)
@@ -114,11 +144,26 @@ func operatorView(ctx context.Context, out io.Writer, cloud *localcloud.Cloud) (
 	if err := operator.WriteStatusTable(env, rep); err != nil {
 		return value, err
 	}
+	if replicated != "" {
+		fmt.Fprintf(out, "\n$ ptc doctor %s\n", replicated)
+		ok, err := operator.Doctor(ctx, env, replicated, "")
+		if err != nil {
+			return value, err
+		}
+		if !ok {
+			return value, fmt.Errorf("ptc doctor finds the replicated rule %s unhealthy", replicated)
+		}
+	}
 	fmt.Fprintln(out, "\n$ ptc doctor hand-made --image alpine")
 	if _, err := operator.Doctor(ctx, env, "hand-made", "alpine"); err != nil {
 		return value, err
 	}
 	got := buf.String()
+	if replicated != "" {
+		for _, region := range localcloud.ReplicaRegions {
+			modes = append(modes, "↳ "+region)
+		}
+	}
 	for _, want := range append(modes, "ops-docker-hub", "managed", "hand-made", `key "access-token" where ECR expects "accessToken"`, "library/alpine") {
 		if !strings.Contains(got, want) {
 			return value, fmt.Errorf("ptc's output lacks %q", want)

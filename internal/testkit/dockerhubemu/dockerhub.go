@@ -134,13 +134,14 @@ type Server struct {
 	windowCount int
 	totpUsed    map[string]int64       // user -> last RFC 6238 time step accepted
 	pulls       map[string][]time.Time // registry login name -> manifest GETs, oldest first
+	peak        map[string]int         // owner -> most tokens it ever held at once
 }
 
 // New returns an emulator with the given accounts.
 func New(opts Options, accounts ...Account) *Server {
 	s := &Server{
 		opts: opts, accounts: map[string]*Account{}, sessions: map[string]session{}, twoFA: map[string]string{},
-		tokens: map[string]*Token{}, regTokens: map[string]regToken{}, totpUsed: map[string]int64{}, pulls: map[string][]time.Time{},
+		tokens: map[string]*Token{}, regTokens: map[string]regToken{}, totpUsed: map[string]int64{}, pulls: map[string][]time.Time{}, peak: map[string]int{},
 	}
 	for _, a := range accounts {
 		s.AddAccount(a)
@@ -192,6 +193,15 @@ func (s *Server) Tokens() []Token {
 		}
 	}
 	return out
+}
+
+// PeakTokens is the most access tokens owner (a user, or an organization for its organization
+// access tokens) ever held at once, deleted ones not counted once deleted: what a token cap such
+// as the organization's (Options.OrgTokenCap) is measured against.
+func (s *Server) PeakTokens(owner string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak[owner]
 }
 
 // Issued returns the secret of every access token the emulator created, deleted ones included
@@ -608,6 +618,13 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, owner strin
 	s.tokens[t.ID] = t
 	s.order = append(s.order, t.ID)
 	s.issued = append(s.issued, t.Secret)
+	held := 0
+	for _, o := range s.tokens {
+		if o.Owner == owner && o.Org == org {
+			held++
+		}
+	}
+	s.peak[owner] = max(s.peak[owner], held)
 	emukit.WriteJSON(w, http.StatusCreated, s.render(t, true))
 }
 

@@ -569,6 +569,10 @@ func TestOrgTokens(t *testing.T) {
 	}
 	h.expect(h.do("DELETE", base+"/"+id2, owner, nil), 204)
 	h.expect(h.do("POST", base, owner, orgTokenBody("org-3")), 201)
+	// The peak counts tokens held at once: org-3 replaced org-2, a refused one never counted.
+	if p := h.emu.PeakTokens(org); p != 2 {
+		t.Errorf("PeakTokens(%s) = %d, want 2", org, p)
+	}
 
 	list := h.expect(h.do("GET", base, owner, nil), 200)
 	if list.Body["total"] != float64(2) {

@@ -43,11 +43,21 @@ import (
 	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
-// The emulated account and Region (localsm's and ecrptc's defaults, so ARNs agree).
+// The emulated account and home Region (localsm's and ecrptc's defaults, so ARNs agree).
 const (
 	Region    = localsm.DefaultRegion
 	AccountID = localsm.DefaultAccountID
 )
+
+// ReplicaRegions are the Regions beside Region that the local cloud runs Secrets Manager and
+// ECR in, and that the provisioner may replicate managed secrets to (ALLOWED_REPLICA_REGIONS):
+// one in another continent each, as a team with caches near its clusters would pick.
+var ReplicaRegions = []string{"eu-west-1", "ap-southeast-2"}
+
+// DefaultReplicationLag is how long a write to a primary secret takes to reach its replicas in
+// the local cloud (Options.ReplicationLag): Secrets Manager replicates asynchronously, usually
+// within seconds, so the provisioner and the operator's view must wait for it, never assume it.
+const DefaultReplicationLag = time.Second
 
 // Credentials the functions and clients sign with: static and fake. Each function signs with
 // its own key id, which localsm maps to the function's role (its resource policies are
@@ -83,22 +93,34 @@ type Options struct {
 	FunctionTimeout time.Duration
 	// LogLevel is the functions' LOG_LEVEL (default INFO).
 	LogLevel string
+	// ReplicationLag is how long Secrets Manager takes to replicate a write to a primary secret
+	// into its replica Regions (default DefaultReplicationLag; negative: at once).
+	ReplicationLag time.Duration
 }
 
 // Cloud is a running local cloud. Create it with Start and stop it with Close.
 type Cloud struct {
 	// StackID is the CloudFormation stack every custom-resource request comes from.
 	StackID string
-	// Region and AccountID are the emulated ones.
+	// Region and AccountID are the emulated ones: the stack's Region, where the functions run.
 	Region, AccountID string
+	// Regions are every Region Secrets Manager and ECR answer in: Region, then ReplicaRegions.
+	Regions []string
+	// ReplicationLag is how long replication into the replica Regions takes (Options).
+	ReplicationLag time.Duration
 
 	// SecretsManagerURL and ECRURL are the endpoints the functions and clients use.
 	SecretsManagerURL, ECRURL string
 	// SM and ECR are real aws-sdk-go-v2 clients pointed at them.
 	SM  *secretsmanager.Client
 	ECR *ecr.Client
-	// SecretsManager and ECRServer are the emulators behind them, for their recorded state.
-	SecretsManager *localsm.Server
+	// SecretsManager and ECRServer are the home Region's emulators behind them, for their
+	// recorded state; SecretsManagers and ECRServers hold every Region's, behind the same two
+	// endpoints, which route a request by the Region its SigV4 signature is scoped to (as the
+	// SDK's one AWS_ENDPOINT_URL_<SERVICE> reaches every Region here).
+	SecretsManager  *localsm.Server
+	SecretsManagers *localsm.Cluster
+	ECRServers      *ecremu.Regions
 	// OtherTeamSM is a Secrets Manager client signed as testenv.OtherTeamRoleARN: a principal
 	// of the account that is neither function role (the trust-model attacker).
 	OtherTeamSM *secretsmanager.Client
@@ -126,6 +148,7 @@ type Cloud struct {
 	cfnURL           string
 
 	presignedSig string
+	cfg          aws.Config
 
 	servers []*http.Server
 	workDir string
@@ -165,6 +188,14 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 		presignedSig:     randomSecret("presig-", 32),
 		secrets:          map[string]bool{},
 		replicationDelay: opts.ACRReplicationDelay,
+		Regions:          append([]string{Region}, ReplicaRegions...),
+		ReplicationLag:   opts.ReplicationLag,
+	}
+	switch {
+	case c.ReplicationLag == 0:
+		c.ReplicationLag = DefaultReplicationLag
+	case c.ReplicationLag < 0:
+		c.ReplicationLag = 0
 	}
 	defer func() {
 		if err != nil {
@@ -191,19 +222,24 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 	// Secrets Manager: rotation invokes the rotator over the Lambda Invoke API. The rotator's
 	// endpoint is known only once it runs, and it needs Secrets Manager's URL first, so the
 	// invoker looks it up at call time.
+	// Every Region's Secrets Manager shares the template; rotation only ever runs in a primary's
+	// Region (replicas are read-only), and the rotator lives in the home Region.
 	var endpoints sync.Map
-	c.SecretsManager = localsm.New(localsm.Options{Invoker: func(ctx context.Context, arn string, payload []byte) error {
-		url, ok := endpoints.Load(arn)
-		if !ok {
-			return fmt.Errorf("no Lambda function %s in the local cloud", arn)
-		}
-		return localsm.HTTPInvoker{Endpoints: map[string]string{arn: url.(string)}}.Invoke(ctx, arn, payload)
-	}, Principals: map[string]string{
-		rotatorKeyID: testenv.RotatorRoleARN, provisionerKeyID: testenv.ProvisionerRoleARN, otherTeamKeyID: testenv.OtherTeamRoleARN,
-	}})
-	if c.SecretsManagerURL, err = c.serve(c.SecretsManager); err != nil {
+	c.SecretsManagers = localsm.NewCluster(localsm.ClusterOptions{Regions: c.Regions, ReplicationLag: c.ReplicationLag,
+		Options: localsm.Options{Invoker: func(ctx context.Context, arn string, payload []byte) error {
+			url, ok := endpoints.Load(arn)
+			if !ok {
+				return fmt.Errorf("no Lambda function %s in the local cloud", arn)
+			}
+			return localsm.HTTPInvoker{Endpoints: map[string]string{arn: url.(string)}}.Invoke(ctx, arn, payload)
+		}, Principals: map[string]string{
+			rotatorKeyID: testenv.RotatorRoleARN, provisionerKeyID: testenv.ProvisionerRoleARN, otherTeamKeyID: testenv.OtherTeamRoleARN,
+		}}})
+	c.SecretsManager = c.SecretsManagers.Region(Region)
+	if c.SecretsManagerURL, err = c.serve(c.SecretsManagers); err != nil {
 		return c, err
 	}
+	c.cfg = cfg
 	c.SM = secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(c.SecretsManagerURL) })
 	other := cfg.Copy()
 	other.Credentials = credentials.NewStaticCredentialsProvider(otherTeamKeyID, secretAccessKey, "")
@@ -227,15 +263,19 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 		return c, err
 	}
 
-	// ECR reads the rule's secret from Secrets Manager and, on Validate, logs in upstream with it.
-	c.ECRServer = ecremu.New(ecremu.Options{
-		SecretsManager: c.SM,
-		Verify: func(ctx context.Context, upstreamRegistry, registryURL string, cred ptcsecret.Value) error {
-			return registryauth.Check(ctx, nil, registryauth.Target{Registry: registryURL, Repository: c.checkRepoFor(upstreamRegistry)},
-				registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
-		},
+	// ECR in each Region reads the rule's secret from Secrets Manager of its own Region (a rule
+	// may only name a secret of its Region) and, on Validate, logs in upstream with it.
+	c.ECRServers = ecremu.NewRegions(c.Regions, func(region string) ecremu.Options {
+		return ecremu.Options{
+			SecretsManager: c.SMIn(region),
+			Verify: func(ctx context.Context, upstreamRegistry, registryURL string, cred ptcsecret.Value) error {
+				return registryauth.Check(ctx, nil, registryauth.Target{Registry: registryURL, Repository: c.checkRepoFor(upstreamRegistry)},
+					registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
+			},
+		}
 	})
-	if c.ECRURL, err = c.serve(c.ECRServer); err != nil {
+	c.ECRServer = c.ECRServers.Region(Region)
+	if c.ECRURL, err = c.serve(c.ECRServers); err != nil {
 		return c, err
 	}
 	c.ECR = ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = aws.String(c.ECRURL) })
@@ -283,6 +323,7 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 			env["PROVISIONER_ROLE_ARN"] = testenv.ProvisionerRoleARN
 			env["OWNER_KEY_SECRET_ARN"] = aws.ToString(ownerKey.ARN)
 			env["AWS_ENDPOINT_URL_CLOUDFORMATION"] = c.CloudFormationURL
+			env["ALLOWED_REPLICA_REGIONS"] = strings.Join(ReplicaRegions, ",")
 			env[awsenv.LoopbackStandinsVar] = c.Standins(true).String()
 		}
 		f, err := StartFunction(bins.rie, fn.name, fn.arn, bins.bootstraps[fn.name], env)
@@ -296,6 +337,21 @@ func Start(ctx context.Context, opts Options) (c *Cloud, err error) {
 	c.noteSecret(c.presignedSig)
 	c.NoteIssued()
 	return c, nil
+}
+
+// SMIn is a Secrets Manager client for region (signed for it, so the cloud's one endpoint
+// routes it there), as the cloud's administrator.
+func (c *Cloud) SMIn(region string) *secretsmanager.Client {
+	cfg := c.cfg.Copy()
+	cfg.Region = region
+	return secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(c.SecretsManagerURL) })
+}
+
+// ECRIn is an ECR client for region, as the cloud's administrator.
+func (c *Cloud) ECRIn(region string) *ecr.Client {
+	cfg := c.cfg.Copy()
+	cfg.Region = region
+	return ecr.NewFromConfig(cfg, func(o *ecr.Options) { o.BaseEndpoint = aws.String(c.ECRURL) })
 }
 
 // Standins are the cloud's loopback servers that stand in for pinned hosts: every registry

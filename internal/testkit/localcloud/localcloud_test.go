@@ -70,12 +70,15 @@ func TestScenarioEveryRegistry(t *testing.T) {
 			case reg.Name != registries.DockerHub.Name && r.PullsLeft != "":
 				t.Errorf("pulls left %q on a registry that reports no pull budget", r.PullsLeft)
 			}
+			if len(reg.ReplicaRegions) > 0 {
+				checkRegions(t, c, reg, r)
+			}
 		})
 	}
 	// Every mode of every registry: five registries, Docker Hub staged and ACR federated beside
 	// their other mode.
 	if want := []string{"docker-hub", "docker-hub-staged", "azure-container-registry", "azure-container-registry-federated",
-		"github-container-registry", "gitlab-container-registry", "chainguard"}; !slices.Equal(keys, want) {
+		"github-container-registry", "gitlab-container-registry", "chainguard", "docker-hub-org-3-regions"}; !slices.Equal(keys, want) {
 		t.Errorf("rows %v, want %v", keys, want)
 	}
 
@@ -152,8 +155,9 @@ func TestScenarioEveryRegistry(t *testing.T) {
 
 	var table bytes.Buffer
 	WriteSummary(&table, results)
-	if lines := strings.Split(strings.TrimSpace(table.String()), "\n"); len(lines) != 2+len(results) ||
-		!strings.HasPrefix(lines[0], "registry") || !strings.Contains(lines[2], "Docker Hub") {
+	if lines := strings.Split(strings.TrimSpace(table.String()), "\n"); len(lines) < 2+len(results) ||
+		!strings.HasPrefix(lines[0], "registry") || !strings.Contains(lines[2], "Docker Hub") ||
+		!strings.Contains(table.String(), "serves rules in 3 Regions\n  (us-east-1, eu-west-1, ap-southeast-2)") {
 		t.Errorf("summary table:\n%s", table.String())
 	}
 	if t.Failed() {
@@ -291,6 +295,36 @@ func checkResult(t *testing.T, c *Cloud, reg Registry, r Result) {
 	case !reg.Can.Mints:
 		if len(r.Staged) != 2 || what(2) != r.Staged[1] || what(1) != r.Staged[0] {
 			t.Errorf("versions hold %q, want the credentials a person staged %q", r.Described, r.Staged)
+		}
+	}
+}
+
+// checkRegions checks a replicated row against the emulators of every Region: one secret served
+// rules in each, the rotations ran only in the primary's Region, the replicas caught up after
+// each, and the organization never held more than three tokens (one secret's peak).
+func checkRegions(t *testing.T, c *Cloud, reg Registry, r Result) {
+	t.Helper()
+	if want := append([]string{Region}, reg.ReplicaRegions...); !slices.Equal(r.Regions, want) {
+		t.Errorf("regions %v, want %v", r.Regions, want)
+	}
+	if len(r.ReplicaWaits) != len(r.Rotations) {
+		t.Errorf("%d replica waits for %d rotations", len(r.ReplicaWaits), len(r.Rotations))
+	}
+	if r.PeakOrgTokens < 1 || r.PeakOrgTokens > 3 {
+		t.Errorf("the organization held at most %d tokens at once, want 1..3 (one secret for every Region)", r.PeakOrgTokens)
+	}
+	for _, region := range reg.ReplicaRegions {
+		ecrCalls := c.ECRServers.Region(region).Calls()
+		for _, op := range []string{"CreatePullThroughCacheRule", "ValidatePullThroughCacheRule", "DeletePullThroughCacheRule"} {
+			if !slices.Contains(ecrCalls, op) {
+				t.Errorf("ECR in %s got no %s: %v", region, op, ecrCalls)
+			}
+		}
+		// Rotation stays in the primary: nothing wrote a version in a replica Region.
+		for _, op := range c.SecretsManagers.Region(region).Calls() {
+			if op == "PutSecretValue" || op == "UpdateSecretVersionStage" || op == "RotateSecret" {
+				t.Errorf("Secrets Manager in %s got %s: replicas are written only by replication", region, op)
+			}
 		}
 	}
 }

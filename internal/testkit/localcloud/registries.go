@@ -24,6 +24,11 @@ type Registry struct {
 	Prefix string
 	// Schedule is the rule's RotationSchedule.
 	Schedule string
+	// ReplicaRegions are the Regions the row's secret is replicated to, each with a rule of its
+	// own (the ReplicaRegions property); nil: the home Region only.
+	ReplicaRegions []string
+	// Rotations is how many rotations the row runs when ScenarioOptions leaves it open (0: 2).
+	Rotations int
 	// Emulator is the running emulator, with the account the source secret uses.
 	Emulator *registries.Emulator
 	// URL is the emulator: the rule's UpstreamRegistryUrl and the source secret's API URL.
@@ -74,20 +79,24 @@ func Rows() []Row {
 		// Weekly: the provisioner asks staged sources to be checked at least weekly, so that the
 		// TokenDaysToExpiry alarm pages before the staged token lapses. (The prefix avoids the
 		// word "staged": the provisioner treats every value of a staged source as secret.)
-		registries.DockerHub.Name: {registries.DockerHubSSO, registries.DockerHub.Name + "-staged", registries.DockerHub.Prefix + "-sso", "rate(7 days)"},
-		registries.ACR.Name:       {registries.ACRFederated, registries.ACR.Name + "-federated", registries.ACR.Prefix + "-federated", ""},
+		registries.DockerHub.Name: {Descriptor: registries.DockerHubSSO, Key: registries.DockerHub.Name + "-staged", Prefix: registries.DockerHub.Prefix + "-sso", Schedule: "rate(7 days)"},
+		registries.ACR.Name:       {Descriptor: registries.ACRFederated, Key: registries.ACR.Name + "-federated", Prefix: registries.ACR.Prefix + "-federated"},
 	}
 	var rows []Row
 	for _, d := range registries.All() {
-		rows = append(rows, Row{d, d.Name, d.Prefix, ""})
+		rows = append(rows, Row{Descriptor: d, Key: d.Name, Prefix: d.Prefix})
 		if r, ok := second[d.Name]; ok {
 			rows = append(rows, r)
 		}
 	}
 	for _, d := range registries.Federated() {
 		// Chainguard's pull tokens live 30 days: rotate at least twice per lifetime.
-		rows = append(rows, Row{d, d.Name, d.Prefix, "rate(14 days)"})
+		rows = append(rows, Row{Descriptor: d, Key: d.Name, Prefix: d.Prefix, Schedule: "rate(14 days)"})
 	}
+	// One Docker Hub organization credential serving rules in three Regions, rotated once: the
+	// organization's token cap (10 on Team) is what one resource per Region would exhaust.
+	rows = append(rows, Row{Descriptor: registries.DockerHubOrg, Key: registries.DockerHub.Name + "-org-3-regions",
+		Prefix: registries.DockerHub.Prefix + "-org", ReplicaRegions: ReplicaRegions, Rotations: 1})
 	return rows
 }
 
@@ -97,6 +106,9 @@ type Row struct {
 	Key, Prefix string
 	// Schedule is the rule's RotationSchedule; empty means rate(30 days).
 	Schedule string
+	// ReplicaRegions and Rotations are Registry's.
+	ReplicaRegions []string
+	Rotations      int
 }
 
 // startRegistries starts every row's emulator on a loopback listener of the cloud; the
@@ -115,7 +127,8 @@ func (c *Cloud) startRegistries(opts Options) error {
 		// Here the upstream trusts both function roles, not the in-process harnesses' one.
 		d.SourceWhat = strings.ReplaceAll(d.SourceWhat, "role "+registries.FederationRole, "both function roles")
 		d.Emulates = strings.TrimSuffix(d.Emulates, " and AWS STS") // the cloud's own STS is listed apart
-		c.registries = append(c.registries, Registry{Descriptor: &d, Key: row.Key, Prefix: row.Prefix, Schedule: row.Schedule, Emulator: e, URL: e.URL,
+		c.registries = append(c.registries, Registry{Descriptor: &d, Key: row.Key, Prefix: row.Prefix, Schedule: row.Schedule,
+			ReplicaRegions: row.ReplicaRegions, Rotations: row.Rotations, Emulator: e, URL: e.URL,
 			CheckRepository: e.CheckRepository, Source: e.Source(0)})
 	}
 	return nil

@@ -43,8 +43,9 @@ var errSkipped = errors.New("skipped: an earlier step failed")
 
 // ScenarioOptions configure RunScenario.
 type ScenarioOptions struct {
-	// Rotations is how many rotations to run (default 2: the second one shows the first token
-	// revoked, since AWSPREVIOUS must keep working for one generation).
+	// Rotations is how many rotations to run (default: the row's Registry.Rotations, else 2:
+	// the second one shows the first token revoked, since AWSPREVIOUS must keep working for one
+	// generation).
 	Rotations int
 }
 
@@ -93,6 +94,14 @@ type Result struct {
 	LiveLabelled int
 	StillLogIn   []string
 
+	// Regions are the Regions the secret and its rules live in, home first (rows with
+	// ReplicaRegions); ReplicaWaits how long after each rotation the replicas took to hold the
+	// new AWSCURRENT; PeakOrgTokens the most organization access tokens the upstream
+	// organization held at once (rows of a registry with an organization; else 0).
+	Regions       []string
+	ReplicaWaits  []time.Duration
+	PeakOrgTokens int
+
 	Duration time.Duration
 }
 
@@ -139,10 +148,13 @@ type scenario struct {
 // step what Secrets Manager, ECR and the registry hold. Nothing it writes is a secret value.
 // Run it once per registry and Cloud: the source secret's name is fixed.
 func (c *Cloud) RunScenario(ctx context.Context, w io.Writer, name string, opts ScenarioOptions) Result {
+	reg, ok := c.Registry(name)
+	if opts.Rotations <= 0 {
+		opts.Rotations = reg.Rotations
+	}
 	if opts.Rotations <= 0 {
 		opts.Rotations = 2
 	}
-	reg, ok := c.Registry(name)
 	res := Result{Registry: reg}
 	if !ok {
 		res.Steps = []StepResult{{Name: StepCreate, Err: fmt.Errorf("no emulated registry %q", name)}}
@@ -226,6 +238,14 @@ func (s *scenario) create(ctx context.Context) error {
 		"RecoveryWindowInDays": "0",
 		"Tags":                 []any{map[string]any{"Key": "team", "Value": "platform"}},
 	}
+	if s.replicated() {
+		regions := make([]any, len(s.reg.ReplicaRegions))
+		for i, r := range s.reg.ReplicaRegions {
+			regions[i] = r
+		}
+		s.props["ReplicaRegions"] = regions
+		s.props["Description"] = s.reg.Title + " pull-through cache credential, one for " + strings.Join(append([]string{s.c.Region}, s.reg.ReplicaRegions...), ", ")
+	}
 	t0 = time.Now()
 	ans, err := s.c.CustomResourceFor(ctx, s.logicalID, "Create", "", s.props)
 	s.res.Created = ans
@@ -246,6 +266,11 @@ func (s *scenario) create(ctx context.Context) error {
 	}
 	if s.key, err = ptcsecret.KeyFromARN(s.res.SecretARN); err != nil {
 		return err
+	}
+	if s.replicated() {
+		if err := s.checkRegions(ctx, ans); err != nil {
+			return err
+		}
 	}
 	// Turning rotation on with RotateImmediately=false makes Secrets Manager run testSecret on a
 	// copy of the first version; it does so after answering, as AWS does.
@@ -269,6 +294,19 @@ func (s *scenario) create(ctx context.Context) error {
 	first := s.describe(ctx, v)
 	s.res.Described = append(s.res.Described, first)
 	s.more("first token          %s, username %s", first, ShortLabel(s.creds[v].Username))
+	if s.replicated() {
+		// The provisioner validated every Region's rule once its replica held the value; the
+		// first wait is Create's, so it is not among ReplicaWaits.
+		cur, _, err := s.replicaCurrent(ctx, s.reg.ReplicaRegions[len(s.reg.ReplicaRegions)-1])
+		if err != nil {
+			return err
+		}
+		if cur != v {
+			return fmt.Errorf("Create answered before the replicas held the first version (%s holds %q)", s.reg.ReplicaRegions[len(s.reg.ReplicaRegions)-1], cur)
+		}
+		s.more("replicas             %s hold v1 (Create waited for them)", strings.Join(s.reg.ReplicaRegions, ", "))
+	}
+	s.noteOrgTokens()
 	return nil
 }
 
@@ -413,6 +451,12 @@ func (s *scenario) rotateOnce(ctx context.Context, i int) error {
 			}
 		}
 	}
+	if s.replicated() {
+		if err := s.noteReplicas(ctx, cur); err != nil {
+			return err
+		}
+	}
+	s.noteOrgTokens()
 	return nil
 }
 
@@ -447,7 +491,7 @@ func (s *scenario) validate(ctx context.Context) error {
 	if !out.IsValid {
 		return fmt.Errorf("ECR says the rule is not valid: %s", s.res.ValidateFailure)
 	}
-	return nil
+	return s.validateRegions(ctx)
 }
 
 // --- delete ----------------------------------------------------------------------------------
@@ -479,6 +523,7 @@ func (s *scenario) delete(ctx context.Context) error {
 	}
 	s.more("rule %-15s gone: %v (DescribePullThroughCacheRules: not found)", s.reg.Prefix, s.res.RuleGone)
 	s.more("secret               gone: %v (RecoveryWindowInDays 0)", s.res.SecretGone)
+	problems = append(problems, s.goneInRegions(ctx)...)
 
 	live, err := s.loggingIn(ctx)
 	if err != nil {
@@ -681,4 +726,30 @@ func WriteSummary(w io.Writer, results []Result) {
 	for _, row := range rows[1:] {
 		line(row)
 	}
+	for _, r := range results {
+		writeRegionsNote(w, r)
+	}
+}
+
+// writeRegionsNote prints, under the table, what a replicated row showed: one secret serving
+// rules in several Regions, how long its replicas took, and the organization's token count
+// against what one resource per Region would hold.
+func writeRegionsNote(w io.Writer, r Result) {
+	if len(r.Regions) < 2 {
+		return
+	}
+	var waits []string
+	for _, d := range r.ReplicaWaits {
+		waits = append(waits, FormatDuration(d))
+	}
+	if len(waits) == 0 {
+		waits = []string{"-"}
+	}
+	fmt.Fprintf(w, "\n%s: one secret, rotated in its primary Region only, serves rules in %d Regions\n  (%s); the replicas held each", r.Registry.Title, len(r.Regions), strings.Join(r.Regions, ", "))
+	fmt.Fprintf(w, " new AWSCURRENT %s after its rotation.", strings.Join(waits, ", "))
+	if r.PeakOrgTokens > 0 {
+		fmt.Fprintf(w, " Organization %s held at most %d token(s) at once; one resource\n", r.Registry.Org, r.PeakOrgTokens)
+		fmt.Fprintf(w, "  per Region would hold up to %d (3 per secret at a rotation's peak) of the Team plan's 10.", 3*len(r.Regions))
+	}
+	fmt.Fprintln(w)
 }

@@ -105,6 +105,9 @@ type Descriptor struct {
 	Prefix string
 	// Emulates lists what the one emulator plays, e.g. "GitHub (API, ghcr.io)".
 	Emulates string
+	// Org is the upstream organization whose tokens the credentials are, where the registry
+	// caps them per organization (Docker Hub organization access tokens); "" otherwise.
+	Org string
 	// Provider is the product's upstream descriptor.
 	Provider upstream.Provider
 	// Can says what the registry can and cannot do.

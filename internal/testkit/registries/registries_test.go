@@ -50,9 +50,10 @@ func mint(t *testing.T, e *Emulator, id string, current []string) (Version, upst
 func TestEveryRegistry(t *testing.T) {
 	// ACRFederated is a mode of azure-container-registry, not a registry of its own: ByName
 	// gives ACR for its name.
-	for _, d := range append(append(All(), Federated()...), ACRFederated) {
+	// Likewise DockerHubOrg, a mode of docker-hub.
+	for _, d := range append(append(All(), Federated()...), ACRFederated, DockerHubOrg) {
 		t.Run(d.Title, func(t *testing.T) {
-			if got, ok := ByName(d.Name); !ok || (got != d && d != ACRFederated) {
+			if got, ok := ByName(d.Name); !ok || (got != d && d != ACRFederated && d != DockerHubOrg) {
 				t.Fatal("ByName does not find it")
 			}
 			if d.Provider.Registry != d.Name || d.Title == "" || d.Short == "" || d.Prefix == "" || d.Emulates == "" || d.SourceWhat == "" {
@@ -182,4 +183,32 @@ func TestOptions(t *testing.T) {
 		t.Fatalf("Serve not used: %v %q", err, e2.URL)
 	}
 	e2.Close() // nothing to stop: the caller serves it
+}
+
+// TestDockerHubOrgMintsOrganizationTokens: the organization row mints organization access
+// tokens that log in as the organization, and OrgTokens/PeakOrgTokens count them.
+func TestDockerHubOrgMintsOrganizationTokens(t *testing.T) {
+	e := DockerHubOrg.MustStart(t, Options{})
+	if e.OrgTokens() != 0 || e.PeakOrgTokens() != 0 {
+		t.Fatalf("fresh org: %d tokens, peak %d", e.OrgTokens(), e.PeakOrgTokens())
+	}
+	v1, _ := mint(t, e, "v1", nil)
+	mint(t, e, "v2", []string{"v1"})
+	if v1.Value.Username != HubOrg {
+		t.Errorf("an organization token logs in as %q, want the organization %q", v1.Value.Username, HubOrg)
+	}
+	if err := e.Login(context.Background(), v1.Value); err != nil {
+		t.Errorf("the organization token does not log in: %v", err)
+	}
+	if e.OrgTokens() != 2 || e.PeakOrgTokens() != 2 {
+		t.Errorf("after two mints: %d tokens, peak %d; want 2 and 2", e.OrgTokens(), e.PeakOrgTokens())
+	}
+	for _, tok := range e.Hub.Tokens() {
+		if !tok.Org {
+			t.Errorf("a personal token %s was minted for the organization row", tok.Label)
+		}
+	}
+	if DockerHub.Org != "" || (&Emulator{Descriptor: DockerHub}).OrgTokens() != -1 {
+		t.Error("the personal Docker Hub row claims an organization")
+	}
 }
