@@ -10,6 +10,10 @@
 // that one fault, is retried the way Secrets Manager or CloudFormation would retry it, and the
 // invariants in docs/reliability.md are checked after the fault, after the retry and at the end.
 //
+// The custom resource runs in three Regions (a localsm.Cluster and one ECR emulator per Region,
+// routed by the SigV4 Region); a call outside the home Region is named <op>@<region>, and the
+// multi-Region scenarios (*-regions) check every Region's replica and rule.
+//
 // Everything lives in the _test.go files; this file only names the package.
 // PTC_WRITE_MATRIX=<path> makes the test write the matrix as a markdown table.
 package faults

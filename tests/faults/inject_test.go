@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ptc-credentials/ptc-credentials/internal/testkit/testenv"
 )
 
 // Kind is one way an external call fails.
@@ -75,6 +77,10 @@ type Injector struct {
 	mu sync.Mutex
 	// hosts maps host:port to a short service name for upstream emulators.
 	hosts map[string]string
+	// home is the Region an AWS call is made in unless its SigV4 scope says otherwise; a call
+	// in another Region is named <op>@<region>, so the home Region's names stay those of a
+	// single-Region matrix.
+	home string
 	// counting is off during setup and checks: those calls are not the product's.
 	counting bool
 	calls    []Call
@@ -99,7 +105,7 @@ var sharedTransport = func() *http.Transport {
 
 // NewInjector returns an injector with nothing armed and counting off.
 func NewInjector() *Injector {
-	return &Injector{inner: sharedTransport, hosts: map[string]string{}}
+	return &Injector{inner: sharedTransport, hosts: map[string]string{}, home: testenv.Region}
 }
 
 // Client returns an HTTP client whose every call goes through the injector.
@@ -335,24 +341,54 @@ func isRegistryOp(op string) bool {
 	return false
 }
 
-// op names a request: the X-Amz-Target operation for AWS, "<service>:<METHOD> <path>" for
-// the rest, with ids in the path replaced by {id}.
+// op names a request: the X-Amz-Target operation for AWS ("sm:DescribeSecret"), with
+// "@<region>" appended when the SigV4 scope names a Region other than the home one
+// ("sm:DescribeSecret@eu-west-1"); "<service>:<METHOD> <path>" for the rest, with ids in the
+// path replaced by {id}.
 func (in *Injector) op(req *http.Request) string {
 	if t := req.Header.Get("X-Amz-Target"); t != "" {
 		svc, op, _ := strings.Cut(t, ".")
 		switch {
 		case strings.HasPrefix(svc, "secretsmanager"):
-			return "sm:" + op
+			op = "sm:" + op
 		case strings.HasPrefix(svc, "AmazonEC2ContainerRegistry"):
-			return "ecr:" + op
+			op = "ecr:" + op
+		default:
+			op = t
 		}
-		return t
+		if r := sigV4Region(req); r != "" && r != in.home {
+			op += "@" + r
+		}
+		return op
 	}
 	name := in.hosts[req.URL.Host]
 	if name == "" {
 		name = req.URL.Host
 	}
 	return name + ":" + req.Method + " " + pathTemplate(req.URL.Path)
+}
+
+// sigV4Region is the Region of a request's SigV4 credential scope
+// (Authorization: AWS4-HMAC-SHA256 Credential=<key>/<date>/<region>/<service>/aws4_request, ...),
+// or "" for an unsigned request. The Secrets Manager and ECR emulators route by it, as AWS
+// routes by endpoint, so it is the Region the call was made in.
+func sigV4Region(req *http.Request) string {
+	_, cred, ok := strings.Cut(req.Header.Get("Authorization"), "Credential=")
+	if !ok {
+		return ""
+	}
+	cred, _, _ = strings.Cut(cred, ",")
+	parts := strings.Split(cred, "/")
+	if len(parts) != 5 {
+		return ""
+	}
+	return parts[2]
+}
+
+// regionOf splits an op name into the operation and its Region ("" for the home Region).
+func regionOf(op string) (string, string) {
+	base, region, _ := strings.Cut(op, "@")
+	return base, region
 }
 
 var idRE = regexp.MustCompile(`^([0-9]+|[0-9a-fA-F-]{16,})$`)

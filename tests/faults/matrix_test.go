@@ -79,8 +79,9 @@ func recordCell(t *testing.T, scenario string, k int, kind Kind, outcome *Outcom
 }
 
 // scenarioOrder is the order of the scenarios in the matrix: one rotation per registry, then
-// the provisioning scenarios.
-var scenarioOrder = append(rotationScenarios(), "create", "create-timeout", "update-replace", "delete")
+// the provisioning scenarios, single-Region, then multi-Region.
+var scenarioOrder = append(rotationScenarios(), "create", "create-timeout", "update-replace", "delete",
+	"create-regions", "create-timeout-regions", "update-regions", "delete-regions")
 
 func rotationScenarios() []string {
 	var out []string

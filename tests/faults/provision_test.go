@@ -44,15 +44,22 @@ const logicalID = "Cache"
 // RotateSecret front, the ECR emulator,
 // a Docker Hub emulator, a source secret, and a local ResponseURL standing for CloudFormation.
 type provEnv struct {
-	t         testing.TB
-	inj       *Injector
-	sm        *secretsmanager.Client // fault-free, for setup and checks
-	front     *smFront
-	reg       *registries.Emulator // Docker Hub
-	hub       *dockerhubemu.Server
-	hubURL    string
-	ecr       *ecremu.Server
-	ecrURL    string
+	t      testing.TB
+	inj    *Injector
+	sm     *secretsmanager.Client // fault-free, for setup and checks
+	front  *smFront
+	reg    *registries.Emulator // Docker Hub
+	hub    *dockerhubemu.Server
+	hubURL string
+	ecr    *ecremu.Server // the home Region's
+	ecrURL string         // every Region's ECR, routed by the SigV4 Region
+	// regions are the Regions of the world, the home Region (the stack's) first; smIn and
+	// ecrs hold each one's fault-free Secrets Manager client and ECR emulator.
+	regions []string
+	smIn    map[string]*secretsmanager.Client
+	ecrs    map[string]*ecremu.Server
+	// prefixes are the sets' prefixes the env's requests named (props), for the leak scan.
+	prefixes  []string
 	cfn       *cfnServer
 	logs      *rotationtest.SyncBuffer
 	sourceARN string
@@ -74,14 +81,28 @@ func newProvEnv(t testing.TB, sm smServer) *provEnv {
 	e.front = newSMFront(t, e.logs, sm, e.reg.Standins())
 	e.hub, e.hubURL = e.reg.Hub, e.reg.URL
 	e.inj.Name(e.reg.URL, e.reg.Short)
-	e.ecr = ecremu.New(ecremu.Options{
-		SecretsManager: cleanSM(sm),
-		// ValidatePullThroughCacheRule's login is ECR's own call, not the provisioner's.
-		Verify: func(ctx context.Context, _, url string, cred ptcsecret.Value) error {
-			return registryauth.Check(ctx, nil, registryauth.Target{Registry: url, Repository: e.reg.CheckRepository}, registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
-		},
+	e.regions = provRegions
+	e.smIn = map[string]*secretsmanager.Client{}
+	for _, r := range e.regions {
+		e.smIn[r] = cleanSMIn(sm, r)
+	}
+	ecrs := ecremu.NewRegions(e.regions, func(region string) ecremu.Options {
+		return ecremu.Options{
+			Region: region,
+			// ECR reads the secret of its own Region (CredentialArn's Region must be ECR's).
+			SecretsManager: e.smIn[region],
+			// ValidatePullThroughCacheRule's login is ECR's own call, not the provisioner's.
+			Verify: func(ctx context.Context, _, url string, cred ptcsecret.Value) error {
+				return registryauth.Check(ctx, nil, registryauth.Target{Registry: url, Repository: e.reg.CheckRepository}, registryauth.Credential{Username: cred.Username, Password: cred.AccessToken})
+			},
+		}
 	})
-	ecrSrv := httptest.NewServer(e.ecr)
+	e.ecrs = map[string]*ecremu.Server{}
+	for _, r := range e.regions {
+		e.ecrs[r] = ecrs.Region(r)
+	}
+	e.ecr = e.ecrs[e.regions[0]]
+	ecrSrv := httptest.NewServer(ecrs)
 	t.Cleanup(ecrSrv.Close)
 	e.ecrURL = ecrSrv.URL
 	cfnSrv := httptest.NewServer(e.cfn)
@@ -107,6 +128,9 @@ func newStackID() string {
 func newPrefix() string { return "hub" + strings.ReplaceAll(rotationtest.NewID(), "-", "")[:8] }
 
 func (e *provEnv) props(prefix string) map[string]any {
+	if !slices.Contains(e.prefixes, prefix) {
+		e.prefixes = append(e.prefixes, prefix)
+	}
 	return map[string]any{
 		"ServiceToken":         "arn:aws:lambda:us-east-1:123456789012:function:provisioner",
 		"EcrRepositoryPrefix":  prefix,
@@ -160,6 +184,7 @@ func (e *provEnv) send(label string, req customresource.Request, deadline time.D
 		RotatorRoleARN: testenv.RotatorRoleARN, ProvisionerRoleARN: testenv.ProvisionerRoleARN, OwnerKey: provision.StaticOwnerKey([]byte(testenv.OwnerKey)),
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Sleep: instantSleep, OnSecret: customresource.AddSecrets,
 	}
+	wireRegions(prov, e)
 	done := make(chan struct{})
 	wrapped := customresource.Wrap(func(ctx context.Context, r customresource.Request) (customresource.Result, error) {
 		defer close(done)
@@ -362,11 +387,22 @@ func (e *provEnv) assertGone(when, prefix string) {
 	if n := len(st.tokens); n != 0 {
 		e.t.Errorf("%s: %d Docker Hub tokens labelled for %s%s are left", when, n, ptcsecret.Prefix, prefix)
 	}
+	for _, r := range e.regions[1:] {
+		if rs := e.stateIn(r, prefix); rs.secret != nil || rs.rule != nil {
+			e.t.Errorf("%s: in %s, %s is left", when, r, rs)
+		}
+	}
 }
 
 // assertWorks: exactly one secret (ours, rotation on) whose AWSCURRENT logs in, one rule
-// reading it, one labelled token.
+// reading it, one labelled token, and nothing of the set in any other Region.
 func (e *provEnv) assertWorks(when, prefix string) {
+	e.t.Helper()
+	e.assertSet(when, setSpec{prefix: prefix})
+}
+
+// assertHome checks the home Region's part of a set: as assertWorks, and returns the primary.
+func (e *provEnv) assertHome(when, prefix string) *secretsmanager.DescribeSecretOutput {
 	e.t.Helper()
 	st := e.state(prefix)
 	if st.secret == nil {
@@ -391,11 +427,24 @@ func (e *provEnv) assertWorks(when, prefix string) {
 		e.t.Errorf("%s: %d Docker Hub tokens labelled for the secret, want exactly one", when, n)
 	}
 	e.assertCurrentLogsIn(when, aws.ToString(st.secret.ARN))
+	return st.secret
 }
 
+// assertCurrentLogsIn: exactly one version of the secret carries AWSCURRENT and it logs in.
+// The secret is read in its own Region (the ARN's), as ECR there reads it.
 func (e *provEnv) assertCurrentLogsIn(when, arn string) {
 	e.t.Helper()
-	stages, err := testenv.Stages(context.Background(), e.sm, arn)
+	e.currentLogsIn(when, arn)
+}
+
+// currentLogsIn is assertCurrentLogsIn; it returns the AWSCURRENT version id.
+func (e *provEnv) currentLogsIn(when, arn string) string {
+	e.t.Helper()
+	sm := e.smIn[arnRegion(arn)]
+	if sm == nil {
+		e.t.Fatalf("%s: secret %s is in a Region outside this world", when, arn)
+	}
+	stages, err := testenv.Stages(context.Background(), sm, arn)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -408,7 +457,7 @@ func (e *provEnv) assertCurrentLogsIn(when, arn string) {
 	if len(cur) != 1 {
 		e.t.Fatalf("%s: %d versions of %s carry AWSCURRENT", when, len(cur), arn)
 	}
-	doc, err := testenv.ValueOf(context.Background(), e.sm, arn, cur[0])
+	doc, err := testenv.ValueOf(context.Background(), sm, arn, cur[0])
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -419,14 +468,22 @@ func (e *provEnv) assertCurrentLogsIn(when, arn string) {
 	if err := registryauth.Check(context.Background(), nil, registryauth.Target{Registry: e.hubURL, Repository: "library/alpine"}, registryauth.Credential{Username: v.Username, Password: v.AccessToken}); err != nil {
 		e.t.Fatalf("%s: AWSCURRENT of %s does not log in: %v", when, arn, err)
 	}
+	return cur[0]
 }
 
-// assertRulesWork: every rule ECR holds reads a secret whose AWSCURRENT logs in — whatever
-// state a fault left, ECR never pulls with a broken credential.
+// assertRulesWork: every rule ECR holds, in every Region, reads a secret of its own Region
+// whose AWSCURRENT logs in — whatever state a fault left, ECR never pulls with a broken
+// credential.
 func (e *provEnv) assertRulesWork(when string) {
 	e.t.Helper()
-	for _, r := range e.ecr.Rules() {
-		e.assertCurrentLogsIn(when+": rule "+r.EcrRepositoryPrefix, r.CredentialARN)
+	for _, region := range e.regions {
+		for _, r := range e.ecrs[region].Rules() {
+			if got := arnRegion(r.CredentialARN); got != region {
+				e.t.Errorf("%s: rule %s in %s reads a secret of %s (%s)", when, r.EcrRepositoryPrefix, region, got, r.CredentialARN)
+				continue
+			}
+			e.assertCurrentLogsIn(when+": rule "+r.EcrRepositoryPrefix+" in "+region, r.CredentialARN)
+		}
 	}
 }
 
@@ -452,10 +509,10 @@ func (e *provEnv) finish() {
 		e.t.Errorf("calls without a deadline (a hang would last until the Lambda timeout): %v", u)
 	}
 	planted := append(e.reg.PlantedSecrets(), "PLANTED-fault-presigned-sig")
-	text := e.cfn.bodies() + "\n" + e.logs.String()
+	text := e.cfn.bodies() + "\n" + e.logs.String() + "\n" + e.worldText()
 	for _, p := range planted {
 		if strings.Contains(text, p) {
-			e.t.Errorf("a planted secret (starts %q) reached an answer or a log", p[:6])
+			e.t.Errorf("a planted secret (starts %q) reached an answer, a log or a secret's metadata in some Region", p[:6])
 		}
 	}
 }

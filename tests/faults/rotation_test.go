@@ -32,7 +32,7 @@ func TestRotationFaults(t *testing.T) {
 		name := "rotation-" + reg
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			dry := anchoredDryRun(t, func(sm smServer) []Call {
+			dry := anchoredDryRun(t, newLocal, func(sm smServer) []Call {
 				var dryOutcome Outcome
 				res := runRotation(t, sm, reg, Call{}, "", 0, true, &dryOutcome)
 				if dryOutcome != Absorbed {
