@@ -17,21 +17,6 @@ var replicasBoth = []string{"eu-west-1", "ap-southeast-2"}
 
 const descriptionRegions = "Docker Hub credential of the fault matrix, replicated"
 
-// replicaPolicyRead is moto 5.2.1 refusing GetResourcePolicy on a replica as it refuses writes
-// there ("Operation not permitted on a replica secret"), where localsm, following AWS's
-// replication guide (a replica refuses updates, not reads), answers the replicated policy —
-// localsm's deviation "replica-policy-read-refused". The provisioner reads each replica's
-// policy before it trusts the replica (the protecting policy must apply there too), so
-// against moto every Create with ReplicaRegions answers FAILED at the first replica.
-var replicaPolicyRead = &motoDeviation{
-	name:    "replica-policy-read-refused",
-	symptom: "Operation not permitted on a replica secret",
-	call: func(op string) bool {
-		base, region := regionOf(op)
-		return base == "sm:GetResourcePolicy" && region != ""
-	},
-}
-
 // TestCreateRegionsFaults is scenario create with ReplicaRegions [eu-west-1, ap-southeast-2]
 // and a Description.
 func TestCreateRegionsFaults(t *testing.T) {
@@ -42,7 +27,6 @@ func TestCreateRegionsFaults(t *testing.T) {
 			"to exactly those two Regions (in sync, default key), each replica holds the primary's AWSCURRENT and the " +
 			"Description, and each Region's rule reads its own Region's replica ARN.",
 		kinds: Kinds,
-		moto:  replicaPolicyRead,
 		run: func(e *provEnv, f faultSpec) Outcome {
 			return runCreateOf(e, f, setSpec{prefix: newPrefix(), replicas: replicasBoth, description: descriptionRegions})
 		},
@@ -59,7 +43,6 @@ func TestCreateTimeoutRegionsFaults(t *testing.T) {
 			"id CloudFormation generated, must remove what the dead Create made in every Region; then the re-created " +
 			"stack's Create succeeds.",
 		kinds: []Kind{Die},
-		moto:  replicaPolicyRead,
 		run: func(e *provEnv, f faultSpec) Outcome {
 			return runCreateTimeoutOf(e, f, setSpec{prefix: newPrefix(), replicas: replicasBoth, description: descriptionRegions})
 		},
@@ -76,7 +59,6 @@ func TestUpdateRegionsFaults(t *testing.T) {
 			"old properties, which must restore the old Regions exactly) and run again; a dead one is retried by Lambda. " +
 			"Whatever the fault, the home Region's set keeps working and every rule in every Region reads a copy that logs in.",
 		kinds: Kinds,
-		moto:  replicaPolicyRead,
 		run:   runUpdateRegions,
 	})
 }
@@ -132,7 +114,6 @@ func TestDeleteRegionsFaults(t *testing.T) {
 			"attempt every rule left in any Region still reads a copy that logs in; at the end nothing is left in any " +
 			"Region (no rule, no primary, no replica, no standalone copy) and no labelled token.",
 		kinds: Kinds,
-		moto:  replicaPolicyRead,
 		run: func(e *provEnv, f faultSpec) Outcome {
 			return runDeleteOf(e, f, setSpec{prefix: newPrefix(), replicas: replicasBoth, description: descriptionRegions})
 		},

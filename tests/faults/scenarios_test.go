@@ -76,18 +76,13 @@ type provScenario struct {
 	name, doc string
 	kinds     []Kind
 	run       func(e *provEnv, f faultSpec) Outcome
-	// moto, when set, is a known difference of moto 5.2.1 from AWS that the scenario meets, so
-	// that moto cannot anchor it whole (see deviatingDryRun); nil: anchoredDryRun.
-	moto *motoDeviation
 }
 
 func runProvMatrix(t *testing.T, s provScenario) {
 	t.Parallel()
 	var invs map[int]string
-	var last *provEnv
 	dryRun := func(tb testing.TB, sm smServer) []Call {
 		e := newProvEnv(tb, sm)
-		last = e
 		var dryOutcome Outcome
 		e.outcome = &dryOutcome
 		if out := s.run(e, faultSpec{last: true}); out != Absorbed {
@@ -96,15 +91,7 @@ func runProvMatrix(t *testing.T, s provScenario) {
 		invs = e.invs
 		return e.inj.Calls()
 	}
-	var dry []Call
-	if s.moto == nil {
-		dry = anchoredDryRun(t, newProvLocal, func(sm smServer) []Call { return dryRun(t, sm) })
-	} else {
-		dry = deviatingDryRun(t, s.moto, func(tb testing.TB, sm smServer) []Call {
-			defer func() { last.inj.Counting(false) }()
-			return dryRun(tb, sm)
-		}, func() []Call { return last.inj.Calls() })
-	}
+	dry := anchoredDryRun(t, newProvLocal, func(sm smServer) []Call { return dryRun(t, sm) })
 	info := &scenarioInfo{name: s.name, doc: s.doc, calls: dry, invs: invs, kinds: s.kinds}
 	recordScenario(info)
 	for _, c := range dry {
@@ -131,7 +118,7 @@ func runProvMatrix(t *testing.T, s provScenario) {
 	}
 	for _, c := range dry {
 		for _, kind := range s.kinds {
-			if s.moto != nil || !motoSample(c, kind) {
+			if !motoSample(c, kind) {
 				continue
 			}
 			t.Run(fmt.Sprintf("moto/call-%d-%s", c.N, kind), func(t *testing.T) {
