@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/ptc-credentials/ptc-credentials/internal/provision"
@@ -81,6 +82,8 @@ func TestScenarioEveryRegistry(t *testing.T) {
 		"github-container-registry", "gitlab-container-registry", "chainguard", "docker-hub-org-3-regions"}; !slices.Equal(keys, want) {
 		t.Errorf("rows %v, want %v", keys, want)
 	}
+
+	t.Run("update regions", func(t *testing.T) { updateRegions(ctx, t, c) })
 
 	// Nothing secret in the narrative, the functions' output, the Invoke answers or
 	// CloudFormation's answers; and the scan would have seen one.
@@ -325,6 +328,74 @@ func checkRegions(t *testing.T, c *Cloud, reg Registry, r Result) {
 			if op == "PutSecretValue" || op == "UpdateSecretVersionStage" || op == "RotateSecret" {
 				t.Errorf("Secrets Manager in %s got %s: replicas are written only by replication", region, op)
 			}
+		}
+	}
+}
+
+// updateRegions moves a replicated set from one replica Region to the other and changes its
+// Description, in place, through the real provisioner bootstrap: the new Region gets a replica
+// and a rule reading it, the old one loses both, the primary keeps its rule; then Delete leaves
+// nothing in any Region.
+func updateRegions(ctx context.Context, t *testing.T, c *Cloud) {
+	reg, ok := c.Registry("docker-hub-org-3-regions")
+	if !ok {
+		t.Fatal("no three-Region row")
+	}
+	src, err := c.SM.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(SourcePrefix + "update-regions"), SecretString: aws.String(reg.Emulator.Source(2))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dublin, sydney := ReplicaRegions[0], ReplicaRegions[1]
+	props := map[string]any{"EcrRepositoryPrefix": "moving", "UpstreamRegistry": reg.Name, "UpstreamRegistryUrl": reg.URL,
+		"SourceSecretArn": aws.ToString(src.ARN), "RecoveryWindowInDays": "0", "ReplicaRegions": []any{dublin}, "Description": "first"}
+	created, err := c.CustomResourceFor(ctx, "MovingCache", "Create", "", props)
+	if err != nil || created.Status != "SUCCESS" {
+		t.Fatalf("Create: %v %s %s", err, created.Status, created.Reason)
+	}
+	if err := c.SecretsManager.WaitRotation(ctx, created.Data["SecretArn"]); err != nil {
+		t.Fatal(err)
+	}
+	moved := maps(props)
+	moved["ReplicaRegions"], moved["Description"] = []any{sydney}, "second"
+	updated, err := c.UpdateFor(ctx, "MovingCache", created.PhysicalResourceID, moved, props)
+	if err != nil || updated.Status != "SUCCESS" || updated.PhysicalResourceID != created.PhysicalResourceID {
+		t.Fatalf("Update: %v %s %s (physical id %s -> %s)", err, updated.Status, updated.Reason, created.PhysicalResourceID, updated.PhysicalResourceID)
+	}
+	if got, want := updated.Data["Regions"], Region+","+sydney; got != want {
+		t.Errorf("Data.Regions after the Update = %q, want %q", got, want)
+	}
+	arn := created.Data["SecretArn"]
+	d, err := c.SM.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(d.Description) != "second" || len(d.ReplicationStatus) != 1 || aws.ToString(d.ReplicationStatus[0].Region) != sydney {
+		t.Errorf("after the Update the primary says description %q, replication %v", aws.ToString(d.Description), d.ReplicationStatus)
+	}
+	for region, want := range map[string]bool{Region: true, dublin: false, sydney: true} {
+		out, err := c.ECRIn(region).DescribePullThroughCacheRules(ctx, &ecr.DescribePullThroughCacheRulesInput{EcrRepositoryPrefixes: []string{"moving"}})
+		switch {
+		case want && (err != nil || len(out.PullThroughCacheRules) != 1):
+			t.Errorf("no rule in %s after the Update: %v", region, err)
+		case want && aws.ToString(out.PullThroughCacheRules[0].CredentialArn) != replicaARN(arn, region):
+			t.Errorf("the rule in %s reads %s, not its Region's copy", region, aws.ToString(out.PullThroughCacheRules[0].CredentialArn))
+		case !want && err == nil:
+			t.Errorf("the rule in %s is still there after its Region was removed", region)
+		}
+	}
+	if _, err := c.SMIn(dublin).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(replicaARN(arn, dublin))}); err == nil {
+		t.Errorf("the replica in %s is still there after its Region was removed", dublin)
+	}
+	deleted, err := c.CustomResourceFor(ctx, "MovingCache", "Delete", created.PhysicalResourceID, moved)
+	if err != nil || deleted.Status != "SUCCESS" {
+		t.Fatalf("Delete: %v %s %s", err, deleted.Status, deleted.Reason)
+	}
+	for _, region := range c.Regions {
+		if _, err := c.SMIn(region).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(replicaARN(arn, region))}); err == nil {
+			t.Errorf("the secret is still there in %s after Delete", region)
+		}
+		if _, err := c.ECRIn(region).DescribePullThroughCacheRules(ctx, &ecr.DescribePullThroughCacheRulesInput{EcrRepositoryPrefixes: []string{"moving"}}); err == nil {
+			t.Errorf("the rule is still there in %s after Delete", region)
 		}
 	}
 }
