@@ -626,10 +626,7 @@ func TestManyRegionsRefusesWhatIsNotOurs(t *testing.T) {
 	w := newWorld(t, worldOptions{})
 	// A set of ours to copy tags from, in another name.
 	real := w.mustDo("Create", "", w.props("hub-real"), nil)
-	var forged []smtypes.Tag
-	for _, tg := range w.secret(home, real.Data["SecretName"]).Tags {
-		forged = append(forged, tg)
-	}
+	forged := append([]smtypes.Tag(nil), w.secret(home, real.Data["SecretName"]).Tags...)
 	name := ptcsecret.Prefix + "hub-squat"
 	squat, err := w.sm(west).CreateSecret(w.ctx, &secretsmanager.CreateSecretInput{
 		Name: aws.String(name), SecretString: aws.String(`{"username":"squatter","accessToken":"squatter-token-123"}`), Tags: forged,

@@ -9,8 +9,9 @@ import (
 func TestClockMovesOnlyWhenTold(t *testing.T) {
 	t0 := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 	c := New(t0)
-	if !c.Now().Equal(t0) || !c.Now().Equal(t0) {
-		t.Fatalf("Now = %v, want %v twice", c.Now(), t0)
+	first, second := c.Now(), c.Now()
+	if !first.Equal(t0) || !second.Equal(t0) {
+		t.Fatalf("Now = %v then %v, want %v twice", first, second, t0)
 	}
 	var wg sync.WaitGroup
 	for range 10 {

@@ -302,7 +302,7 @@ func (s *scenario) create(ctx context.Context) error {
 			return err
 		}
 		if cur != v {
-			return fmt.Errorf("Create answered before the replicas held the first version (%s holds %q)", s.reg.ReplicaRegions[len(s.reg.ReplicaRegions)-1], cur)
+			return fmt.Errorf("the Create answered before the replicas held the first version (%s holds %q)", s.reg.ReplicaRegions[len(s.reg.ReplicaRegions)-1], cur)
 		}
 		s.more("replicas             %s hold v1 (Create waited for them)", strings.Join(s.reg.ReplicaRegions, ", "))
 	}
