@@ -94,8 +94,11 @@ func (p *Provisioner) checkReplicaRules(ctx context.Context, prefix, primaryARN 
 
 // ensureReplicas makes the primary replicate to every Region of want: a Region it does not list
 // yet is added, one whose replication Failed is removed and added again (Secrets Manager has no
-// retry call; a failure stays until then). Each Region is checked free first (checkReplicaSlots).
-// It returns whether it changed anything.
+// retry call; a failure stays until then) — unless our replica there still holds the primary's
+// AWSCURRENT version and the protecting policy: that Region's rule reads it, and removing it
+// would break the Region's pulls for a failure (say, of a tag change) that ECR does not care
+// about. Each Region is checked free first (checkReplicaSlots). It returns whether it changed
+// anything.
 func (p *Provisioner) ensureReplicas(ctx context.Context, secret *secretsmanager.DescribeSecretOutput, home string, want []string, log *slog.Logger) (bool, error) {
 	arn := aws.ToString(secret.ARN)
 	var missing, failed []string
@@ -104,6 +107,15 @@ func (p *Provisioner) ensureReplicas(ctx context.Context, secret *secretsmanager
 		case s == nil:
 			missing = append(missing, r)
 		case s.Status == smtypes.StatusTypeFailed:
+			serving, err := p.failedButServing(ctx, arn, home, r, currentVersion(secret))
+			if err != nil {
+				return false, err
+			}
+			if serving {
+				log.Warn("replication to a replica Region failed, but its replica still holds the current version and the policy: kept, so that Region's rule keeps working",
+					"region", r, "status_message", kit.Truncate(aws.ToString(s.StatusMessage), 300))
+				continue
+			}
 			failed = append(failed, r)
 		}
 	}
@@ -200,6 +212,14 @@ func (p *Provisioner) awaitReplicas(ctx context.Context, primaryARN, home string
 				behind[r] = whyNotListed
 				continue
 			case st.Status == smtypes.StatusTypeFailed:
+				// A replica that still holds the value and the policy serves its Region (a later
+				// change, say a tag, failed to reach it); one that does not fails the request.
+				if why, err := p.replicaReady(ctx, primaryARN, home, r, current, want); err == nil && why == "" {
+					done[i], arns[i] = true, replicaARN(primaryARN, r)
+					log.Warn("replication to a replica Region failed, but its replica holds the current version and the policy", "region", r,
+						"status_message", kit.Truncate(aws.ToString(st.StatusMessage), 300))
+					continue
+				}
 				return nil, fmt.Errorf("ReplicaRegions %q: Secrets Manager could not replicate secret %s to %s: %s", r, name, r, kit.Truncate(aws.ToString(st.StatusMessage), 300))
 			}
 			why, err := p.replicaReady(ctx, primaryARN, home, r, current, want)
@@ -236,6 +256,21 @@ func (p *Provisioner) awaitReplicas(ctx context.Context, primaryARN, home string
 		next = min(2*d, replicaPollMax)
 		log.Info("waiting for replicas", "behind", slices.Sorted(maps.Keys(behind)), "waited", waited.String())
 	}
+}
+
+// failedButServing reports whether our replica in region, whose replication the primary reports
+// Failed, still holds current (the primary's AWSCURRENT version) and the protecting policy, so
+// that its Region's rule works. A secret there that is not our replica is an error.
+func (p *Provisioner) failedButServing(ctx context.Context, primaryARN, home, region, current string) (bool, error) {
+	policy, err := ProtectingPolicy(p.RotatorRoleARN, p.ProvisionerRoleARN)
+	if err != nil {
+		return false, err
+	}
+	why, err := p.replicaReady(ctx, primaryARN, home, region, current, policy)
+	if err != nil {
+		return false, err
+	}
+	return why == "", nil
 }
 
 // What a replica still lacks (replicaReady).

@@ -209,6 +209,11 @@ func roleProblems(doc map[string]any, fn, roleID string) []string {
 					if got := render(get(st.raw, "Condition", "ForAllValues:StringEquals", "secretsmanager:AddReplicaRegions")); got != replicaRegionsRef {
 						addf("%s grants %s without Condition ForAllValues:StringEquals secretsmanager:AddReplicaRegions = !Ref AllowedReplicaRegions (got %s)", st.where, a, got)
 					}
+					// ForceOverwriteReplicaSecret would make someone else's secret of the name in a
+					// replica Region ours; the code never sets it, so the role may not.
+					if got := render(get(st.raw, "Condition", "BoolIfExists", "secretsmanager:ForceOverwriteReplicaSecret")); got != "false" {
+						addf("%s grants %s without Condition BoolIfExists secretsmanager:ForceOverwriteReplicaSecret = false (got %s)", st.where, a, got)
+					}
 				}
 			case fn == "ProvisionerFunction" && a == "secretsmanager:GetSecretValue" && slices.Equal(st.resources, []string{ownerKeyRef}):
 				// The ownership-proof key, the one secret outside both prefixes it reads.
@@ -392,6 +397,10 @@ func TestIAMCheckCatchesBrokenTemplates(t *testing.T) {
 			cond["ForAnyValue:StringEquals"] = cond["ForAllValues:StringEquals"]
 			delete(cond, "ForAllValues:StringEquals")
 		}, "grants secretsmanager:ReplicateSecretToRegions without Condition ForAllValues:StringEquals secretsmanager:AddReplicaRegions"},
+		{"replicate over someone else's secret", func(t *testing.T, doc map[string]any) {
+			cond := findStatement(t, doc, "ProvisionerRole", "CreateAndReplicateManagedSecrets")["Condition"].(map[string]any)
+			delete(cond, "BoolIfExists")
+		}, "grants secretsmanager:CreateSecret without Condition BoolIfExists secretsmanager:ForceOverwriteReplicaSecret = false"},
 		{"replicate outside the condition", func(t *testing.T, doc map[string]any) {
 			st := findStatement(t, doc, "ProvisionerRole", "ManageManagedSecrets")
 			st["Action"] = append(list(st["Action"]), "secretsmanager:ReplicateSecretToRegions")
